@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { parseDecimal } from '../shared/money/parse.js';
+import { QUEUE_NAMES, type QueueName } from '../shared/contracts/queues.js';
+import { TIER_NAMES, type TierName } from '../shared/domain/tiers.js';
+
+/** A decimal written as a string in config, so no rate or amount passes through a float. */
+const decimalString = z.string().refine((s) => {
+  try {
+    parseDecimal(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a plain decimal string such as "100000.00"');
+const fraction = decimalString.refine((s) => Number(s) >= 0 && Number(s) <= 1, 'must be between 0 and 1');
+const port = z.number().int().min(1).max(65535);
+const positiveInt = z.number().int().positive();
+
+export const SERVICE_NAMES = [
+  'api',
+  'account-ops',
+  'threshold-monitor',
+  'fork-executor',
+  'consolidation-scanner',
+  'performance-snapshotter',
+  'alerter',
+] as const;
+
+const tierSchema = z.strictObject({
+  minCapital: decimalString,
+  forkThreshold: decimalString.nullable(),
+  maxPositions: positiveInt,
+  maxCapitalPerPosition: fraction,
+  riskMultiplier: decimalString,
+  monitoringFrequencySec: positiveInt,
+  nextTier: z.enum(TIER_NAMES).nullable(),
+});
+
+const queueSchema = z.strictObject({
+  attempts: positiveInt.max(100),
+  backoffType: z.enum(['exponential', 'fixed']),
+  backoffDelayMs: z.number().int().min(0),
+  removeOnCompleteAgeSec: positiveInt,
+  removeOnCompleteCountMax: positiveInt,
+  removeOnFailAgeSec: positiveInt,
+  removeOnFailCountMax: positiveInt,
+  workerConcurrency: positiveInt.max(1000),
+  /** Queue-wide limit across every worker process (BullMQ global concurrency); null = none. */
+  globalConcurrency: positiveInt.nullable(),
+  lockDurationMs: z.number().int().min(1000),
+  stalledIntervalMs: z.number().int().min(1000),
+  maxStalledCount: z.number().int().min(0),
+});
+
+const serviceSchema = z.strictObject({ port });
+
+export const configSchema = z.strictObject({
+  env: z.enum(['development', 'test', 'production']),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  mongodbUrl: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL'),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+  /** Key prefix of every BullMQ queue, so several fleets (or test files) can share one Redis. */
+  queuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  adminApiKey: z.string().min(16, 'must be at least 16 characters').nullable(),
+  apiPort: port,
+  shutdownDeadlineMs: z.number().int().min(100).max(120_000),
+  mongo: z.strictObject({
+    serverSelectionTimeoutMs: positiveInt,
+    connectTimeoutMs: positiveInt,
+    socketTimeoutMs: positiveInt,
+    maxPoolSize: positiveInt.max(500),
+  }),
+  tiers: z.strictObject({ GEN: tierSchema, REV: tierSchema, COM: tierSchema }),
+  queues: z.strictObject(Object.fromEntries(QUEUE_NAMES.map((q) => [q, queueSchema])) as Record<
+    QueueName,
+    typeof queueSchema
+  >),
+  services: z.strictObject(Object.fromEntries(SERVICE_NAMES.map((s) => [s, serviceSchema])) as Record<
+    (typeof SERVICE_NAMES)[number],
+    typeof serviceSchema
+  >),
+  schedules: z.strictObject({
+    timezone: z.string().min(1),
+    snapshotCron: z.string().min(9),
+    consolidationScanCron: z.string().min(9),
+    retentionCron: z.string().min(9),
+    reconcileEverySec: positiveInt,
+    queueDepthEverySec: positiveInt,
+  }),
+  fork: z.strictObject({
+    maxInFlight: positiveInt,
+    cooldownHours: positiveInt,
+    executeNowConfidence: fraction,
+    approveConfidence: fraction,
+    weightMarket: fraction,
+    weightPerformance: fraction,
+    weightSystemLoad: fraction,
+    weightTiming: fraction,
+    highPerformerAnnualReturn: decimalString,
+    defaultMode: z.enum(['full', 'partial', 'config-only']),
+    scanPageSizeMax: positiveInt.max(10_000),
+  }),
+  consolidation: z.strictObject({
+    underperformanceAnnualReturn: decimalString,
+    underperformanceMinHistoryDays: positiveInt,
+    fixedCostShareOfReturnsMax: fraction,
+    drawdownMax: fraction,
+    idleCashShareMax: fraction,
+    idleCashSustainedDays: positiveInt,
+    hierarchyDepthMax: positiveInt,
+    smallAccountsPerParentMax: positiveInt,
+    weightTriggerReliability: fraction,
+    weightBenefit: fraction,
+    weightRisk: fraction,
+    autoExecuteConfidence: fraction,
+    autoExecuteUrgency: z.enum(['critical', 'high', 'medium', 'low']),
+    scanPageSizeMax: positiveInt.max(10_000),
+  }),
+  alerts: z.strictObject({
+    dailyLossMax: fraction,
+    weeklyLossMax: fraction,
+    monthlyLossMax: fraction,
+    drawdownMax: fraction,
+    queueBacklogMax: positiveInt,
+    webhookUrls: z.array(z.url({ protocol: /^https?$/ })).max(20),
+    webhookAttempts: positiveInt.max(20),
+    webhookTimeoutMs: positiveInt,
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type { QueueName, TierName };
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+export type TierConfig = Config['tiers'][TierName];
+export type QueueConfig = Config['queues'][QueueName];

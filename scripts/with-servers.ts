@@ -1,0 +1,80 @@
+/**
+ * The one servers script (SPEC §9): `node dist/scripts/with-servers.js [--install] [--] <command…>`.
+ * Uses MONGODB_URL and REDIS_URL when set; otherwise starts local servers (mongod if on the PATH,
+ * else FerretDB; redis-server) on free ports in a temporary directory, runs the command with the
+ * URLs in its environment, then stops the servers and removes the directory, whatever happened.
+ * `--install` only makes sure the server binaries exist (used by CI before the tests).
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { ensureFerretdb, ensureRedisServer, onPath } from './servers/install.js';
+import { makeServerDir, removeServerDir, startMongo, startRedis, stopServer, type RunningServer } from './servers/local-servers.js';
+
+const log = (msg: string) => process.stderr.write(`[servers] ${msg}\n`);
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--install') {
+    if (!process.env['MONGODB_URL'] && !onPath('mongod')) ensureFerretdb();
+    if (!process.env['REDIS_URL']) ensureRedisServer();
+    log('server binaries ready');
+    return 0;
+  }
+  const command = args[0] === '--' ? args.slice(1) : args;
+  if (command.length === 0) {
+    log('usage: with-servers [--install] [--] <command> [args…]');
+    return 2;
+  }
+
+  const env = { ...process.env };
+  const servers: RunningServer[] = [];
+  let dir: string | undefined;
+  const cleanup = async () => {
+    await Promise.allSettled(servers.map(stopServer));
+    if (dir) removeServerDir(dir);
+  };
+  // If this process dies unexpectedly, take the servers with it (they run in their own group).
+  process.on('exit', () => servers.forEach((s) => s.process.exitCode === null && s.process.kill('SIGKILL')));
+
+  try {
+    if (!env['MONGODB_URL'] || !env['REDIS_URL']) dir = makeServerDir();
+    if (!env['MONGODB_URL']) {
+      const mongo = await startMongo(dir!);
+      servers.push(mongo);
+      env['MONGODB_URL'] = mongo.url;
+      log(`${mongo.name} on ${mongo.url}`);
+    }
+    if (!env['REDIS_URL']) {
+      const redis = await startRedis(dir!, { appendOnly: env['FLEET_REDIS_AOF'] === '1' });
+      servers.push(redis);
+      env['REDIS_URL'] = redis.url;
+      log(`redis-server on ${redis.url}`);
+    }
+  } catch (err) {
+    log((err as Error).message);
+    await cleanup();
+    return 1;
+  }
+
+  const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env, shell: false });
+  // The child shares our terminal's process group and gets a Ctrl-C itself; a signal sent to us
+  // alone (kill, CI) is passed on. Either way we wait for the child, then stop the servers.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (child.exitCode === null) child.kill(signal);
+    });
+  }
+  const code = await new Promise<number>((resolve) => {
+    child.once('error', (err) => {
+      log(`could not run ${command[0]}: ${err.message}`);
+      resolve(127);
+    });
+    child.once('exit', (exitCode, signal) =>
+      resolve(exitCode ?? 128 + (signal ? (constants.signals[signal] ?? 1) : 1)),
+    );
+  });
+  await cleanup();
+  return code;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { QUEUE, type QueueName } from './queues.js';
+import { accountId, cashAmount, cashAmountOrZero, id, idempotencyKey, isoDate, price, quantity, symbol, tier } from './fields.js';
+
+/** Every posting names the key that makes its replay a no-op (SPEC §3.4). */
+const posting = { accountId, idempotencyKey };
+const actor = z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/);
+
+/**
+ * One zod schema per job, by queue then job name (SPEC §2). Producer and worker both import these;
+ * the payloads carry ids and decimal strings, and handlers reload documents by id.
+ */
+export const JOBS = {
+  [QUEUE.accountOps]: {
+    deposit: z.strictObject({ ...posting, amount: cashAmount }),
+    withdrawal: z.strictObject({ ...posting, amount: cashAmount, close: z.boolean().default(false) }),
+    transfer: z.strictObject({ ...posting, toAccountId: accountId, amount: cashAmount }),
+    trade: z.strictObject({
+      ...posting,
+      side: z.enum(['buy', 'sell']),
+      symbol,
+      quantity,
+      price: price.optional(),
+      fees: cashAmountOrZero.default('0.00'),
+    }),
+    dividend: z.strictObject({ ...posting, symbol, amount: cashAmount }),
+    fee: z.strictObject({ ...posting, amount: cashAmount, reason: z.string().min(1).max(200) }),
+    'state-change': z.strictObject({
+      ...posting,
+      to: z.enum(['SAFE', 'ACTIVE', 'SUSPENDED', 'CLOSED', 'ERROR']),
+      reason: z.string().min(1).max(500),
+      actor,
+    }),
+    reinvest: z.strictObject({
+      ...posting,
+      trigger: z.enum(['profit-threshold', 'dividend', 'position-closed', 'schedule']),
+    }),
+    'recover-transfers': z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
+    reconcile: z.strictObject({ period: z.string().max(40) }),
+  },
+  [QUEUE.thresholdCheck]: {
+    check: z.strictObject({ accountId, seq: z.number().int().positive() }),
+  },
+  [QUEUE.thresholdScan]: {
+    scan: z.strictObject({ tier }),
+  },
+  [QUEUE.fork]: {
+    execute: z.strictObject({
+      forkId: id,
+      accountId,
+      mode: z.enum(['full', 'partial', 'config-only']),
+      symbols: z.array(symbol).max(50).optional(),
+      requestedBy: actor,
+    }),
+  },
+  [QUEUE.merge]: {
+    execute: z.strictObject({ mergeId: id }),
+  },
+  [QUEUE.consolidationScan]: {
+    scan: z.strictObject({ date: isoDate }),
+  },
+  [QUEUE.snapshot]: {
+    day: z.strictObject({ date: isoDate }),
+    batch: z.strictObject({ date: isoDate, afterAccountId: accountId.nullable(), limit: z.number().int().min(1).max(5000) }),
+  },
+  [QUEUE.retention]: {
+    prune: z.strictObject({ date: isoDate }),
+  },
+  [QUEUE.alerts]: {
+    raise: z.strictObject({
+      rule: z.string().regex(/^[a-z][a-z0-9-]{1,63}$/),
+      severity: z.enum(['info', 'warning', 'critical']),
+      accountId: accountId.nullable(),
+      /** The period the alert is about (a date, a week, a job id): the dedup key with account and rule. */
+      period: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/),
+      message: z.string().min(1).max(1000),
+      details: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()])).default({}),
+    }),
+  },
+} as const satisfies Record<QueueName, Record<string, z.ZodType>>;
+
+export type Jobs = typeof JOBS;
+export type JobName<Q extends QueueName> = keyof Jobs[Q] & string;
+/** The validated data of job N on queue Q (defaults applied). */
+export type JobData<Q extends QueueName, N extends JobName<Q>> = Jobs[Q][N] extends z.ZodType ? z.output<Jobs[Q][N]> : never;
+/** What a producer passes in (defaults may be omitted). */
+export type JobInput<Q extends QueueName, N extends JobName<Q>> = Jobs[Q][N] extends z.ZodType ? z.input<Jobs[Q][N]> : never;
+
+export function jobSchema<Q extends QueueName>(queue: Q, name: string): z.ZodType | undefined {
+  const byName = JOBS[queue] as Record<string, z.ZodType>;
+  return Object.hasOwn(byName, name) ? byName[name] : undefined;
+}
+
+/**
+ * Job ids from business keys, built in one place (never random, so a replay is deduplicated).
+ * BullMQ refuses ':' in custom ids and all-digit ids, so parts are joined with '.' and checked.
+ */
+export function jobId(...parts: Array<string | number>): string {
+  const text = parts.map(String);
+  for (const p of text) {
+    if (!/^[A-Za-z0-9_-]+$/.test(p)) throw new Error(`job id part ${JSON.stringify(p)} must be letters, digits, "_" or "-"`);
+  }
+  if (text.length < 2) throw new Error('a job id needs a kind and at least one key part');
+  return text.join('.');
+}

@@ -1,0 +1,53 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { JobData } from '../contracts/jobs.js';
+import { isDuplicateKeyError } from './connection.js';
+import { modelOn } from './model.js';
+
+export type AlertInput = JobData<'alerts', 'raise'>;
+export interface StoredAlert extends AlertInput {
+  raisedAt: Date;
+}
+
+const alertSchema = new Schema<StoredAlert>(
+  {
+    rule: { type: String, required: true },
+    severity: { type: String, required: true, enum: ['info', 'warning', 'critical'] },
+    accountId: { type: String, default: null },
+    period: { type: String, required: true },
+    message: { type: String, required: true },
+    details: { type: Schema.Types.Mixed, default: {} },
+    raisedAt: { type: Date, required: true },
+  },
+  { collection: 'alerts', versionKey: false, strict: 'throw', minimize: false },
+);
+// SPEC §7.4: one alert per (account, rule, period); a repeat is the same alert, not a new one.
+alertSchema.index({ accountId: 1, rule: 1, period: 1 }, { unique: true });
+alertSchema.index({ raisedAt: -1 });
+
+export class AlertRepository {
+  readonly model: Model<StoredAlert>;
+
+  constructor(connection: Connection) {
+    this.model = modelOn<StoredAlert>(connection, 'Alert', alertSchema);
+  }
+
+  async init(): Promise<void> {
+    await this.model.createIndexes();
+  }
+
+  /** Stores the alert once; answers whether this call was the one that stored it. */
+  async raise(alert: AlertInput, raisedAt: Date): Promise<{ created: boolean }> {
+    try {
+      await this.model.create({ ...alert, raisedAt });
+      return { created: true };
+    } catch (err) {
+      if (isDuplicateKeyError(err)) return { created: false };
+      throw err;
+    }
+  }
+
+  async list(opts: { limit: number; accountId?: string }): Promise<StoredAlert[]> {
+    const filter = opts.accountId ? { accountId: opts.accountId } : {};
+    return this.model.find(filter, { _id: 0 }).sort({ raisedAt: -1 }).limit(Math.min(opts.limit, 1000)).lean<StoredAlert[]>();
+  }
+}
