@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+/**
+ * Integration tests run against the real servers that scripts/with-servers.ts starts for `npm test`.
+ * Each test file gets its own database and queue prefix, so files run in parallel without sharing state.
+ */
+export function isolatedEnv(tag: string): { mongodbUrl: string; redisUrl: string; queuePrefix: string; env: Record<string, string> } {
+  const mongo = process.env['MONGODB_URL'];
+  const redisUrl = process.env['REDIS_URL'];
+  if (!mongo || !redisUrl) {
+    throw new Error('integration tests need MONGODB_URL and REDIS_URL: run them with `npm test`, which starts local servers');
+  }
+  const suffix = `${tag}_${randomBytes(4).toString('hex')}`;
+  const url = new URL(mongo);
+  url.pathname = `/t_${suffix}`;
+  const queuePrefix = `t-${suffix}`;
+  const mongodbUrl = url.toString();
+  return {
+    mongodbUrl,
+    redisUrl,
+    queuePrefix,
+    env: { MONGODB_URL: mongodbUrl, REDIS_URL: redisUrl, FLEET_QUEUE_PREFIX: queuePrefix, LOG_LEVEL: 'info', NODE_ENV: 'test' },
+  };
+}
+
+/** Removes every key of a queue prefix (bounded SCAN batches), like BullMQ's obliterate for all queues at once. */
+export async function dropQueuePrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls until the check returns a value (not null/undefined/false), or fails with what it waited for. */
+export async function waitFor<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== null && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}

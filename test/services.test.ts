@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import mongoose from 'mongoose';
+import { SERVICE_NAMES, type ServiceName } from '../config/schema.js';
+import { jobId } from '../shared/contracts/jobs.js';
+import { QUEUE } from '../shared/contracts/queues.js';
+import { Producer } from '../shared/queue/producer.js';
+import { loadConfig } from '../config/load.js';
+import { dropQueuePrefix, isolatedEnv, waitFor } from './helpers/env.js';
+import { portEnv } from './helpers/fleet-env.js';
+import { DIST, Proc, httpGet } from './helpers/processes.js';
+
+const SHUTDOWN_DEADLINE_MS = 3000;
+const iso = isolatedEnv('services');
+const procs = new Map<ServiceName, Proc>();
+let ports: Record<ServiceName, number>;
+let apiPort: number;
+
+const scriptOf = (name: ServiceName) => join(DIST, 'services', name, 'main.js');
+
+beforeAll(async () => {
+  const p = await portEnv();
+  ports = p.ports;
+  apiPort = p.apiPort;
+  const env = { ...iso.env, ...p.env, FLEET__SHUTDOWN_DEADLINE_MS: String(SHUTDOWN_DEADLINE_MS) };
+  for (const name of SERVICE_NAMES) procs.set(name, new Proc(scriptOf(name), env));
+  await Promise.all(
+    SERVICE_NAMES.map((name) =>
+      waitFor(`${name} ready`, async () => (await httpGet(`http://127.0.0.1:${ports[name]}/readyz`)).status === 200, 30_000, 100),
+    ),
+  );
+});
+
+afterAll(async () => {
+  for (const proc of procs.values()) proc.kill('SIGKILL');
+  const conn = await mongoose.createConnection(iso.mongodbUrl).asPromise();
+  await conn.dropDatabase();
+  await conn.close();
+  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+});
+
+describe('each service as a real process', () => {
+  it.each(SERVICE_NAMES)('%s is live, ready, and serves default and queue metrics', async (name) => {
+    expect((await httpGet(`http://127.0.0.1:${ports[name]}/healthz`)).status).toBe(200);
+    expect(JSON.parse((await httpGet(`http://127.0.0.1:${ports[name]}/readyz`)).body)).toEqual({ status: 'ready' });
+    const metrics = await httpGet(`http://127.0.0.1:${ports[name]}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain(`process_cpu_seconds_total{service="${name}"}`);
+    expect(metrics.body).toContain(`nodejs_heap_size_used_bytes{service="${name}"}`);
+    expect(metrics.body).toMatch(new RegExp(`fleet_queue_jobs\\{queue="[a-z-]+",state="waiting",service="${name}"\\} \\d+`));
+    expect(metrics.body).toContain('# TYPE fleet_job_duration_seconds histogram');
+    expect(metrics.body).toContain('# TYPE fleet_jobs_invalid_total counter');
+  });
+
+  it('the api listens on API_PORT and answers unknown routes in the error format', async () => {
+    const res = await httpGet(`http://127.0.0.1:${apiPort}/api/v1/nothing-here`);
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body)).toEqual({ error: { code: 'not_found', message: 'no route GET /api/v1/nothing-here', details: null } });
+    expect((await httpGet(`http://127.0.0.1:${apiPort}/api/v1/openapi.json`)).status).toBe(200);
+  });
+
+  it('the fork executor sets the fork queue global concurrency to 5', async () => {
+    const redis = new Redis(iso.redisUrl);
+    try {
+      const producer = new Producer(redis, loadConfig(iso.env));
+      expect(await producer.queue(QUEUE.fork).getGlobalConcurrency()).toBe(5);
+      await producer.close();
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('the alerter stores an alert once per account, rule and period', async () => {
+    const redis = new Redis(iso.redisUrl);
+    const producer = new Producer(redis, loadConfig(iso.env));
+    const alert = { rule: 'daily-loss', severity: 'warning' as const, accountId: 'acc-9', period: '2026-11-20', message: 'daily loss 6%' };
+    // Two deliveries under different job ids (say, two scans) still make one alert.
+    await producer.enqueue(QUEUE.alerts, 'raise', alert, { jobId: jobId('alert', 'a') });
+    await producer.enqueue(QUEUE.alerts, 'raise', alert, { jobId: jobId('alert', 'b') });
+    await waitFor('both jobs done', async () => (await producer.queue(QUEUE.alerts).getJobCounts('completed')).completed === 2);
+    await producer.close();
+    redis.disconnect();
+    const metrics = await httpGet(`http://127.0.0.1:${ports.alerter}/metrics`);
+    expect(metrics.body).toContain('fleet_alerts_total{rule="daily-loss",severity="warning",service="alerter"} 1');
+  });
+
+  it.each(SERVICE_NAMES)('%s exits 0 within its deadline on SIGTERM', async (name) => {
+    const proc = procs.get(name)!;
+    proc.kill('SIGTERM');
+    const { code } = await proc.exitWithin(SHUTDOWN_DEADLINE_MS + 2000);
+    expect(code).toBe(0);
+    expect(proc.output()).toContain('"msg":"shutdown complete"');
+  });
+});
+
+describe('configuration errors', () => {
+  it('stop a service before it starts, naming the key and variable', async () => {
+    const proc = new Proc(scriptOf('account-ops'), { ...iso.env, FLEET__TIERS__GEN__MAX_POSITIONS: 'ten' });
+    const { code } = await proc.exitWithin(10_000);
+    expect(code).toBe(78);
+    expect(proc.output()).toContain('tiers.GEN.maxPositions (from FLEET__TIERS__GEN__MAX_POSITIONS)');
+  });
+});
