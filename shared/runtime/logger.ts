@@ -33,8 +33,8 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.username || u.password) {
-      u.username = u.username ? '[REDACTED]' : '';
-      u.password = u.password ? '[REDACTED]' : '';
+      u.username = u.username ? 'REDACTED' : '';
+      u.password = u.password ? 'REDACTED' : '';
     }
     return u.toString();
   } catch {
