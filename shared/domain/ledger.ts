@@ -1,0 +1,209 @@
+import type { Decimal } from '../money/decimal.js';
+import { roundTo } from '../money/units.js';
+import { assert } from '../runtime/assert.js';
+import { type Balances, ZERO, available, positionOf, withPosition } from './balances.js';
+import { type Refusal, refuse } from './refusal.js';
+import { type AccountState, STATE_ALLOWS, canTransition } from './states.js';
+import type { TierRules } from './tiers.js';
+import { type PriceMap, valuate } from './valuation.js';
+
+/** What an entry does, with every amount already at its scale (the caller rounds once, here: trade gross). */
+export type Operation =
+  | { kind: 'open'; state: AccountState }
+  | { kind: 'deposit'; amount: Decimal }
+  | { kind: 'withdrawal'; amount: Decimal; close: boolean }
+  | { kind: 'hold'; amount: Decimal; transferId: string }
+  | { kind: 'release'; amount: Decimal; transferId: string }
+  | { kind: 'transfer-out'; amount: Decimal; transferId: string; counterpartyId: string }
+  | { kind: 'transfer-in'; amount: Decimal; transferId: string; counterpartyId: string }
+  | { kind: 'trade'; side: 'buy' | 'sell'; symbol: string; quantity: Decimal; price: Decimal; fees: Decimal }
+  | { kind: 'dividend'; symbol: string; amount: Decimal }
+  | { kind: 'fee'; amount: Decimal; reason: string }
+  | { kind: 'state-change'; to: AccountState; reason: string };
+
+export type EntryKind = Operation['kind'];
+
+export interface Effect {
+  after: Balances;
+  /** Realised profit or loss of a sell (proceeds − cost removed); zero otherwise. */
+  realisedPnl: Decimal;
+}
+
+/** The one rounding of a trade: gross = quantity × price, half-even to the cent. */
+export const tradeGross = (quantity: Decimal, price: Decimal): Decimal => roundTo('cash', quantity.times(price));
+
+/**
+ * Pure arithmetic of an entry on the balances before it. Policy is not checked here (see decide), so
+ * `verify` can replay an old journal under today's limits. Broken invariants are programmer errors.
+ */
+export function applyEffects(b: Balances, op: Operation): Effect {
+  let after: Balances;
+  let realisedPnl = ZERO;
+  switch (op.kind) {
+    case 'open':
+      after = { ...b, state: op.state };
+      break;
+    case 'deposit':
+    case 'transfer-in':
+      after = { ...b, cash: b.cash.plus(op.amount) };
+      break;
+    case 'withdrawal':
+      after = { ...b, cash: b.cash.minus(op.amount), state: op.close ? 'CLOSED' : b.state };
+      break;
+    case 'fee':
+      after = { ...b, cash: b.cash.minus(op.amount) };
+      break;
+    case 'dividend':
+      after = { ...b, cash: b.cash.plus(op.amount) };
+      break;
+    case 'hold':
+      after = { ...b, reserved: b.reserved.plus(op.amount) };
+      break;
+    case 'release':
+      after = { ...b, reserved: b.reserved.minus(op.amount) };
+      break;
+    case 'transfer-out':
+      // Settles a hold: the reserved amount leaves with the cash.
+      after = { ...b, cash: b.cash.minus(op.amount), reserved: b.reserved.minus(op.amount) };
+      break;
+    case 'state-change':
+      after = { ...b, state: op.to };
+      break;
+    case 'trade': {
+      const gross = tradeGross(op.quantity, op.price);
+      const held = positionOf(b, op.symbol);
+      if (op.side === 'buy') {
+        const position = {
+          symbol: op.symbol,
+          quantity: (held?.quantity ?? ZERO).plus(op.quantity),
+          costBasis: (held?.costBasis ?? ZERO).plus(gross),
+        };
+        after = { ...b, cash: b.cash.minus(gross).minus(op.fees), positions: withPosition(b, op.symbol, position) };
+      } else {
+        assert(held && held.quantity.gte(op.quantity), `sell of ${op.quantity.toString()} ${op.symbol} exceeds the position`);
+        const remaining = held.quantity.minus(op.quantity);
+        // Cost leaves pro rata; selling everything takes the whole basis, so no cent is stranded.
+        const costRemoved = remaining.isZero() ? held.costBasis : roundTo('cash', held.costBasis.times(op.quantity).dividedBy(held.quantity));
+        realisedPnl = gross.minus(costRemoved);
+        const position = remaining.isZero() ? null : { symbol: op.symbol, quantity: remaining, costBasis: held.costBasis.minus(costRemoved) };
+        after = { ...b, cash: b.cash.plus(gross).minus(op.fees), positions: withPosition(b, op.symbol, position) };
+      }
+      break;
+    }
+  }
+  assertInvariants(after);
+  return { after, realisedPnl };
+}
+
+/** SPEC §3.4: cash never below zero nor below reserved; nothing reserved below zero; positions positive. */
+export function invariantProblem(b: Balances): string | null {
+  if (b.cash.isNegative()) return `cash ${b.cash.toFixed(2)} is negative`;
+  if (b.reserved.isNegative()) return `reserved ${b.reserved.toFixed(2)} is negative`;
+  if (b.cash.lt(b.reserved)) return `cash ${b.cash.toFixed(2)} is below reserved ${b.reserved.toFixed(2)}`;
+  for (const p of b.positions) {
+    if (!p.quantity.isPositive() || p.quantity.isZero()) return `position ${p.symbol} has quantity ${p.quantity.toString()}`;
+    if (p.costBasis.isNegative()) return `position ${p.symbol} has negative cost basis`;
+  }
+  return null;
+}
+
+function assertInvariants(b: Balances): void {
+  const problem = invariantProblem(b);
+  assert(problem === null, `ledger invariant broken: ${problem}`);
+}
+
+export interface PolicyContext {
+  rules: TierRules;
+  /** Last closes of the held symbols (and the traded one), for limits that depend on value. */
+  prices: PriceMap;
+}
+
+/** Rules that refuse an operation, checked before its effects; null when it may go ahead. */
+export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Refusal | null {
+  const inState = (allowed: readonly AccountState[], what: string) =>
+    allowed.includes(b.state) ? null : refuse('invalid_state', `a ${b.state} account cannot ${what}`);
+  const spend = (amount: Decimal, what: string) =>
+    available(b).gte(amount)
+      ? null
+      : refuse('insufficient_funds', `${what} of ${amount.toFixed(2)} exceeds available cash ${available(b).toFixed(2)}`);
+
+  switch (op.kind) {
+    case 'open':
+      return null;
+    case 'deposit':
+      return inState(STATE_ALLOWS.deposit, 'take deposits');
+    case 'transfer-in':
+      return inState(STATE_ALLOWS.transferIn, 'receive transfers');
+    case 'dividend':
+      return inState(STATE_ALLOWS.income, 'receive dividends');
+    case 'fee':
+      return inState(STATE_ALLOWS.charge, 'be charged fees') ?? spend(op.amount, 'a fee');
+    case 'hold':
+      return inState(STATE_ALLOWS.transferOut, 'send transfers') ?? spend(op.amount, 'a transfer');
+    case 'release':
+    case 'transfer-out':
+      return null; // settlement of an existing hold: never refused, only asserted
+    case 'state-change':
+      if (!canTransition(b.state, op.to)) return refuse('invalid_transition', `cannot go from ${b.state} to ${op.to}`);
+      if (op.to === 'CLOSED' && (!b.cash.isZero() || b.positions.length > 0)) {
+        return refuse('close_requires_empty', 'an account closes only when it holds no cash and no positions; withdraw with close first');
+      }
+      return null;
+    case 'withdrawal':
+      return inState(STATE_ALLOWS.withdraw, 'pay out') ?? spend(op.amount, 'a withdrawal') ?? checkWithdrawal(b, op, ctx);
+    case 'trade':
+      return inState(STATE_ALLOWS.trade, 'trade') ?? checkTrade(b, op, ctx);
+  }
+}
+
+function checkWithdrawal(b: Balances, op: Extract<Operation, { kind: 'withdrawal' }>, ctx: PolicyContext): Refusal | null {
+  if (op.close) {
+    if (b.positions.length > 0 || !b.reserved.isZero() || !op.amount.equals(b.cash)) {
+      return refuse('close_requires_empty', `closing withdraws all cash (${b.cash.toFixed(2)}) from an account with no positions or holds`);
+    }
+    return canTransition(b.state, 'CLOSED') ? null : refuse('invalid_transition', `cannot close a ${b.state} account`);
+  }
+  if (b.state === 'ACTIVE') {
+    const equityAfter = valuate(b, ctx.prices).equity.minus(op.amount);
+    if (equityAfter.lt(ctx.rules.minCapital)) {
+      return refuse('min_capital', `equity would fall to ${equityAfter.toFixed(2)}, below the ${ctx.rules.tier} minimum ${ctx.rules.minCapital.toFixed(2)}; withdraw with close to close the account`);
+    }
+  }
+  return null;
+}
+
+function checkTrade(b: Balances, op: Extract<Operation, { kind: 'trade' }>, ctx: PolicyContext): Refusal | null {
+  const held = positionOf(b, op.symbol);
+  if (op.side === 'sell') {
+    if (!held || held.quantity.lt(op.quantity)) {
+      return refuse('sell_exceeds_position', `sell of ${op.quantity.toString()} ${op.symbol} exceeds the ${held?.quantity.toString() ?? '0'} held`);
+    }
+    return available(b).plus(tradeGross(op.quantity, op.price)).gte(op.fees)
+      ? null
+      : refuse('insufficient_funds', 'the fee exceeds the available cash and the proceeds');
+  }
+  const cost = tradeGross(op.quantity, op.price).plus(op.fees);
+  if (available(b).lt(cost)) {
+    return refuse('insufficient_funds', `buying costs ${cost.toFixed(2)} but available cash is ${available(b).toFixed(2)}`);
+  }
+  if (!held && b.positions.length >= ctx.rules.maxPositions) {
+    return refuse('max_positions', `the account already holds ${b.positions.length} positions, the ${ctx.rules.tier} limit`);
+  }
+  const { after } = applyEffects(b, op);
+  const prices = new Map(ctx.prices).set(op.symbol, op.price);
+  const equity = valuate(after, prices).equity;
+  const value = tradeGross(positionOf(after, op.symbol)!.quantity, op.price);
+  const limit = equity.times(ctx.rules.maxCapitalPerPosition);
+  if (value.gt(limit)) {
+    return refuse('max_capital_per_position', `${op.symbol} would be ${value.toFixed(2)}, above ${ctx.rules.maxCapitalPerPosition.times(100).toString()}% of equity (${roundTo('cash', limit).toFixed(2)})`);
+  }
+  return null;
+}
+
+export type Decision = ({ ok: true } & Effect) | { ok: false; refusal: Refusal };
+
+/** Policy, then effects: the whole answer of the ledger to one operation. */
+export function decide(b: Balances, op: Operation, ctx: PolicyContext): Decision {
+  const refusal = checkPolicy(b, op, ctx);
+  return refusal ? { ok: false, refusal } : { ok: true, ...applyEffects(b, op) };
+}
