@@ -91,7 +91,7 @@ afterAll(async () => {
 
 describe('producer and worker runner against real Redis and MongoDB', () => {
   it('processes a job once when the same business key is enqueued twice', async () => {
-    const data = { accountId: 'acc-1', idempotencyKey: 'dep-once-1', amount: '10.00' };
+    const data = { accountId: 'acc-1', idempotencyKey: 'dep-once-1', amount: '10.00', actor: 'test' };
     const id = jobId('op', 'acc-1', 'dep-once-1');
     const first = await producer.enqueue(QUEUE.accountOps, 'deposit', data, { jobId: id });
     const second = await producer.enqueue(QUEUE.accountOps, 'deposit', data, { jobId: id });
@@ -106,10 +106,10 @@ describe('producer and worker runner against real Redis and MongoDB', () => {
 
   it('refuses an invalid payload at the producer with the reason', async () => {
     await expect(
-      producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-1', idempotencyKey: 'dep-bad-1', amount: '-5' }, { jobId: 'op.bad.1' }),
+      producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-1', idempotencyKey: 'dep-bad-1', amount: '-5', actor: 'test' }, { jobId: 'op.bad.1' }),
     ).rejects.toThrow(ContractError);
     await expect(
-      producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-1', idempotencyKey: 'dep-bad-1', amount: '-5' }, { jobId: 'op.bad.1' }),
+      producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-1', idempotencyKey: 'dep-bad-1', amount: '-5', actor: 'test' }, { jobId: 'op.bad.1' }),
     ).rejects.toThrow(/amount: must be greater than zero/);
     expect(await producer.queue(QUEUE.accountOps).getJob('op.bad.1')).toBeUndefined();
   });
@@ -133,14 +133,14 @@ describe('producer and worker runner against real Redis and MongoDB', () => {
 
     // The worker is still alive and takes the next valid job.
     const id = jobId('op', 'acc-1', 'dep-after-bad');
-    await producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-1', idempotencyKey: 'dep-after-bad', amount: '1.00' }, { jobId: id });
+    await producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-1', idempotencyKey: 'dep-after-bad', amount: '1.00', actor: 'test' }, { jobId: id });
     await waitFor('the next job', async () => (await queue.getJobState(id)) === 'completed');
   });
 
   it('moves a job that exhausted its attempts into the dead-letter store and raises one alert', async () => {
     alwaysFailing.add('dep-exhaust-1');
     const id = jobId('op', 'acc-2', 'dep-exhaust-1');
-    await producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-2', idempotencyKey: 'dep-exhaust-1', amount: '3.00' }, { jobId: id });
+    await producer.enqueue(QUEUE.accountOps, 'deposit', { accountId: 'acc-2', idempotencyKey: 'dep-exhaust-1', amount: '3.00', actor: 'test' }, { jobId: id });
     const letter = await waitFor('the dead letter', () => deadLetters.model.findOne({ jobId: id }).lean());
     expect(calls.get('dep-exhaust-1')).toBe(3);
     expect(letter).toMatchObject({ queue: 'account-ops', name: 'deposit', failedReason: 'exhausted', attemptsMade: 3 });

@@ -9,9 +9,10 @@ import { TIER_NAMES } from '../domain/tiers.js';
  */
 export const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"');
 export const accountId = id;
-export const idempotencyKey = z
-  .string()
-  .regex(/^[A-Za-z0-9_.-]{8,128}$/, 'must be 8-128 letters, digits, "_", "-" or "."');
+/** A client's key for one operation (a UUID fits); it becomes part of a job id, so no '.' or ':'. */
+export const idempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8-128 letters, digits, "_" or "-"');
+/** Who asked: an API key id, 'admin', 'system' or a service name. */
+export const actor = z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/, 'must be 1-64 safe characters');
 export const tier = z.enum(TIER_NAMES);
 export const isoDate = z
   .string()

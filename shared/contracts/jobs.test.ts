@@ -8,21 +8,21 @@ describe('job contracts', () => {
   });
 
   it('accepts a well-formed deposit and applies no hidden conversion', () => {
-    const data = { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '100.25' };
+    const data = { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '100.25', actor: 'api' };
     expect(JOBS[QUEUE.accountOps].deposit.parse(data)).toEqual(data);
   });
 
   it.each([
-    ['operator injection in an id', { accountId: { $ne: null }, idempotencyKey: 'dep-0001', amount: '1.00' }],
-    ['a key with a dot or dollar', { accountId: 'a.b', idempotencyKey: 'dep-0001', amount: '1.00' }],
-    ['a number amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: 1 }],
-    ['a negative amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '-1.00' }],
-    ['a zero amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '0.00' }],
-    ['an over-precise amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '1.001' }],
-    ['an exponent', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '1e3' }],
-    ['an extra field', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '1.00', admin: true }],
-    ['a missing key', { accountId: 'acc-1', amount: '1.00' }],
-    ['an oversize id', { accountId: 'a'.repeat(65), idempotencyKey: 'dep-0001', amount: '1.00' }],
+    ['operator injection in an id', { accountId: { $ne: null }, idempotencyKey: 'dep-0001', amount: '1.00', actor: 'api' }],
+    ['a key with a dot or dollar', { accountId: 'a.b', idempotencyKey: 'dep-0001', amount: '1.00', actor: 'api' }],
+    ['a number amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: 1, actor: 'api' }],
+    ['a negative amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '-1.00', actor: 'api' }],
+    ['a zero amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '0.00', actor: 'api' }],
+    ['an over-precise amount', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '1.001', actor: 'api' }],
+    ['an exponent', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '1e3', actor: 'api' }],
+    ['an extra field', { accountId: 'acc-1', idempotencyKey: 'dep-0001', amount: '1.00', admin: true, actor: 'api' }],
+    ['a missing key', { accountId: 'acc-1', amount: '1.00', actor: 'api' }],
+    ['an oversize id', { accountId: 'a'.repeat(65), idempotencyKey: 'dep-0001', amount: '1.00', actor: 'api' }],
   ])('refuses %s', (_, data) => {
     expect(JOBS[QUEUE.accountOps].deposit.safeParse(data).success).toBe(false);
   });

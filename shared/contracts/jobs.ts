@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { QUEUE, type QueueName } from './queues.js';
-import { accountId, cashAmount, cashAmountOrZero, id, idempotencyKey, isoDate, price, quantity, symbol, tier } from './fields.js';
+import { accountConfig } from './account-config.js';
+import { accountId, actor, cashAmount, cashAmountOrZero, id, idempotencyKey, isoDate, price, quantity, symbol, tier } from './fields.js';
 
-/** Every posting names the key that makes its replay a no-op (SPEC §3.4). */
-const posting = { accountId, idempotencyKey };
-const actor = z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/);
+/** Every posting names the key that makes its replay a no-op (SPEC §3.4), and who asked. */
+const posting = { accountId, idempotencyKey, actor };
 
 /**
  * One zod schema per job, by queue then job name (SPEC §2). Producer and worker both import these;
@@ -12,6 +12,15 @@ const actor = z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/);
  */
 export const JOBS = {
   [QUEUE.accountOps]: {
+    'open-account': z.strictObject({
+      ...posting,
+      tier,
+      name: z.string().min(1).max(120),
+      ownerId: id.nullable(),
+      parentId: accountId.nullable(),
+      config: accountConfig.default({}),
+      initialDeposit: cashAmount.optional(),
+    }),
     deposit: z.strictObject({ ...posting, amount: cashAmount }),
     withdrawal: z.strictObject({ ...posting, amount: cashAmount, close: z.boolean().default(false) }),
     transfer: z.strictObject({ ...posting, toAccountId: accountId, amount: cashAmount }),
@@ -29,11 +38,6 @@ export const JOBS = {
       ...posting,
       to: z.enum(['SAFE', 'ACTIVE', 'SUSPENDED', 'CLOSED', 'ERROR']),
       reason: z.string().min(1).max(500),
-      actor,
-    }),
-    reinvest: z.strictObject({
-      ...posting,
-      trigger: z.enum(['profit-threshold', 'dividend', 'position-closed', 'schedule']),
     }),
     'recover-transfers': z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
     reconcile: z.strictObject({ period: z.string().max(40) }),

@@ -1,0 +1,131 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import { canonicalJson, sha256Hex } from '../runtime/canonical-json.js';
+import { isDuplicateKeyError } from './connection.js';
+import { modelOn } from './model.js';
+
+/** What was done, by whom, to what, with the state before and after (SPEC §8 audit trail). */
+export interface AuditInput {
+  /** The chain it joins: the account it concerns, or 'system'. One chain per account keeps appends parallel. */
+  chain: string;
+  /** Unique per recorded fact, so recording it again (a replayed job) adds nothing. */
+  ref: string;
+  actor: string;
+  action: string;
+  jobId: string | null;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  outcome: string;
+}
+export interface StoredAudit extends AuditInput {
+  seq: number;
+  at: Date;
+  prevHash: string;
+  hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+const auditSchema = new Schema<StoredAudit>(
+  {
+    chain: { type: String, required: true },
+    seq: { type: Number, required: true },
+    ref: { type: String, required: true },
+    at: { type: Date, required: true },
+    actor: { type: String, required: true },
+    action: { type: String, required: true },
+    jobId: { type: String, default: null },
+    before: { type: Schema.Types.Mixed, default: null },
+    after: { type: Schema.Types.Mixed, default: null },
+    outcome: { type: String, required: true },
+    prevHash: { type: String, required: true },
+    hash: { type: String, required: true },
+  },
+  { collection: 'audit', versionKey: false, strict: 'throw', minimize: false },
+);
+auditSchema.index({ chain: 1, seq: 1 }, { unique: true });
+auditSchema.index({ ref: 1 }, { unique: true });
+
+/** The hash of a record covers every field but the hash itself, and links to the previous record's hash. */
+export function auditHash(r: Omit<StoredAudit, 'hash'>): string {
+  const { prevHash, ...fields } = r;
+  return sha256Hex(`${prevHash}\n${canonicalJson(fields)}`);
+}
+
+export interface ChainBreak {
+  chain: string;
+  seq: number;
+  problem: string;
+}
+
+const APPEND_RETRIES_MAX = 50;
+const VERIFY_BATCH = 500;
+
+export class AuditRepository {
+  readonly model: Model<StoredAudit>;
+
+  constructor(connection: Connection) {
+    this.model = modelOn<StoredAudit>(connection, 'Audit', auditSchema);
+  }
+
+  async init(): Promise<void> {
+    await this.model.createIndexes();
+  }
+
+  /** Appends to the chain's end; races are settled by the unique (chain, seq) index and retried. */
+  async append(input: AuditInput, now: Date): Promise<void> {
+    for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
+      const last = await this.model.findOne({ chain: input.chain }, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean<{ seq: number; hash: string }>();
+      const record = { ...input, seq: (last?.seq ?? 0) + 1, at: now, prevHash: last?.hash ?? GENESIS_HASH };
+      try {
+        await this.model.create({ ...record, hash: auditHash(record) });
+        return;
+      } catch (err) {
+        if (!isDuplicateKeyError(err)) throw err;
+        if (await this.model.exists({ ref: input.ref })) return; // recorded already
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      }
+    }
+    throw new Error(`audit chain ${input.chain}: no free position after ${APPEND_RETRIES_MAX} attempts`);
+  }
+
+  /**
+   * Walks every chain in order, recomputing each hash: a modified record breaks its hash, a deleted
+   * one leaves a gap in seq, a reordered one breaks the link to its predecessor. Reports the first
+   * break of each chain, up to `breaksMax`.
+   */
+  async verify(breaksMax = 100): Promise<{ records: number; chains: number; breaks: ChainBreak[] }> {
+    const breaks: ChainBreak[] = [];
+    let records = 0;
+    let chains = 0;
+    let chain: string | null = null;
+    let expectSeq = 1;
+    let prevHash = GENESIS_HASH;
+    let broken = false;
+    const cursor = this.model.find({}, { _id: 0 }).sort({ chain: 1, seq: 1 }).batchSize(VERIFY_BATCH).lean<StoredAudit>().cursor();
+    for await (const r of cursor as AsyncIterable<StoredAudit>) {
+      records++;
+      if (r.chain !== chain) {
+        chain = r.chain;
+        chains++;
+        expectSeq = 1;
+        prevHash = GENESIS_HASH;
+        broken = false;
+      }
+      if (broken) continue;
+      const { hash, ...rest } = r;
+      const problem =
+        r.seq !== expectSeq ? `expected record ${expectSeq}, found ${r.seq} (a record is missing or out of place)`
+        : r.prevHash !== prevHash ? 'does not link to the record before it'
+        : auditHash(rest) !== hash ? 'its content does not match its hash (modified)'
+        : null;
+      if (problem) {
+        breaks.push({ chain: r.chain, seq: r.seq, problem });
+        broken = true;
+        if (breaks.length >= breaksMax) break;
+      }
+      expectSeq = r.seq + 1;
+      prevHash = hash;
+    }
+    return { records, chains, breaks };
+  }
+}

@@ -1,0 +1,103 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { EntryKind } from '../domain/ledger.js';
+import { isDuplicateKeyError } from './connection.js';
+import { modelOn } from './model.js';
+import { type StoredBalances, storedBalancesDefinition } from './stored-balances.js';
+import type { StoredOperation } from './stored-operation.js';
+
+/** One journal entry: append-only, numbered per account, holding the balances after it (SPEC §3.4). */
+export interface StoredEntry {
+  accountId: string;
+  seq: number;
+  kind: EntryKind;
+  /** Globally unique; replaying the same key finds this entry instead of appending again. */
+  idempotencyKey: string;
+  op: StoredOperation;
+  realisedPnlCents: bigint;
+  after: StoredBalances;
+  actor: string;
+  jobId: string | null;
+  at: Date;
+}
+
+const entrySchema = new Schema<StoredEntry>(
+  {
+    accountId: { type: String, required: true },
+    seq: { type: Number, required: true, min: 1 },
+    kind: { type: String, required: true },
+    idempotencyKey: { type: String, required: true },
+    op: {
+      _id: false,
+      amountCents: BigInt,
+      close: Boolean,
+      transferId: String,
+      counterpartyId: String,
+      side: String,
+      symbol: String,
+      quantityUnits: BigInt,
+      priceMicros: BigInt,
+      feesCents: BigInt,
+      reason: String,
+      toState: String,
+    },
+    realisedPnlCents: { type: BigInt, required: true },
+    after: { _id: false, ...storedBalancesDefinition },
+    actor: { type: String, required: true },
+    jobId: { type: String, default: null },
+    at: { type: Date, required: true },
+  },
+  { collection: 'journal', versionKey: false, strict: 'throw' },
+);
+entrySchema.index({ accountId: 1, seq: 1 }, { unique: true });
+entrySchema.index({ idempotencyKey: 1 }, { unique: true });
+
+export type AppendResult = { appended: true } | { appended: false; reason: 'seq-taken' } | { appended: false; reason: 'key-exists'; existing: StoredEntry };
+
+const PAGE_SIZE_MAX = 1000;
+
+export class JournalRepository {
+  readonly model: Model<StoredEntry>;
+
+  constructor(connection: Connection) {
+    this.model = modelOn<StoredEntry>(connection, 'JournalEntry', entrySchema);
+  }
+
+  async init(): Promise<void> {
+    await this.model.createIndexes();
+  }
+
+  async head(accountId: string): Promise<StoredEntry | null> {
+    return this.model.findOne({ accountId }, { _id: 0 }).sort({ seq: -1 }).lean<StoredEntry>();
+  }
+
+  async byKey(idempotencyKey: string): Promise<StoredEntry | null> {
+    return this.model.findOne({ idempotencyKey }, { _id: 0 }).lean<StoredEntry>();
+  }
+
+  /**
+   * Inserts at the sequence the caller read as next. The unique indexes decide races: a taken seq
+   * means someone appended first (re-read the head and retry); a taken key means this very
+   * operation was already appended (a replay), and that entry is returned.
+   */
+  async append(entry: StoredEntry): Promise<AppendResult> {
+    try {
+      await this.model.create(entry);
+      return { appended: true };
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      const existing = await this.byKey(entry.idempotencyKey);
+      return existing ? { appended: false, reason: 'key-exists', existing } : { appended: false, reason: 'seq-taken' };
+    }
+  }
+
+  /** Newest first, `beforeSeq` exclusive: the API's journal pages. */
+  async pageDesc(accountId: string, opts: { beforeSeq?: number | undefined; limit: number }): Promise<StoredEntry[]> {
+    const filter = opts.beforeSeq ? { accountId, seq: { $lt: opts.beforeSeq } } : { accountId };
+    return this.model.find(filter, { _id: 0 }).sort({ seq: -1 }).limit(Math.min(opts.limit, PAGE_SIZE_MAX)).lean<StoredEntry[]>();
+  }
+
+  /** Oldest first from `fromSeq`: how verify walks a journal in bounded pages. */
+  async pageAsc(accountId: string, fromSeq: number, limit: number): Promise<StoredEntry[]> {
+    return this.model.find({ accountId, seq: { $gte: fromSeq } }, { _id: 0 }).sort({ seq: 1 }).limit(Math.min(limit, PAGE_SIZE_MAX)).lean<StoredEntry[]>();
+  }
+}

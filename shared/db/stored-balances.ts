@@ -1,0 +1,51 @@
+import type { Balances, Position } from '../domain/balances.js';
+import type { AccountState } from '../domain/states.js';
+import { loadUnits, storeUnits } from './stored-units.js';
+
+/** Balances as MongoDB holds them: int64 units (SPEC §3.1), positions as a flat array of subdocuments. */
+export interface StoredPosition {
+  symbol: string;
+  quantityUnits: bigint;
+  costBasisCents: bigint;
+}
+export interface StoredBalances {
+  cashCents: bigint;
+  reservedCents: bigint;
+  state: AccountState;
+  positions: StoredPosition[];
+}
+
+export function storeBalances(b: Balances): StoredBalances {
+  return {
+    cashCents: storeUnits('cash', b.cash),
+    reservedCents: storeUnits('cash', b.reserved),
+    state: b.state,
+    positions: b.positions.map((p) => ({
+      symbol: p.symbol,
+      quantityUnits: storeUnits('quantity', p.quantity),
+      costBasisCents: storeUnits('cash', p.costBasis),
+    })),
+  };
+}
+
+export function loadBalances(s: StoredBalances): Balances {
+  return {
+    cash: loadUnits('cash', s.cashCents),
+    reserved: loadUnits('cash', s.reservedCents),
+    state: s.state,
+    positions: s.positions.map(
+      (p): Position => ({ symbol: p.symbol, quantity: loadUnits('quantity', p.quantityUnits), costBasis: loadUnits('cash', p.costBasisCents) }),
+    ),
+  };
+}
+
+/** Mongoose schema fragment shared by journal entries and the account projection. */
+export const storedBalancesDefinition = {
+  cashCents: { type: BigInt, required: true },
+  reservedCents: { type: BigInt, required: true },
+  state: { type: String, required: true },
+  positions: {
+    type: [{ _id: false, symbol: { type: String, required: true }, quantityUnits: { type: BigInt, required: true }, costBasisCents: { type: BigInt, required: true } }],
+    default: [],
+  },
+} as const;

@@ -1,0 +1,82 @@
+import type { Operation } from '../domain/ledger.js';
+import type { AccountState } from '../domain/states.js';
+import { loadUnits, storeUnits } from './stored-units.js';
+
+/** An operation as a journal entry stores it: every amount in int64 units, only the fields its kind has. */
+export interface StoredOperation {
+  amountCents?: bigint;
+  close?: boolean;
+  transferId?: string;
+  counterpartyId?: string;
+  side?: 'buy' | 'sell';
+  symbol?: string;
+  quantityUnits?: bigint;
+  priceMicros?: bigint;
+  feesCents?: bigint;
+  reason?: string;
+  toState?: AccountState;
+}
+
+export function storeOperation(op: Operation): StoredOperation {
+  switch (op.kind) {
+    case 'open':
+      return { toState: op.state };
+    case 'deposit':
+      return { amountCents: storeUnits('cash', op.amount) };
+    case 'withdrawal':
+      return { amountCents: storeUnits('cash', op.amount), close: op.close };
+    case 'hold':
+    case 'release':
+      return { amountCents: storeUnits('cash', op.amount), transferId: op.transferId };
+    case 'transfer-out':
+    case 'transfer-in':
+      return { amountCents: storeUnits('cash', op.amount), transferId: op.transferId, counterpartyId: op.counterpartyId };
+    case 'trade':
+      return {
+        side: op.side,
+        symbol: op.symbol,
+        quantityUnits: storeUnits('quantity', op.quantity),
+        priceMicros: storeUnits('price', op.price),
+        feesCents: storeUnits('cash', op.fees),
+      };
+    case 'dividend':
+      return { symbol: op.symbol, amountCents: storeUnits('cash', op.amount) };
+    case 'fee':
+      return { amountCents: storeUnits('cash', op.amount), reason: op.reason };
+    case 'state-change':
+      return { toState: op.to, reason: op.reason };
+  }
+}
+
+export function loadOperation(kind: Operation['kind'], s: StoredOperation): Operation {
+  const amount = () => loadUnits('cash', s.amountCents);
+  switch (kind) {
+    case 'open':
+      return { kind, state: s.toState! };
+    case 'deposit':
+      return { kind, amount: amount() };
+    case 'withdrawal':
+      return { kind, amount: amount(), close: s.close ?? false };
+    case 'hold':
+    case 'release':
+      return { kind, amount: amount(), transferId: s.transferId! };
+    case 'transfer-out':
+    case 'transfer-in':
+      return { kind, amount: amount(), transferId: s.transferId!, counterpartyId: s.counterpartyId! };
+    case 'trade':
+      return {
+        kind,
+        side: s.side!,
+        symbol: s.symbol!,
+        quantity: loadUnits('quantity', s.quantityUnits),
+        price: loadUnits('price', s.priceMicros),
+        fees: loadUnits('cash', s.feesCents),
+      };
+    case 'dividend':
+      return { kind, symbol: s.symbol!, amount: amount() };
+    case 'fee':
+      return { kind, amount: amount(), reason: s.reason ?? '' };
+    case 'state-change':
+      return { kind, to: s.toState!, reason: s.reason ?? '' };
+  }
+}
