@@ -27,6 +27,12 @@ export const defaults: Config = {
   adminApiKey: null,
   apiPort: 8080,
   shutdownDeadlineMs: 10_000,
+  api: {
+    rateLimitMax: 1200,
+    rateLimitWindowMs: 60_000,
+    waitTimeoutMs: 15_000,
+    pageSizeMax: 200,
+  },
   mongo: {
     serverSelectionTimeoutMs: 5000,
     connectTimeoutMs: 5000,

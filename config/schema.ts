@@ -64,6 +64,14 @@ export const configSchema = z.strictObject({
   adminApiKey: z.string().min(16, 'must be at least 16 characters').nullable(),
   apiPort: port,
   shutdownDeadlineMs: z.number().int().min(100).max(120_000),
+  api: z.strictObject({
+    /** Requests per key (or per address, unauthenticated) in each window. */
+    rateLimitMax: positiveInt,
+    rateLimitWindowMs: positiveInt,
+    /** How long `?wait=true` waits for an outcome before answering 202 with the status URL. */
+    waitTimeoutMs: positiveInt.max(120_000),
+    pageSizeMax: positiveInt.max(500),
+  }),
   mongo: z.strictObject({
     serverSelectionTimeoutMs: positiveInt,
     connectTimeoutMs: positiveInt,

@@ -1,5 +1,29 @@
+import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
+import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
+import { accountOpsHandlers } from './handlers.js';
 
-// Consumers of QUEUE.accountOps are wired here as their handlers land; until then jobs wait in the queue.
-await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async () => undefined);
+/** A transfer untouched this long is presumed orphaned by a dead job and finished by recovery. */
+const RECOVER_AFTER_SEC = 30;
+const RECOVER_EVERY_MS = 60_000;
+
+await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc) => {
+  const stores = await openLedgerStores(svc.mongo);
+  const deps = {
+    stores,
+    config: svc.config,
+    clock: systemClock,
+    // Every new entry may make the account eligible to fork: the threshold monitor decides.
+    afterPosting: async (entry: { accountId: string; seq: number }) => {
+      await svc.producer.enqueue(QUEUE.thresholdCheck, 'check', { accountId: entry.accountId, seq: entry.seq }, { jobId: jobId('threshold', entry.accountId, entry.seq) });
+    },
+  };
+  svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger));
+
+  // Job schedulers are upserted by id, so restarts and replicas keep exactly one of each.
+  const queue = svc.producer.queue(QUEUE.accountOps);
+  await queue.upsertJobScheduler('recover-transfers', { every: RECOVER_EVERY_MS }, { name: 'recover-transfers', data: { olderThanSec: RECOVER_AFTER_SEC } });
+  await queue.upsertJobScheduler('reconcile', { every: svc.config.schedules.reconcileEverySec * 1000 }, { name: 'reconcile', data: { period: 'scheduled' } });
+});

@@ -1,28 +1,56 @@
 import Fastify from 'fastify';
 import fastifySwagger from '@fastify/swagger';
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { Redis } from 'ioredis';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../../shared/runtime/logger.js';
-import { errorBody, handleError } from './errors.js';
+import type { Authenticator } from './auth.js';
+import type { ApiDeps } from './context.js';
+import { ApiError, errorBody, handleError } from './errors.js';
+import { accountRoutes } from './routes/accounts.js';
+import { adminRoutes } from './routes/admin.js';
+import { transactionRoutes } from './routes/transactions.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
-const BODY_BYTES_MAX = 64 * 1024;
+const BODY_BYTES_MAX = 256 * 1024;
+const PUBLIC_PATHS = new Set(['/api/v1/openapi.json']);
 
-/** The HTTP app: zod validates every body and query, and generates the OpenAPI document. */
-export async function buildApp(deps: { logger: Logger }) {
-  const app = Fastify({
-    loggerInstance: deps.logger,
-    bodyLimit: BODY_BYTES_MAX,
-    return503OnClosing: true,
-  }).withTypeProvider<ZodTypeProvider>();
+/** The HTTP app: zod validates every body, query and path, and generates the OpenAPI document. */
+export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authenticator; rateLimitRedis: Redis | null }) {
+  const app = Fastify({ loggerInstance: deps.logger, bodyLimit: BODY_BYTES_MAX, return503OnClosing: true }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (path.startsWith('/api/') && !PUBLIC_PATHS.has(path)) req.principal = await deps.auth.authenticate(req);
+  });
+  // After authentication, so the limit is per key (shared by every API replica through Redis).
+  await app.register(fastifyRateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: deps.api.config.api.rateLimitMax,
+    timeWindow: deps.api.config.api.rateLimitWindowMs,
+    keyGenerator: (req) => req.principal?.id ?? req.ip,
+    ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis, nameSpace: 'fleet-ratelimit:' } : {}),
+    skipOnError: true,
+    errorResponseBuilder: (_req, ctx) => new ApiError(429, 'rate_limited', `rate limit of ${ctx.max} requests per ${ctx.after} exceeded`),
+  });
+
   await app.register(fastifySwagger, {
-    openapi: { info: { title: 'Account fleet API', version: '1' } },
+    openapi: {
+      info: { title: 'Account fleet API', version: '1', description: 'Money as decimal strings; writes answer 202 with a status URL, or the outcome with ?wait=true.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
     transform: jsonSchemaTransform,
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(accountRoutes(deps.api));
+  await app.register(transactionRoutes(deps.api));
+  await app.register(adminRoutes(deps.api));
   return app;
 }

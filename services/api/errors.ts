@@ -11,6 +11,10 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+  /** Fastify and its plugins read `statusCode`. */
+  get statusCode(): number {
+    return this.status;
+  }
 }
 
 export function errorBody(code: string, message: string, details: unknown = null) {

@@ -1,10 +1,32 @@
-import { QUEUE_NAMES } from '../../shared/contracts/queues.js';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { QUEUE, QUEUE_NAMES } from '../../shared/contracts/queues.js';
+import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
+import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
+import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { buildApp } from './app.js';
+import { Authenticator } from './auth.js';
+import { Operations } from './operations.js';
 
 // The API produces onto every queue, so it reports the depth of all of them.
 await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
-  const app = await buildApp({ logger: svc.logger });
+  const stores = await openLedgerStores(svc.mongo);
+  const keys = new ApiKeyRepository(svc.mongo);
+  await keys.init();
+  // QueueEvents blocks on its own connection; it tells `?wait=true` when an operation finishes.
+  const events = new QueueEvents(QUEUE.accountOps, {
+    connection: new Redis(svc.config.redisUrl, redisOptions('worker', 'api-events')),
+    prefix: svc.config.queuePrefix,
+  });
+  await events.waitUntilReady();
+  svc.lifecycle.addProducer({ name: 'queue-events', close: () => events.close() });
+  const rateLimitRedis = await connectRedis(svc.config.redisUrl, 'producer', 'api-ratelimit', svc.logger);
+  svc.lifecycle.addConnection({ name: 'redis-ratelimit', close: async () => void (await rateLimitRedis.quit()) });
+
+  const api = { stores, operations: new Operations(svc.producer, events, stores.idempotency, svc.config.api.waitTimeoutMs), clock: systemClock, config: svc.config };
+  const app = await buildApp({ logger: svc.logger, api, auth: new Authenticator(keys, svc.config.adminApiKey), rateLimitRedis });
   await app.listen({ port: svc.config.apiPort, host: '0.0.0.0' });
   svc.lifecycle.addHttp({ name: 'api', close: () => app.close() });
 });

@@ -24,7 +24,7 @@ export const scopedKey = (accountId: string, key: string) => `${accountId}/${key
  * refused; an unfinished claim (a crash mid-way) is finished by the replay, its steps being idempotent.
  * Each finished operation is appended to the account's audit chain.
  */
-export async function runOperation(deps: LedgerDeps, req: OperationRequest, perform: (key: string) => Promise<Outcome>): Promise<Outcome> {
+export async function runOperation(deps: LedgerDeps, req: OperationRequest, perform: (key: string, payloadHash: string) => Promise<Outcome>): Promise<Outcome> {
   const { idempotency } = deps.stores;
   const key = scopedKey(req.accountId, req.key);
   const payloadHash = sha256Hex(canonicalJson({ operation: req.operation, payload: req.payload }));
@@ -34,7 +34,7 @@ export async function runOperation(deps: LedgerDeps, req: OperationRequest, perf
   }
   if (claim.outcome) return claim.outcome;
 
-  return finishOperation(deps, { ...req, key }, await perform(key));
+  return finishOperation(deps, { ...req, key }, await perform(key, payloadHash));
 }
 
 /**

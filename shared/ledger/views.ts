@@ -5,6 +5,8 @@ import { loadOperation } from '../db/stored-operation.js';
 import { loadUnits } from '../db/stored-units.js';
 import type { Balances } from '../domain/balances.js';
 import type { Operation } from '../domain/ledger.js';
+import type { AccountState } from '../domain/states.js';
+import type { TierName } from '../domain/tiers.js';
 import { positionValue, valuate, type PriceMap } from '../domain/valuation.js';
 import { formatUnits } from '../money/units.js';
 
@@ -71,8 +73,8 @@ export function entryView(e: StoredEntry): EntryView {
 
 export interface AccountView {
   id: string;
-  type: string;
-  state: string;
+  type: TierName;
+  state: AccountState;
   name: string;
   ownerId: string | null;
   parentId: string | null;

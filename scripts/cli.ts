@@ -1,0 +1,99 @@
+/**
+ * `npm run cli -- <command>` against the fleet's MongoDB (MONGODB_URL):
+ *   verify                                  every ledger invariant and the audit chain; exit 1 on the first problem
+ *   apikey create --role <role> [--owner <id>]   prints a new key once (only its hash is stored)
+ *   prices load <csv> --symbol <S>          `date,close` or `date,open,high,low,close,volume` (any column order)
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse } from 'csv-parse/sync';
+import { z } from 'zod';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { ROLES, newApiKey } from '../shared/auth/api-keys.js';
+import { id, isoDate, symbol as symbolSchema } from '../shared/contracts/fields.js';
+import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
+import { connectMongo } from '../shared/db/connection.js';
+import { openLedgerStores } from '../shared/ledger/stores.js';
+import { verifyLedger } from '../shared/ledger/verify.js';
+import { Decimal } from '../shared/money/decimal.js';
+import { roundTo } from '../shared/money/units.js';
+import { createLogger } from '../shared/runtime/logger.js';
+
+const USAGE = `usage:
+  npm run cli -- verify
+  npm run cli -- apikey create --role <${ROLES.join('|')}> [--owner <ownerId>]
+  npm run cli -- prices load <file.csv> --symbol <SYMBOL>`;
+
+class UsageError extends Error {}
+
+/** A CSV row → a close: any header spelling of date/close; US dates (M/D/YYYY) are normalised. */
+export function priceRowsFromCsv(text: string, symbol: string): Array<{ date: string; close: Decimal }> {
+  const rows = parse(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, bom: true }) as Array<Record<string, string>>;
+  return rows.map((row, i) => {
+    const rawDate = row['date'];
+    // A per-symbol file has a close column; a multi-symbol file has a column named after the symbol.
+    const rawClose = row['close'] ?? row[symbol.toLowerCase()];
+    if (!rawDate || !rawClose) throw new UsageError(`row ${i + 2}: needs a date column and a close (or ${symbol}) column`);
+    const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(rawDate);
+    const date = us ? `${us[3]}-${us[1]!.padStart(2, '0')}-${us[2]!.padStart(2, '0')}` : rawDate;
+    if (!isoDate.safeParse(date).success) throw new UsageError(`row ${i + 2}: not a date: ${rawDate}`);
+    const close = new Decimal(rawClose);
+    if (!close.isFinite() || !close.isPositive() || close.isZero()) throw new UsageError(`row ${i + 2}: not a positive close: ${rawClose}`);
+    // Stored prices keep 6 places (SPEC §3.1); longer closes are rounded here, once.
+    return { date, close: roundTo('price', close) };
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { role: { type: 'string' }, owner: { type: 'string' }, symbol: { type: 'string' } } });
+  const [command, sub, arg] = positionals;
+  const config = loadConfig();
+  const logger = createLogger({ service: 'cli', level: 'warn' });
+  const mongo = await connectMongo(config.mongodbUrl, config.mongo, logger);
+  try {
+    if (command === 'verify') {
+      const report = await verifyLedger(await openLedgerStores(mongo), { idle: true });
+      process.stdout.write(`${JSON.stringify({ ok: report.ok, accounts: report.accounts, entries: report.entries, violations: report.violations, driftAccounts: report.driftAccounts, openTransfers: report.openTransfers, auditRecords: report.audit.records, auditBreaks: report.audit.breaks.length, totals: report.totals })}\n`);
+      if (!report.ok) {
+        process.stderr.write(`verify failed: ${report.problems[0] ?? 'unknown problem'}\n`);
+        for (const p of report.problems.slice(1, 10)) process.stderr.write(`  also: ${p}\n`);
+        return 1;
+      }
+      return 0;
+    }
+    if (command === 'apikey' && sub === 'create') {
+      const role = z.enum(ROLES).safeParse(values.role);
+      if (!role.success) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+      const owner = values.owner === undefined ? null : id.parse(values.owner);
+      if (role.data !== 'admin' && !owner) throw new UsageError('viewer and operator keys need --owner <ownerId>');
+      const keys = new ApiKeyRepository(mongo);
+      await keys.init();
+      const k = await newApiKey();
+      await keys.insert({ _id: k.keyId, hash: k.hash, salt: k.salt, role: role.data, ownerId: owner, createdAt: new Date(), revokedAt: null });
+      process.stdout.write(`${JSON.stringify({ key: k.key, keyId: k.keyId, role: role.data, ownerId: owner })}\n`);
+      return 0;
+    }
+    if (command === 'prices' && sub === 'load' && arg) {
+      const sym = symbolSchema.safeParse(values.symbol);
+      if (!sym.success) throw new UsageError('--symbol must be an upper-case ticker such as SPY');
+      const rows = priceRowsFromCsv(readFileSync(arg, 'utf8'), sym.data);
+      const stores = await openLedgerStores(mongo);
+      const written = await stores.prices.upsert(rows.map((r) => ({ symbol: sym.data, ...r })));
+      process.stdout.write(`${JSON.stringify({ symbol: sym.data, rows: rows.length, written, from: rows[0]?.date ?? null, to: rows.at(-1)?.date ?? null })}\n`);
+      return 0;
+    }
+    throw new UsageError(USAGE);
+  } finally {
+    await mongo.close();
+  }
+}
+
+if (process.argv[1]?.endsWith('cli.js')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof UsageError || err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
+      process.exit(err instanceof UsageError ? 2 : 1);
+    },
+  );
+}

@@ -1,0 +1,39 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Handlers } from '../../shared/queue/worker-runner.js';
+import type { LedgerDeps } from '../../shared/ledger/post.js';
+import type { Outcome } from '../../shared/ledger/outcome.js';
+import type { Logger } from '../../shared/runtime/logger.js';
+import { createReconcileGauges, reconcile, recoverTransfers } from './maintenance.js';
+import * as postings from './postings.js';
+
+export function createPostingCounter(registry: Registry) {
+  return new Counter({
+    name: 'fleet_operations_total',
+    help: 'Client ledger operations by operation and outcome (applied, or the refusal code)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [registry],
+  });
+}
+
+/** Job name → handler for the account-ops queue; each returns the operation's outcome as the job result. */
+export function accountOpsHandlers(deps: LedgerDeps, registry: Registry, logger: Logger): Handlers<'account-ops'> {
+  const counter = createPostingCounter(registry);
+  const gauges = createReconcileGauges(registry);
+  const counted = async (p: Promise<Outcome>) => {
+    const outcome = await p;
+    counter.inc({ operation: outcome.operation, outcome: outcome.status === 'applied' ? 'applied' : outcome.code });
+    return outcome;
+  };
+  return {
+    'open-account': (d, { job }) => counted(postings.openAccount(deps, d, job.id ?? null)),
+    deposit: (d, { job }) => counted(postings.deposit(deps, d, job.id ?? null)),
+    withdrawal: (d, { job }) => counted(postings.withdrawal(deps, d, job.id ?? null)),
+    transfer: (d, { job }) => counted(postings.transferOp(deps, d, job.id ?? null)),
+    trade: (d, { job }) => counted(postings.trade(deps, d, job.id ?? null)),
+    dividend: (d, { job }) => counted(postings.dividend(deps, d, job.id ?? null)),
+    fee: (d, { job }) => counted(postings.fee(deps, d, job.id ?? null)),
+    'state-change': (d, { job }) => counted(postings.stateChange(deps, d, job.id ?? null)),
+    'recover-transfers': (d, { job }) => recoverTransfers(deps, d.olderThanSec, job.id ?? null, logger),
+    reconcile: () => reconcile(deps, gauges, logger),
+  };
+}

@@ -1,0 +1,107 @@
+import type { JobData } from '../../shared/contracts/jobs.js';
+import type { Operation } from '../../shared/domain/ledger.js';
+import { type Refusal, refuse } from '../../shared/domain/refusal.js';
+import type { Balances } from '../../shared/domain/balances.js';
+import { Decimal } from '../../shared/money/decimal.js';
+import { runOperation } from '../../shared/ledger/operation.js';
+import { type Outcome, refusedOutcome } from '../../shared/ledger/outcome.js';
+import { type LedgerDeps, postEntry } from '../../shared/ledger/post.js';
+import { transfer } from '../../shared/ledger/transfer.js';
+import { entryView } from '../../shared/ledger/views.js';
+import { storeBalances } from '../../shared/db/stored-balances.js';
+import { emptyBalances } from '../../shared/domain/balances.js';
+
+type Posting = { accountId: string; idempotencyKey: string; actor: string };
+
+/** The payload that defines an operation: everything but who sent it, so a retry from another client still matches. */
+function payloadOf<T extends Posting>(data: T): Omit<T, 'actor'> {
+  const { actor: _actor, ...rest } = data;
+  return rest;
+}
+
+/** One client operation that is one journal entry on one account. */
+export function singleEntry<T extends Posting>(
+  deps: LedgerDeps,
+  operation: string,
+  data: T,
+  jobId: string | null,
+  build: (head: Balances) => Promise<Operation | Refusal> | Operation | Refusal,
+): Promise<Outcome> {
+  const req = { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId };
+  return runOperation(deps, req, async (key) => {
+    const r = await postEntry(deps, { accountId: data.accountId, entryKey: key, actor: data.actor, jobId, build });
+    return r.status === 'applied'
+      ? { status: 'applied', operation, accountId: data.accountId, seq: r.entry.seq, entry: entryView(r.entry) }
+      : refusedOutcome(operation, r.refusal);
+  });
+}
+
+export const deposit = (deps: LedgerDeps, d: JobData<'account-ops', 'deposit'>, jobId: string | null) =>
+  singleEntry(deps, 'deposit', d, jobId, () => ({ kind: 'deposit', amount: new Decimal(d.amount) }));
+
+export const withdrawal = (deps: LedgerDeps, d: JobData<'account-ops', 'withdrawal'>, jobId: string | null) =>
+  singleEntry(deps, 'withdrawal', d, jobId, () => ({ kind: 'withdrawal', amount: new Decimal(d.amount), close: d.close }));
+
+export const dividend = (deps: LedgerDeps, d: JobData<'account-ops', 'dividend'>, jobId: string | null) =>
+  singleEntry(deps, 'dividend', d, jobId, () => ({ kind: 'dividend', symbol: d.symbol, amount: new Decimal(d.amount) }));
+
+export const fee = (deps: LedgerDeps, d: JobData<'account-ops', 'fee'>, jobId: string | null) =>
+  singleEntry(deps, 'fee', d, jobId, () => ({ kind: 'fee', amount: new Decimal(d.amount), reason: d.reason }));
+
+export const stateChange = (deps: LedgerDeps, d: JobData<'account-ops', 'state-change'>, jobId: string | null) =>
+  singleEntry(deps, 'state-change', d, jobId, () => ({ kind: 'state-change', to: d.to, reason: d.reason }));
+
+/** A trade at the given price, or at the last close on or before the fleet's business date. */
+export const trade = (deps: LedgerDeps, d: JobData<'account-ops', 'trade'>, jobId: string | null) =>
+  singleEntry(deps, 'trade', d, jobId, async () => {
+    let price = d.price ? new Decimal(d.price) : undefined;
+    if (!price) {
+      const closes = await deps.stores.prices.lastCloses([d.symbol], deps.clock.today());
+      price = closes.get(d.symbol);
+      if (!price) return refuse('no_price', `no close for ${d.symbol} on or before ${deps.clock.today()}; give a price`);
+    }
+    return { kind: 'trade', side: d.side, symbol: d.symbol, quantity: new Decimal(d.quantity), price, fees: new Decimal(d.fees) };
+  });
+
+export const transferOp = (deps: LedgerDeps, d: JobData<'account-ops', 'transfer'>, jobId: string | null) =>
+  runOperation(
+    deps,
+    { accountId: d.accountId, key: d.idempotencyKey, operation: 'transfer', payload: payloadOf(d), actor: d.actor, jobId },
+    (key, payloadHash) =>
+      transfer(deps, { fromId: d.accountId, toId: d.toAccountId, amount: new Decimal(d.amount), scopedKey: key, payloadHash, actor: d.actor, jobId }),
+  );
+
+/** Creates the account document, its 'open' entry and the optional first deposit, each once. */
+export const openAccount = (deps: LedgerDeps, d: JobData<'account-ops', 'open-account'>, jobId: string | null) =>
+  runOperation(
+    deps,
+    { accountId: d.accountId, key: d.idempotencyKey, operation: 'open-account', payload: payloadOf(d), actor: d.actor, jobId },
+    async (key): Promise<Outcome> => {
+      if (d.parentId && !(await deps.stores.accounts.get(d.parentId))) {
+        return refusedOutcome('open-account', refuse('account_not_found', `no parent account ${d.parentId}`));
+      }
+      const now = deps.clock.now();
+      await deps.stores.accounts.createIfAbsent({
+        _id: d.accountId,
+        tier: d.tier,
+        name: d.name,
+        ownerId: d.ownerId,
+        parentId: d.parentId,
+        mergedInto: null,
+        config: d.config,
+        createdAt: now,
+        updatedAt: now,
+        headSeq: 0,
+        state: 'ACTIVE',
+        head: storeBalances(emptyBalances('ACTIVE')),
+        equityCents: 0n,
+      });
+      const post = (suffix: string, op: Operation) =>
+        postEntry(deps, { accountId: d.accountId, entryKey: `${key}:${suffix}`, actor: d.actor, jobId, build: () => op, skipPolicy: op.kind === 'open' });
+      let last = await post('open', { kind: 'open', state: 'ACTIVE' });
+      if (d.initialDeposit && last.status === 'applied') last = await post('deposit', { kind: 'deposit', amount: new Decimal(d.initialDeposit) });
+      if (last.status === 'refused') return refusedOutcome('open-account', last.refusal);
+      return { status: 'applied', operation: 'open-account', accountId: d.accountId, seq: last.entry.seq, entry: entryView(last.entry) };
+    },
+  );
+

@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../../config/schema.js';
+import { loadBalances } from '../../shared/db/stored-balances.js';
+import type { LedgerStores } from '../../shared/ledger/stores.js';
+import type { Outcome } from '../../shared/ledger/outcome.js';
+import { accountView } from '../../shared/ledger/views.js';
+import type { Clock } from '../../shared/runtime/clock.js';
+import type { Principal } from './auth.js';
+import { ApiError } from './errors.js';
+import type { Operations, Submitted } from './operations.js';
+
+export interface ApiDeps {
+  stores: LedgerStores;
+  operations: Operations;
+  clock: Clock;
+  config: Pick<Config, 'api' | 'tiers'>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new ApiError(401, 'unauthenticated', 'send Authorization: Bearer <api key>');
+  return req.principal;
+}
+
+/** A key the client did not give: the operation then runs once, but a retry cannot be recognised. */
+export const generatedKey = () => randomUUID();
+
+/** Sends 202 with the status URL, throws the outcome's refusal as its 4xx, or lets `onApplied` send the success. */
+export async function answer(
+  reply: FastifyReply,
+  submitted: Submitted,
+  accountId: string,
+  onApplied: (outcome: Extract<Outcome, { status: 'applied' }>) => Promise<unknown>,
+): Promise<void> {
+  if (!submitted.done) {
+    await reply.status(202).send({ operationId: submitted.operationId, status: submitted.status, statusUrl: submitted.statusUrl, accountId });
+    return;
+  }
+  const { outcome } = submitted;
+  if (outcome.status === 'refused') throw new ApiError(outcome.httpStatus, outcome.code, outcome.message, { operationId: submitted.operationId });
+  await onApplied(outcome);
+}
+
+/** The account as the API shows it, from its journal head (the truth) and the last closes. */
+export async function loadAccountView(deps: ApiDeps, id: string) {
+  const account = await deps.stores.accounts.get(id);
+  if (!account) return null;
+  const head = await deps.stores.journal.head(id);
+  const balances = loadBalances(head ? head.after : account.head);
+  const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today());
+  return { account, view: accountView(account, balances, head?.seq ?? 0, prices) };
+}

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sha256Hex } from '../../../shared/runtime/canonical-json.js';
+import { requireAccess, requireRole } from '../auth.js';
+import { type ApiDeps, answer, generatedKey, loadAccountView, principalOf } from '../context.js';
+import { ApiError } from '../errors.js';
+import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
+
+const HIERARCHY_DEPTH_MAX = 6;
+const HIERARCHY_NODES_MAX = 500;
+
+export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
+  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse };
+
+  r.get('/api/v1/accounts', { schema: { querystring: listAccountsQuery, response: { 200: z.object({ items: z.array(accountView), nextCursor: z.string().nullable() }), ...errors } } }, async (req) => {
+    const p = principalOf(req);
+    requireRole(p, 'viewer');
+    const q = req.query;
+    const page = await deps.stores.accounts.list(
+      { tier: q.type, state: q.state, parentId: q.parentId, ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none') },
+      { afterId: q.cursor, limit: q.limit },
+    );
+    const views = await Promise.all(page.map(async (a) => (await loadAccountView(deps, a._id))!.view));
+    return { items: views, nextCursor: page.length === q.limit ? page[page.length - 1]!._id : null };
+  });
+
+  r.post('/api/v1/accounts', { schema: { body: createAccountBody, querystring: waitQuery, response: { 201: accountView, 202: accepted, ...errors, 409: errorResponse, 422: errorResponse } } }, async (req, reply) => {
+    const p = principalOf(req);
+    requireRole(p, 'operator');
+    const b = req.body;
+    const ownerId = p.role === 'admin' ? (b.ownerId ?? null) : p.ownerId;
+    if (p.role !== 'admin' && b.ownerId && b.ownerId !== p.ownerId) throw new ApiError(403, 'forbidden', 'operators create accounts for their own owner only');
+    if (b.parentId) requireAccess(p, await deps.stores.accounts.get(b.parentId), 'operate');
+    const key = b.idempotencyKey ?? generatedKey();
+    // The id follows from who asked and their key, so a retried create finds the same account.
+    const accountId = `acc_${sha256Hex(`${ownerId ?? ''}/${key}`).slice(0, 20)}`;
+    const submitted = await deps.operations.submit(
+      'open-account',
+      { accountId, idempotencyKey: key, actor: p.id, tier: b.type, name: b.name, ownerId, parentId: b.parentId ?? null, config: b.config ?? {}, initialDeposit: b.initialDeposit },
+      req.query.wait === 'true',
+    );
+    await answer(reply, submitted, accountId, async () => reply.status(201).send((await loadAccountView(deps, accountId))!.view));
+  });
+
+  r.get('/api/v1/accounts/:id', { schema: { params: accountParams, response: { 200: accountView, ...errors } } }, async (req) => {
+    const loaded = await loadAccountView(deps, req.params.id);
+    requireAccess(principalOf(req), loaded?.account ?? null, 'read');
+    return loaded!.view;
+  });
+
+  r.put('/api/v1/accounts/:id', { schema: { params: accountParams, body: updateAccountBody, querystring: waitQuery, response: { 200: accountView, 202: accepted, ...errors, 409: errorResponse, 422: errorResponse } } }, async (req, reply) => {
+    const p = principalOf(req);
+    const account = await deps.stores.accounts.get(req.params.id);
+    requireAccess(p, account, 'operate');
+    const b = req.body;
+    if (b.name !== undefined || b.config !== undefined) {
+      const patch = { ...(b.name !== undefined ? { name: b.name } : {}), ...(b.config !== undefined ? { config: b.config } : {}) };
+      await deps.stores.accounts.updateProfile(account._id, patch, deps.clock.now());
+      await deps.stores.audit.append(
+        { chain: account._id, ref: `profile:${randomUUID()}`, actor: p.id, action: 'update-profile', jobId: null, before: { name: account.name, config: account.config }, after: patch, outcome: 'applied' },
+        deps.clock.now(),
+      );
+    }
+    if (b.state === undefined) return (await loadAccountView(deps, account._id))!.view;
+    const submitted = await deps.operations.submit(
+      'state-change',
+      { accountId: account._id, idempotencyKey: b.idempotencyKey ?? generatedKey(), actor: p.id, to: b.state, reason: b.reason ?? `set by ${p.id}` },
+      req.query.wait === 'true',
+    );
+    await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountView(deps, account._id))!.view));
+  });
+
+  r.delete('/api/v1/accounts/:id', { schema: { params: accountParams, querystring: waitQuery, response: { 200: accountView, 202: accepted, ...errors, 409: errorResponse, 422: errorResponse } } }, async (req, reply) => {
+    const p = principalOf(req);
+    const account = await deps.stores.accounts.get(req.params.id);
+    requireAccess(p, account, 'operate');
+    const submitted = await deps.operations.submit(
+      'state-change',
+      { accountId: account._id, idempotencyKey: generatedKey(), actor: p.id, to: 'CLOSED', reason: `closed by ${p.id}` },
+      req.query.wait === 'true',
+    );
+    await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountView(deps, account._id))!.view));
+  });
+
+  r.get('/api/v1/accounts/:id/hierarchy', { schema: { params: accountParams, response: { 200: hierarchyView, ...errors } } }, async (req) => {
+    const p = principalOf(req);
+    const account = await deps.stores.accounts.get(req.params.id);
+    requireAccess(p, account, 'read');
+    const ancestors: Array<{ id: string; type: string; name: string }> = [];
+    let parentId = account.parentId;
+    for (let depth = 0; parentId && depth < HIERARCHY_DEPTH_MAX; depth++) {
+      const parent = await deps.stores.accounts.get(parentId);
+      if (!parent) break;
+      ancestors.push({ id: parent._id, type: parent.tier, name: parent.name });
+      parentId = parent.parentId;
+    }
+    // Breadth first, bounded in depth and size: a subtree as a flat list, each node naming its parent.
+    const nodes: Array<{ id: string; parentId: string | null; depth: number; type: string; state: string; name: string }> = [];
+    let level = [account];
+    for (let depth = 0; level.length > 0 && depth <= HIERARCHY_DEPTH_MAX && nodes.length < HIERARCHY_NODES_MAX; depth++) {
+      const next: typeof level = [];
+      for (const a of level) {
+        if (nodes.length >= HIERARCHY_NODES_MAX) break;
+        nodes.push({ id: a._id, parentId: a.parentId, depth, type: a.tier, state: a.state, name: a.name });
+        if (depth < HIERARCHY_DEPTH_MAX) next.push(...(await deps.stores.accounts.children(a._id, HIERARCHY_NODES_MAX)));
+      }
+      level = next;
+    }
+    return { ancestors, nodes, truncated: nodes.length >= HIERARCHY_NODES_MAX };
+  });
+};

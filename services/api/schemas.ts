@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { accountConfig } from '../../shared/contracts/account-config.js';
+import { accountId, cashAmount, cashAmountOrZero, id, idempotencyKey, isoDate, price, quantity, symbol, tier } from '../../shared/contracts/fields.js';
+import { ACCOUNT_STATES, MANUAL_TARGET_STATES } from '../../shared/domain/states.js';
+import { ROLES } from '../../shared/auth/api-keys.js';
+
+/** Request and response schemas of the API; the OpenAPI document is generated from these. */
+export const accountParams = z.strictObject({ id: accountId });
+export const waitQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
+
+export const listAccountsQuery = z.strictObject({
+  type: tier.optional(),
+  state: z.enum(ACCOUNT_STATES).optional(),
+  parentId: accountId.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: accountId.optional(),
+});
+
+export const createAccountBody = z.strictObject({
+  type: tier,
+  name: z.string().trim().min(1).max(120),
+  ownerId: id.optional(),
+  parentId: accountId.optional(),
+  initialDeposit: cashAmount.optional(),
+  config: accountConfig.optional(),
+  idempotencyKey: idempotencyKey.optional(),
+});
+
+export const updateAccountBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(120).optional(),
+    config: accountConfig.optional(),
+    state: z.enum(MANUAL_TARGET_STATES).optional(),
+    reason: z.string().min(1).max(500).optional(),
+    idempotencyKey: idempotencyKey.optional(),
+  })
+  .refine((b) => b.name !== undefined || b.config !== undefined || b.state !== undefined, 'give at least one of name, config, state');
+
+const withKey = { idempotencyKey };
+export const transactionBody = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('deposit'), amount: cashAmount, ...withKey }),
+  z.strictObject({ kind: z.literal('withdrawal'), amount: cashAmount, close: z.boolean().default(false), ...withKey }),
+  z.strictObject({ kind: z.literal('transfer'), amount: cashAmount, toAccountId: accountId, ...withKey }),
+  z.strictObject({ kind: z.literal('trade'), side: z.enum(['buy', 'sell']), symbol, quantity, price: price.optional(), fees: cashAmountOrZero.optional(), ...withKey }),
+  z.strictObject({ kind: z.literal('dividend'), amount: cashAmount, symbol, ...withKey }),
+  z.strictObject({ kind: z.literal('fee'), amount: cashAmount, reason: z.string().min(1).max(200), ...withKey }),
+]);
+export type TransactionBody = z.infer<typeof transactionBody>;
+
+export const journalQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.coerce.number().int().min(1).optional(),
+});
+
+const onePrice = z.strictObject({ symbol, date: isoDate, close: price });
+export const pricesBody = z.union([onePrice, z.array(onePrice).min(1).max(1000)]);
+
+export const operationParams = z.strictObject({ operationId: z.string().regex(/^op\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{8,128}$/, 'not an operation id') });
+
+export const apiKeyBody = z.strictObject({ role: z.enum(ROLES), ownerId: id.optional() });
+
+const money = z.string().describe('decimal string, 2 places');
+export const accountView = z.object({
+  id: z.string(),
+  type: tier,
+  state: z.enum(ACCOUNT_STATES),
+  name: z.string(),
+  ownerId: z.string().nullable(),
+  parentId: z.string().nullable(),
+  mergedInto: z.string().nullable(),
+  cash: money,
+  reservedCash: money,
+  availableCash: money,
+  positionsValue: money,
+  equity: money,
+  positions: z.array(z.object({ symbol: z.string(), quantity: z.string(), costBasis: money, marketValue: money })),
+  config: z.record(z.string(), z.unknown()),
+  seq: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const entryView = z.object({
+  seq: z.number().int(),
+  kind: z.string(),
+  at: z.string(),
+  actor: z.string(),
+  details: z.record(z.string(), z.union([z.string(), z.boolean()])),
+  realisedPnl: money,
+  cash: money,
+  reservedCash: money,
+  state: z.string(),
+});
+export const accepted = z.object({
+  operationId: z.string(),
+  status: z.enum(['queued', 'running']),
+  statusUrl: z.string(),
+  accountId: z.string(),
+});
+export const errorResponse = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown() }) });
+export const hierarchyView = z.object({
+  ancestors: z.array(z.object({ id: z.string(), type: z.string(), name: z.string() })),
+  nodes: z.array(z.object({ id: z.string(), parentId: z.string().nullable(), depth: z.number().int(), type: z.string(), state: z.string(), name: z.string() })),
+  truncated: z.boolean(),
+});
+export const operationStatus = z.object({
+  operationId: z.string(),
+  status: z.enum(['queued', 'running', 'applied', 'refused', 'failed']),
+  outcome: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+});
