@@ -1,5 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { canonicalJson, sha256Hex } from '../runtime/canonical-json.js';
+import { KeyedMutex } from '../runtime/keyed-mutex.js';
 import { isDuplicateKeyError } from './connection.js';
 import { modelOn } from './model.js';
 
@@ -58,6 +59,7 @@ export interface ChainBreak {
 }
 
 const APPEND_RETRIES_MAX = 50;
+const chainLocks = new KeyedMutex();
 const VERIFY_BATCH = 500;
 
 export class AuditRepository {
@@ -71,8 +73,12 @@ export class AuditRepository {
     await this.model.createIndexes();
   }
 
-  /** Appends to the chain's end; races are settled by the unique (chain, seq) index and retried. */
-  async append(input: AuditInput, now: Date): Promise<void> {
+  /** Appends to the chain's end; races between processes are settled by the unique (chain, seq) index and retried. */
+  append(input: AuditInput, now: Date): Promise<void> {
+    return chainLocks.run(input.chain, () => this.appendWithRetry(input, now));
+  }
+
+  private async appendWithRetry(input: AuditInput, now: Date): Promise<void> {
     for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
       const last = await this.model.findOne({ chain: input.chain }, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean<{ seq: number; hash: string }>();
       const record = { ...input, seq: (last?.seq ?? 0) + 1, at: now, prevHash: last?.hash ?? GENESIS_HASH };

@@ -51,8 +51,10 @@ export class IdempotencyRepository {
     }
   }
 
-  /** Records the outcome of a claimed key; only a claim still open is completed, so the first outcome stays. */
-  async complete<O>(key: string, outcome: O): Promise<void> {
-    await this.model.updateOne({ _id: key, outcome: null }, { $set: { outcome } });
+  /** Records the outcome of a claimed key and answers the one that stands: only an open claim is completed, so the first outcome stays. */
+  async complete<O>(key: string, outcome: O): Promise<O> {
+    const result = await this.model.updateOne({ _id: key, outcome: null }, { $set: { outcome } });
+    if (result.modifiedCount === 1) return outcome;
+    return ((await this.get<O>(key))?.outcome ?? outcome) as O;
   }
 }

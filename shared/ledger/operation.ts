@@ -48,8 +48,7 @@ export async function finishOperation(
   outcome: Outcome,
 ): Promise<Outcome> {
   const { idempotency, audit } = deps.stores;
-  await idempotency.complete(op.key, outcome);
-  const stored = (await idempotency.get<Outcome>(op.key))?.outcome ?? outcome;
+  const stored = await idempotency.complete(op.key, outcome);
   await audit.append(
     {
       chain: op.accountId,

@@ -10,6 +10,7 @@ import { tierRules } from '../domain/tiers.js';
 import { valuate } from '../domain/valuation.js';
 import type { Config } from '../../config/schema.js';
 import type { Clock } from '../runtime/clock.js';
+import { KeyedMutex } from '../runtime/keyed-mutex.js';
 import type { LedgerStores } from './stores.js';
 
 export interface LedgerDeps {
@@ -44,7 +45,13 @@ const isRefusal = (x: Operation | Refusal): x is Refusal => 'code' in x && 'stat
  * read the head → build and decide on it → insert at head.seq + 1. A lost race (seq taken) reads the
  * new head and decides again; a taken key means this entry exists already and is returned as is.
  */
-export async function postEntry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
+export function postEntry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
+  return accountLocks.run(req.accountId, () => appendWithRetry(deps, req));
+}
+
+const accountLocks = new KeyedMutex();
+
+async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
   const { stores } = deps;
   for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
     const existing = await stores.journal.byKey(req.entryKey);

@@ -4,6 +4,7 @@ import { refuse, type Refusal } from '../domain/refusal.js';
 import { STATE_ALLOWS } from '../domain/states.js';
 import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
+import { faultPoint } from '../runtime/faults.js';
 import { type Outcome, refusedOutcome } from './outcome.js';
 import { type LedgerDeps, postEntry } from './post.js';
 import { entryView } from './views.js';
@@ -67,7 +68,10 @@ export async function resumeTransfer(deps: LedgerDeps, start: StoredTransfer, jo
         }
         const held = await post(t.fromId, 'hold', () => ({ kind: 'hold', amount, transferId: t._id }));
         if (held.status === 'refused') await step('VOIDED', held.refusal);
-        else await step('HELD');
+        else {
+          faultPoint('transfer.after-hold');
+          await step('HELD');
+        }
         break;
       }
       case 'HELD': {
@@ -75,7 +79,10 @@ export async function resumeTransfer(deps: LedgerDeps, start: StoredTransfer, jo
         if (credited.status === 'refused') {
           await voidTransfer(deps, t, amount, jobId);
           await step('VOIDED', credited.refusal);
-        } else await step('CREDITED');
+        } else {
+          faultPoint('transfer.after-credit');
+          await step('CREDITED');
+        }
         break;
       }
       case 'CREDITED': {

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBalances } from '../shared/db/stored-balances.js';
+import { Decimal } from '../shared/money/decimal.js';
+import { verifyLedger } from '../shared/ledger/verify.js';
+import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
+
+let h: LedgerHarness;
+beforeAll(async () => {
+  h = await startLedger('ledger', { env: { FLEET__QUEUES__ACCOUNT_OPS__WORKER_CONCURRENCY: '16' } });
+});
+afterAll(async () => h?.close());
+
+const cashOf = async (accountId: string) => loadBalances((await h.stores.journal.head(accountId))!.after).cash;
+
+describe('the ledger through the account-ops worker', () => {
+  it('applies 200 concurrent deposits exactly once despite 200 replays', async () => {
+    await openAccount(h, 'acc-deposits');
+    const amounts = Array.from({ length: 200 }, (_, i) => `${(i % 97) + 1}.${String(i % 100).padStart(2, '0')}`);
+    const expected = amounts.reduce((s, a) => s.plus(a), new Decimal(0));
+    const deposit = (i: number, replay: boolean) =>
+      h.run('deposit', { accountId: 'acc-deposits', idempotencyKey: `dep-${i}-key`, actor: 'test', amount: amounts[i] }, `dep-${i}-${replay ? 'replay' : 'first'}`);
+    // Replays use other job ids, so BullMQ cannot dedupe them: only the ledger's keys can.
+    const outcomes = await Promise.all(amounts.flatMap((_, i) => [deposit(i, false), deposit(i, true)]));
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect((await cashOf('acc-deposits')).toFixed(2)).toBe(expected.toFixed(2));
+    const head = await h.stores.journal.head('acc-deposits');
+    expect(head!.seq).toBe(201); // open + 200 deposits, no gaps, no doubles
+    // A replay answers the first outcome, entry and all.
+    const first = outcomes[0]!;
+    const replay = outcomes[1]!;
+    expect(replay).toEqual(first);
+  });
+
+  it('never overdraws under concurrent withdrawals', async () => {
+    await openAccount(h, 'acc-withdraw', '15000.00');
+    const outcomes = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => h.run('withdrawal', { accountId: 'acc-withdraw', idempotencyKey: `wd-${i}-key`, actor: 'test', amount: '1000.00' })),
+    );
+    const applied = outcomes.filter((o) => o.status === 'applied').length;
+    const refused = outcomes.filter((o) => o.status === 'refused');
+    // GEN keeps its 10,000.00 minimum: exactly five withdrawals fit.
+    expect(applied).toBe(5);
+    expect(refused.every((o) => o.status === 'refused' && o.code === 'min_capital')).toBe(true);
+    expect((await cashOf('acc-withdraw')).toFixed(2)).toBe('10000.00');
+  });
+
+  it('refuses a key reused with a different payload and keeps the first outcome', async () => {
+    await openAccount(h, 'acc-reuse', '10000.00');
+    const first = await h.run('deposit', { accountId: 'acc-reuse', idempotencyKey: 'same-key-1', actor: 'test', amount: '1.00' }, 'reuse-a');
+    const second = await h.run('deposit', { accountId: 'acc-reuse', idempotencyKey: 'same-key-1', actor: 'test', amount: '2.00' }, 'reuse-b');
+    const third = await h.run('withdrawal', { accountId: 'acc-reuse', idempotencyKey: 'same-key-1', actor: 'test', amount: '1.00' }, 'reuse-c');
+    expect(first.status).toBe('applied');
+    expect(second).toMatchObject({ status: 'refused', code: 'idempotency_key_reused', httpStatus: 409 });
+    expect(third).toMatchObject({ status: 'refused', code: 'idempotency_key_reused' });
+    expect((await cashOf('acc-reuse')).toFixed(2)).toBe('10001.00');
+  });
+
+  it('keeps a refusal as the outcome of its key, so a retry cannot flip it', async () => {
+    await openAccount(h, 'acc-refusal', '10000.00');
+    const refused = await h.run('withdrawal', { accountId: 'acc-refusal', idempotencyKey: 'wd-too-much', actor: 'test', amount: '500.00' }, 'flip-a');
+    expect(refused).toMatchObject({ status: 'refused', code: 'min_capital' });
+    await h.run('deposit', { accountId: 'acc-refusal', idempotencyKey: 'dep-more-cash', actor: 'test', amount: '5000.00' });
+    const retried = await h.run('withdrawal', { accountId: 'acc-refusal', idempotencyKey: 'wd-too-much', actor: 'test', amount: '500.00' }, 'flip-b');
+    expect(retried).toEqual(refused);
+  });
+
+  it('moves money both ways between accounts under concurrency and conserves it', async () => {
+    await openAccount(h, 'acc-x', '50000.00');
+    await openAccount(h, 'acc-y', '50000.00');
+    const transfers = Array.from({ length: 40 }, (_, i) =>
+      h.run('transfer', {
+        accountId: i % 2 ? 'acc-x' : 'acc-y',
+        toAccountId: i % 2 ? 'acc-y' : 'acc-x',
+        idempotencyKey: `xfer-${i}-key`,
+        actor: 'test',
+        amount: `${100 + i}.25`,
+      }),
+    );
+    const outcomes = await Promise.all(transfers);
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    const total = (await cashOf('acc-x')).plus(await cashOf('acc-y'));
+    expect(total.toFixed(2)).toBe('100000.00');
+    expect(await h.stores.transfers.countOpen()).toBe(0);
+  });
+
+  it('voids a transfer the source cannot fund or the destination cannot take, leaving nothing held', async () => {
+    await openAccount(h, 'acc-poor', '10000.00');
+    await openAccount(h, 'acc-closed', '0.01');
+    await h.run('withdrawal', { accountId: 'acc-closed', idempotencyKey: 'close-it-now', actor: 'test', amount: '0.01', close: true });
+    const tooMuch = await h.run('transfer', { accountId: 'acc-poor', toAccountId: 'acc-x', idempotencyKey: 'xfer-poor-1', actor: 'test', amount: '10000.01' });
+    const toClosed = await h.run('transfer', { accountId: 'acc-poor', toAccountId: 'acc-closed', idempotencyKey: 'xfer-closed-1', actor: 'test', amount: '1.00' });
+    expect(tooMuch).toMatchObject({ status: 'refused', code: 'insufficient_funds' });
+    expect(toClosed).toMatchObject({ status: 'refused', code: 'invalid_state' });
+    const head = loadBalances((await h.stores.journal.head('acc-poor'))!.after);
+    expect([head.cash.toFixed(2), head.reserved.toFixed(2)]).toEqual(['10000.00', '0.00']);
+  });
+
+  it('trades at the last close when no price is given, and refuses when there is none', async () => {
+    await openAccount(h, 'acc-trader', '100000.00');
+    await h.stores.prices.upsert([
+      { symbol: 'SPY', date: '2020-01-02', close: new Decimal('300.00') },
+      { symbol: 'SPY', date: '2020-01-03', close: new Decimal('301.123456') },
+    ]);
+    const bought = await h.run('trade', { accountId: 'acc-trader', idempotencyKey: 'buy-spy-1', actor: 'test', side: 'buy', symbol: 'SPY', quantity: '10' });
+    expect(bought).toMatchObject({ status: 'applied', entry: { details: { price: '301.123456' }, cash: '96988.77' } });
+    const noPrice = await h.run('trade', { accountId: 'acc-trader', idempotencyKey: 'buy-zzz-1', actor: 'test', side: 'buy', symbol: 'ZZZ', quantity: '1' });
+    expect(noPrice).toMatchObject({ status: 'refused', code: 'no_price' });
+  });
+
+  it('passes verify: gap-free journals that follow entry by entry, money conserved, nothing held, audit intact', async () => {
+    const report = await verifyLedger(h.stores, { idle: true });
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.accounts).toBeGreaterThanOrEqual(9);
+    expect(report.audit.records).toBeGreaterThan(200);
+  });
+});
