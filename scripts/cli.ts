@@ -7,12 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse } from 'csv-parse/sync';
+import { pino } from 'pino';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { ROLES, newApiKey } from '../shared/auth/api-keys.js';
 import { id, isoDate, symbol as symbolSchema } from '../shared/contracts/fields.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
-import { connectMongo } from '../shared/db/connection.js';
+import { closeMongo, connectMongo } from '../shared/db/connection.js';
 import { openLedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
 import { Decimal } from '../shared/money/decimal.js';
@@ -48,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { role: { type: 'string' }, owner: { type: 'string' }, symbol: { type: 'string' } } });
   const [command, sub, arg] = positionals;
   const config = loadConfig();
-  const logger = createLogger({ service: 'cli', level: 'warn' });
+  // stdout carries the command's JSON answer; logs go to stderr.
+  const logger = createLogger({ service: 'cli', level: 'warn' }, pino.destination(2));
   const mongo = await connectMongo(config.mongodbUrl, config.mongo, logger);
   try {
     if (command === 'verify') {
@@ -84,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw new UsageError(USAGE);
   } finally {
-    await mongo.close();
+    await closeMongo(mongo);
   }
 }
 

@@ -54,7 +54,9 @@ export class Operations {
     }
     // BullMQ answers an existing id with the existing job: the key was used before. Same payload: a
     // replay (its outcome follows). Other payload: refused here, as the worker would refuse it.
-    if (job.name !== name || !samePayload(name, job.data, data)) {
+    // add() answers with a Job built from our data even when the id existed: compare what is stored.
+    const stored = await this.producer.queue(QUEUE.accountOps).getJob(operationId);
+    if (stored && (stored.name !== name || !samePayload(name, stored.data, data))) {
       throw new ApiError(409, 'idempotency_key_reused', `idempotency key ${data.idempotencyKey} was already used with a different payload`, { operationId });
     }
     if (wait) {

@@ -18,7 +18,9 @@ export async function connectMongo(url: string, opts: Config['mongo'], logger: L
     autoIndex: false,
     autoCreate: true,
   });
-  connection.on('disconnected', () => logger.warn('mongodb disconnected'));
+  connection.on('disconnected', () => {
+    if (!closing.has(connection)) logger.warn('mongodb disconnected');
+  });
   connection.on('reconnected', () => logger.info('mongodb reconnected'));
   try {
     await connection.asPromise();
@@ -27,6 +29,14 @@ export async function connectMongo(url: string, opts: Config['mongo'], logger: L
     throw new Error(`mongodb at ${redactUrl(url)} unreachable: ${(err as Error).message}`);
   }
   return connection;
+}
+
+const closing = new WeakSet<Connection>();
+
+/** Closes on purpose: the disconnect that follows is not an outage and is not logged as one. */
+export async function closeMongo(connection: Connection): Promise<void> {
+  closing.add(connection);
+  await connection.close();
 }
 
 /** Cheap liveness probe for /readyz. */

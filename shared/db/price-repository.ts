@@ -1,5 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Decimal } from '../money/decimal.js';
+import { isDuplicateKeyError } from './connection.js';
 import { modelOn } from './model.js';
 import { loadUnits, storeUnits } from './stored-units.js';
 
@@ -33,22 +34,44 @@ export class PriceRepository {
     await this.model.createIndexes();
   }
 
-  /** Upserts closes in bounded batches; loading the same file twice changes nothing. */
+  /**
+   * Writes closes idempotently: the symbol's existing closes over the range are read once, new dates
+   * are inserted in bulk, and only changed closes are updated. Loading the same file twice writes nothing.
+   */
   async upsert(prices: Array<{ symbol: string; date: string; close: Decimal }>): Promise<number> {
     let written = 0;
-    for (let i = 0; i < prices.length; i += BATCH_MAX) {
-      const batch = prices.slice(i, i + BATCH_MAX);
-      const result = await this.model.bulkWrite(
-        batch.map((p) => ({
-          updateOne: {
-            filter: { symbol: p.symbol, date: p.date },
-            update: { $set: { closeMicros: storeUnits('price', p.close) } },
-            upsert: true,
-          },
-        })),
-        { ordered: false },
+    const bySymbol = new Map<string, typeof prices>();
+    for (const p of prices) bySymbol.set(p.symbol, [...(bySymbol.get(p.symbol) ?? []), p]);
+    for (const [symbol, rows] of bySymbol) {
+      const dates = rows.map((r) => r.date).sort();
+      const existing = new Map(
+        (await this.model.find({ symbol, date: { $gte: dates[0]!, $lte: dates[dates.length - 1]! } }, { _id: 0, date: 1, closeMicros: 1 }).lean<StoredPrice[]>())
+          .map((p) => [p.date, BigInt(p.closeMicros)]),
       );
-      written += result.upsertedCount + result.modifiedCount;
+      const fresh: StoredPrice[] = [];
+      const changed: StoredPrice[] = [];
+      for (const r of rows) {
+        const closeMicros = storeUnits('price', r.close);
+        const known = existing.get(r.date);
+        if (known === undefined) fresh.push({ symbol, date: r.date, closeMicros });
+        else if (known !== closeMicros) changed.push({ symbol, date: r.date, closeMicros });
+      }
+      for (let i = 0; i < fresh.length; i += BATCH_MAX) {
+        try {
+          written += (await this.model.insertMany(fresh.slice(i, i + BATCH_MAX), { ordered: false })).length;
+        } catch (err) {
+          // A concurrent load inserted some of the same dates first: theirs stand, the rest went in.
+          if (!isDuplicateKeyError(err) && !(err as { writeErrors?: unknown[] }).writeErrors) throw err;
+          written += (err as { insertedDocs?: unknown[] }).insertedDocs?.length ?? 0;
+        }
+      }
+      for (let i = 0; i < changed.length; i += BATCH_MAX) {
+        const result = await this.model.bulkWrite(
+          changed.slice(i, i + BATCH_MAX).map((p) => ({ updateOne: { filter: { symbol, date: p.date }, update: { $set: { closeMicros: p.closeMicros } } } })),
+          { ordered: false },
+        );
+        written += result.modifiedCount;
+      }
     }
     return written;
   }

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { Config, ServiceName } from '../../config/schema.js';
 import type { QueueName } from '../contracts/queues.js';
-import { connectMongo, pingMongo } from '../db/connection.js';
+import { closeMongo, connectMongo, pingMongo } from '../db/connection.js';
 import { DeadLetterRepository } from '../db/dead-letter-repository.js';
 import { connectRedis } from '../queue/connection.js';
 import { raiseDeadLetterAlert } from '../queue/dead-letter-alert.js';
@@ -73,7 +73,7 @@ export async function runService(
     lifecycle.addHttp({ name: 'health', close: () => httpServer.close() });
 
     const mongo = await connectMongo(config.mongodbUrl, config.mongo, logger);
-    lifecycle.addConnection({ name: 'mongodb', close: () => mongo.close() });
+    lifecycle.addConnection({ name: 'mongodb', close: () => closeMongo(mongo) });
     const workerRedis = await connectRedis(config.redisUrl, 'worker', name, logger);
     lifecycle.addConnection({ name: 'redis-worker', close: async () => void (await workerRedis.quit()) });
     const producerRedis = await connectRedis(config.redisUrl, 'producer', name, logger);

@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { newApiKey, type Role } from '../shared/auth/api-keys.js';
+import { QUEUE } from '../shared/contracts/queues.js';
+import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
+import { redisOptions } from '../shared/queue/connection.js';
+import { buildApp } from '../services/api/app.js';
+import { Authenticator } from '../services/api/auth.js';
+import { Operations } from '../services/api/operations.js';
+import { waitFor } from './helpers/env.js';
+import { type LedgerHarness, silentLogger, startLedger } from './helpers/ledger-harness.js';
+
+const ADMIN = 'test-admin-key-0123456789';
+let h: LedgerHarness;
+let events: QueueEvents;
+let app: Awaited<ReturnType<typeof buildApp>>;
+const keys: Record<string, string> = {};
+let aliceAcc: string;
+let bobAcc: string;
+
+async function makeKey(repo: ApiKeyRepository, role: Role, ownerId: string | null) {
+  const k = await newApiKey();
+  await repo.insert({ _id: k.keyId, hash: k.hash, salt: k.salt, role, ownerId, createdAt: new Date(), revokedAt: null });
+  return k.key;
+}
+
+async function appWith(rateLimitMax: number) {
+  const repo = new ApiKeyRepository(h.mongo);
+  const config = { ...h.config, api: { ...h.config.api, rateLimitMax } };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config };
+  return buildApp({ logger: silentLogger, api, auth: new Authenticator(repo, ADMIN), rateLimitRedis: null });
+}
+
+type Req = { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; payload?: unknown; key?: string | undefined };
+const call = async (r: Req) => {
+  const res = await app.inject({ method: r.method, url: r.url, ...(r.payload !== undefined ? { payload: r.payload as object } : {}), headers: r.key ? { authorization: `Bearer ${r.key}` } : {} });
+  return { status: res.statusCode, body: res.body ? (JSON.parse(res.body) as any) : null };
+};
+
+beforeAll(async () => {
+  h = await startLedger('api');
+  events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(h.config.redisUrl, redisOptions('worker', 'api-test')), prefix: h.config.queuePrefix });
+  await events.waitUntilReady();
+  app = await appWith(100_000);
+  const repo = new ApiKeyRepository(h.mongo);
+  await repo.init();
+  keys['admin'] = ADMIN;
+  keys['viewer-alice'] = await makeKey(repo, 'viewer', 'alice');
+  keys['operator-alice'] = await makeKey(repo, 'operator', 'alice');
+  keys['operator-bob'] = await makeKey(repo, 'operator', 'bob');
+  const open = async (key: string, name: string, deposit: string) =>
+    (await call({ method: 'POST', url: '/api/v1/accounts?wait=true', key, payload: { type: 'GEN', name, initialDeposit: deposit, idempotencyKey: `open-${name}` } })).body.id as string;
+  aliceAcc = await open(keys['operator-alice']!, 'alice-main', '50000.00');
+  bobAcc = await open(keys['operator-bob']!, 'bob-main', '50000.00');
+});
+afterAll(async () => {
+  await app?.close();
+  await events?.close();
+  await h?.close();
+});
+
+describe('API authentication and roles', () => {
+  const who = ['none', 'bad', 'viewer-alice', 'operator-alice', 'operator-bob', 'admin'] as const;
+  // Each row: a request, and the status each caller gets. Foreign accounts answer 404 (never probed).
+  const rows: Array<[string, () => Req, Record<(typeof who)[number], number>]> = [
+    ['list accounts', () => ({ method: 'GET', url: '/api/v1/accounts' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['read an account', () => ({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read its journal', () => ({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}/transactions` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read its hierarchy', () => ({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}/hierarchy` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['rename it', () => ({ method: 'PUT', url: `/api/v1/accounts/${aliceAcc}`, payload: { name: 'alice-renamed' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['deposit', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'deposit', amount: '1.00', idempotencyKey: `rbac-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 201, 'operator-bob': 404, admin: 201 }],
+    ['post a dividend', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'dividend', amount: '1.00', symbol: 'SPY', idempotencyKey: `div-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 404, admin: 201 }],
+    ['transfer to a foreign account', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'transfer', amount: '1.00', toAccountId: bobAcc, idempotencyKey: `tr-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 201 }],
+    ['create an account', () => ({ method: 'POST', url: '/api/v1/accounts', payload: { type: 'GEN', name: 'x' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 202, 'operator-bob': 202, admin: 202 }],
+    ['load prices', () => ({ method: 'POST', url: '/api/v1/prices', payload: { symbol: 'SPY', date: '2020-01-02', close: '300.00' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
+    ['verify the audit chain', () => ({ method: 'GET', url: '/api/v1/audit/verify' }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
+  ];
+
+  it.each(rows)('%s', async (_, request, expected) => {
+    const keyOf = (w: (typeof who)[number]) => (w === 'none' ? undefined : w === 'bad' ? 'fk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' : keys[w]);
+    const got: Record<string, number> = {};
+    for (const w of who) got[w] = (await call({ ...request(), key: keyOf(w) })).status;
+    expect(got).toEqual(expected);
+  });
+
+  it('scopes lists to the key owner', async () => {
+    const alice = await call({ method: 'GET', url: '/api/v1/accounts?limit=200', key: keys['viewer-alice'] });
+    expect(alice.body.items.length).toBeGreaterThan(0);
+    expect(alice.body.items.every((a: { ownerId: string }) => a.ownerId === 'alice')).toBe(true);
+  });
+});
+
+describe('API writes', () => {
+  it('answers 202 with a status URL, then the outcome there', async () => {
+    const res = await call({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions`, key: keys['operator-alice'], payload: { kind: 'deposit', amount: '10.00', idempotencyKey: 'async-dep-1' } });
+    expect(res.status).toBe(202);
+    expect(res.body.statusUrl).toBe(`/api/v1/operations/op.${aliceAcc}.async-dep-1`);
+    const status = await waitFor('applied', async () => {
+      const s = await call({ method: 'GET', url: res.body.statusUrl, key: keys['viewer-alice'] });
+      return s.body.status === 'applied' ? s.body : undefined;
+    });
+    expect(status.outcome.entry.details.amount).toBe('10.00');
+  });
+
+  it('replays a key with the same payload and refuses it with another (409)', async () => {
+    const body = { kind: 'deposit', amount: '7.00', idempotencyKey: 'replay-dep-1' };
+    const first = await call({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, key: keys['operator-alice'], payload: body });
+    const again = await call({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, key: keys['operator-alice'], payload: body });
+    const other = await call({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, key: keys['operator-alice'], payload: { ...body, amount: '8.00' } });
+    expect(first.status).toBe(201);
+    expect(again).toEqual(first);
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+  });
+
+  it('answers a rule refusal with its 4xx and the error shape', async () => {
+    const res = await call({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, key: keys['operator-alice'], payload: { kind: 'withdrawal', amount: '49999.00', idempotencyKey: 'too-big-wd-1' } });
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'min_capital', details: { operationId: `op.${aliceAcc}.too-big-wd-1` } });
+  });
+
+  it('pages the account list and the journal with cursors', async () => {
+    const page1 = await call({ method: 'GET', url: '/api/v1/accounts?limit=1', key: keys['admin'] });
+    const page2 = await call({ method: 'GET', url: `/api/v1/accounts?limit=1&cursor=${page1.body.nextCursor}`, key: keys['admin'] });
+    expect(page1.body.items[0].id < page2.body.items[0].id).toBe(true);
+    const j1 = await call({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}/transactions?limit=2`, key: keys['admin'] });
+    const j2 = await call({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}/transactions?limit=2&cursor=${j1.body.nextCursor}`, key: keys['admin'] });
+    expect(j1.body.items.map((e: { seq: number }) => e.seq)).toEqual([j1.body.items[0].seq, j1.body.items[0].seq - 1]);
+    expect(j2.body.items[0].seq).toBe(j1.body.items[1].seq - 1);
+  });
+});
+
+describe('bad input', () => {
+  const deposit = (patch: Record<string, unknown>) => ({ kind: 'deposit', amount: '1.00', idempotencyKey: 'bad-input-1', ...patch });
+  const cases: Array<[string, Req]> = [
+    ['a number amount', { method: 'POST', url: '', payload: deposit({ amount: 100 }) }],
+    ['an exponent', { method: 'POST', url: '', payload: deposit({ amount: '1e3' }) }],
+    ['NaN', { method: 'POST', url: '', payload: deposit({ amount: 'NaN' }) }],
+    ['a negative amount', { method: 'POST', url: '', payload: deposit({ amount: '-5.00' }) }],
+    ['zero', { method: 'POST', url: '', payload: deposit({ amount: '0.00' }) }],
+    ['three places', { method: 'POST', url: '', payload: deposit({ amount: '1.001' }) }],
+    ['a huge amount', { method: 'POST', url: '', payload: deposit({ amount: '99999999999999999999.00' }) }],
+    ['an operator object as amount', { method: 'POST', url: '', payload: deposit({ amount: { $ne: null } }) }],
+    ['a $where field', { method: 'POST', url: '', payload: deposit({ $where: 'sleep(1000)' }) }],
+    ['a missing idempotency key', { method: 'POST', url: '', payload: { kind: 'deposit', amount: '1.00' } }],
+    ['an unknown kind', { method: 'POST', url: '', payload: deposit({ kind: 'mint' }) }],
+    ['an oversize key', { method: 'POST', url: '', payload: deposit({ idempotencyKey: 'k'.repeat(200) }) }],
+    ['unicode in a key', { method: 'POST', url: '', payload: deposit({ idempotencyKey: 'ключ-ключ-1' }) }],
+    ['an operator in the account id', { method: 'POST', url: '/api/v1/accounts/%7B%22%24ne%22%3Anull%7D/transactions', payload: deposit({}) }],
+    ['an operator in a query', { method: 'GET', url: '/api/v1/accounts?type[$ne]=GEN' }],
+    ['an unknown query field', { method: 'GET', url: '/api/v1/accounts?owner=bob' }],
+    ['an oversize name', { method: 'POST', url: '/api/v1/accounts', payload: { type: 'GEN', name: 'n'.repeat(500) } }],
+  ];
+
+  it.each(cases)('refuses %s with 400 and writes nothing', async (_, req) => {
+    const before = [await h.stores.journal.model.countDocuments(), await h.stores.audit.model.countDocuments()];
+    const res = await call({ ...req, url: req.url || `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, key: keys['admin'] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect([await h.stores.journal.model.countDocuments(), await h.stores.audit.model.countDocuments()]).toEqual(before);
+  });
+
+  it('refuses malformed JSON and unknown accounts cleanly', async () => {
+    const bad = await app.inject({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions`, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, payload: '{"kind":' });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBeDefined();
+    expect((await call({ method: 'GET', url: '/api/v1/accounts/acc_missing', key: ADMIN })).status).toBe(404);
+  });
+});
+
+describe('the OpenAPI document and rate limits', () => {
+  it('publishes a valid OpenAPI document generated from the schemas', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
+    const doc = JSON.parse(res.body);
+    await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeDefined();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/accounts', '/api/v1/accounts/{id}', '/api/v1/accounts/{id}/transactions', '/api/v1/prices', '/api/v1/audit/verify']));
+  });
+
+  it('limits requests per key with 429 in the error shape', async () => {
+    const limited = await appWith(3);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await limited.inject({ method: 'GET', url: '/api/v1/accounts', headers: { authorization: `Bearer ${keys['viewer-alice']}` } });
+      statuses.push(res.statusCode);
+      if (res.statusCode === 429) expect(JSON.parse(res.body).error.code).toBe('rate_limited');
+    }
+    // Another key has its own allowance.
+    const other = await limited.inject({ method: 'GET', url: '/api/v1/accounts', headers: { authorization: `Bearer ${keys['operator-bob']}` } });
+    await limited.close();
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(other.statusCode).toBe(200);
+  });
+});
