@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { ensureFerretdb, ensureRedisServer, onPath } from './servers/install.js';
-import { makeServerDir, removeServerDir, startMongo, startRedis, stopServer, type RunningServer } from './servers/local-servers.js';
+import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, stopServer, type RunningServer } from './servers/local-servers.js';
 
 const log = (msg: string) => process.stderr.write(`[servers] ${msg}\n`);
 
@@ -29,20 +29,22 @@ async function main(): Promise<number> {
   const env = { ...process.env };
   const servers: RunningServer[] = [];
   let dir: string | undefined;
+  // Stopped in reverse order of start: FerretDB before the PostgreSQL it stores in.
   const cleanup = async () => {
-    await Promise.allSettled(servers.map(stopServer));
+    for (const server of [...servers].reverse()) await stopServer(server).catch(() => undefined);
     if (dir) removeServerDir(dir);
   };
-  // If this process dies unexpectedly, take the servers with it (they run in their own group).
-  process.on('exit', () => servers.forEach((s) => s.process.exitCode === null && s.process.kill('SIGKILL')));
+  // If this process dies unexpectedly, take the servers with it (they run in their own groups).
+  process.on('exit', () => servers.forEach(killServerNow));
 
   try {
     if (!env['MONGODB_URL'] || !env['REDIS_URL']) dir = makeServerDir();
     if (!env['MONGODB_URL']) {
-      const mongo = await startMongo(dir!);
-      servers.push(mongo);
+      const started = await startMongo(dir!);
+      servers.push(...started);
+      const mongo = started[started.length - 1]!;
       env['MONGODB_URL'] = mongo.url;
-      log(`${mongo.name} on ${mongo.url}`);
+      log(`${started.map((s) => s.name).join(' on ')} at ${mongo.url}`);
     }
     if (!env['REDIS_URL']) {
       const redis = await startRedis(dir!, { appendOnly: env['FLEET_REDIS_AOF'] === '1' });

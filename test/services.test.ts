@@ -12,6 +12,7 @@ import { portEnv } from './helpers/fleet-env.js';
 import { DIST, Proc, httpGet } from './helpers/processes.js';
 
 const SHUTDOWN_DEADLINE_MS = 3000;
+const ADMIN_KEY = 'services-test-admin-key-1';
 const iso = isolatedEnv('services');
 const procs = new Map<ServiceName, Proc>();
 let ports: Record<ServiceName, number>;
@@ -23,7 +24,7 @@ beforeAll(async () => {
   const p = await portEnv();
   ports = p.ports;
   apiPort = p.apiPort;
-  const env = { ...iso.env, ...p.env, FLEET__SHUTDOWN_DEADLINE_MS: String(SHUTDOWN_DEADLINE_MS) };
+  const env = { ...iso.env, ...p.env, ADMIN_API_KEY: ADMIN_KEY, FLEET__SHUTDOWN_DEADLINE_MS: String(SHUTDOWN_DEADLINE_MS) };
   for (const name of SERVICE_NAMES) procs.set(name, new Proc(scriptOf(name), env));
   await Promise.all(
     SERVICE_NAMES.map((name) =>
@@ -53,10 +54,12 @@ describe('each service as a real process', () => {
     expect(metrics.body).toContain('# TYPE fleet_jobs_invalid_total counter');
   });
 
-  it('the api listens on API_PORT and answers unknown routes in the error format', async () => {
-    const res = await httpGet(`http://127.0.0.1:${apiPort}/api/v1/nothing-here`);
+  it('the api listens on API_PORT, asks for a key, and answers unknown routes in the error format', async () => {
+    const anonymous = await httpGet(`http://127.0.0.1:${apiPort}/api/v1/nothing-here`);
+    expect(anonymous.status).toBe(401);
+    const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/nothing-here`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     expect(res.status).toBe(404);
-    expect(JSON.parse(res.body)).toEqual({ error: { code: 'not_found', message: 'no route GET /api/v1/nothing-here', details: null } });
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /api/v1/nothing-here', details: null } });
     expect((await httpGet(`http://127.0.0.1:${apiPort}/api/v1/openapi.json`)).status).toBe(200);
   });
 

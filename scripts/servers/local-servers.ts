@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,24 +61,63 @@ async function launch(name: string, bin: string, args: string[], port: number, d
   throw new Error(`${name} did not start on port ${port} within ${READY_TIMEOUT_MS} ms:\n${tail}`);
 }
 
-export async function startMongo(dir: string): Promise<RunningServer> {
+/** PostgreSQL's server binaries (Debian keeps them out of PATH), if installed. */
+function postgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  const dir = versions.map((v) => join(root, v, 'bin')).find((d) => existsSync(join(d, 'initdb')));
+  if (dir) return dir;
+  const initdb = onPath('initdb');
+  return initdb ? join(initdb, '..') : undefined;
+}
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * A private PostgreSQL cluster for FerretDB, in the temporary directory, durability off (test data).
+ * PostgreSQL refuses to run as root, so as root it runs as the 'postgres' user the package creates.
+ */
+async function startPostgres(dir: string, bin: string): Promise<RunningServer> {
+  const pgDir = join(dir, 'pg');
+  mkdirSync(pgDir);
+  const asUser = isRoot() ? ['runuser', '-u', 'postgres', '--'] : [];
+  if (isRoot()) {
+    chmodSync(dir, 0o711); // let the postgres user reach its folder inside ours
+    spawnSync('chown', ['postgres:postgres', pgDir]);
+  }
+  const data = join(pgDir, 'data');
+  const init = spawnSync(asUser[0] ?? join(bin, 'initdb'), [...asUser.slice(1), ...(asUser.length ? [join(bin, 'initdb')] : []), '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  const port = await freePort();
+  const args = ['-D', data, '-p', String(port), '-k', pgDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
+  const cmd = asUser.length ? asUser[0]! : join(bin, 'postgres');
+  const cmdArgs = asUser.length ? [...asUser.slice(1), join(bin, 'postgres'), ...args] : args;
+  return launch('postgres', cmd, cmdArgs, port, pgDir, `postgres://postgres@127.0.0.1:${port}/postgres`);
+}
+
+/**
+ * mongod when it is on the PATH; otherwise FerretDB, on a private PostgreSQL when one is installed
+ * (its queries use indexes), else on SQLite (which scans whole collections: fine for a small run).
+ * FLEET_FERRETDB_HANDLER=sqlite|postgresql forces the choice.
+ */
+export async function startMongo(dir: string): Promise<RunningServer[]> {
   const port = await freePort();
   const url = `mongodb://127.0.0.1:${port}/fleet`;
   const mongod = onPath('mongod');
   if (mongod) {
-    return launch('mongod', mongod, ['--dbpath', dir, '--port', String(port), '--bind_ip', '127.0.0.1', '--quiet', '--nounixsocket'], port, dir, url);
+    return [await launch('mongod', mongod, ['--dbpath', dir, '--port', String(port), '--bind_ip', '127.0.0.1', '--quiet', '--nounixsocket'], port, dir, url)];
   }
   const ferretdb = ensureFerretdb();
-  const args = [
-    '--handler=sqlite',
-    `--sqlite-url=file:${dir}/`,
-    `--listen-addr=127.0.0.1:${port}`,
-    '--telemetry=disable',
-    '--debug-addr=-',
-    `--state-dir=${dir}`,
-    '--log-level=warn',
-  ];
-  return launch('ferretdb', ferretdb, args, port, dir, url);
+  const common = [`--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--debug-addr=-', `--state-dir=${dir}`, '--log-level=warn'];
+  const forced = process.env['FLEET_FERRETDB_HANDLER'];
+  const pgBin = forced === 'sqlite' ? undefined : postgresBin();
+  if (forced === 'postgresql' && !pgBin) throw new Error('FLEET_FERRETDB_HANDLER=postgresql but PostgreSQL is not installed (apt-get install -y postgresql)');
+  if (pgBin) {
+    const postgres = await startPostgres(dir, pgBin);
+    const ferret = await launch('ferretdb', ferretdb, ['--handler=postgresql', `--postgresql-url=${postgres.url}`, ...common], port, dir, url);
+    return [postgres, ferret];
+  }
+  return [await launch('ferretdb', ferretdb, ['--handler=sqlite', `--sqlite-url=file:${dir}/`, ...common], port, dir, url)];
 }
 
 export async function startRedis(dir: string, opts: { appendOnly: boolean }): Promise<RunningServer> {
@@ -96,14 +135,28 @@ export async function startRedis(dir: string, opts: { appendOnly: boolean }): Pr
   return launch('redis', ensureRedisServer(), args, port, dir, `redis://127.0.0.1:${port}`);
 }
 
+/** Each server leads its own process group; the whole group is signalled (runuser and its child alike). */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
 export async function stopServer(server: RunningServer): Promise<void> {
   const child = server.process;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  signalGroup(child, 'SIGTERM');
+  const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
+}
+
+/** Last resort when this process is exiting: no waiting, just make sure nothing is left running. */
+export function killServerNow(server: RunningServer): void {
+  if (server.process.exitCode === null) signalGroup(server.process, 'SIGKILL');
 }
 
 export function makeServerDir(): string {

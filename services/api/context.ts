@@ -51,7 +51,7 @@ export async function answer(
 export async function loadAccountView(deps: ApiDeps, id: string) {
   const account = await deps.stores.accounts.get(id);
   if (!account) return null;
-  const head = await deps.stores.journal.head(id);
+  const head = await deps.stores.journal.head(id, account.headSeq);
   const balances = loadBalances(head ? head.after : account.head);
   const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today());
   return { account, view: accountView(account, balances, head?.seq ?? 0, prices) };

@@ -60,6 +60,8 @@ export interface ChainBreak {
 
 const APPEND_RETRIES_MAX = 50;
 const chainLocks = new KeyedMutex();
+const CHAIN_PROBES_MAX = 16;
+const CHAIN_CACHE_MAX = 50_000;
 const VERIFY_BATCH = 500;
 
 export class AuditRepository {
@@ -73,6 +75,22 @@ export class AuditRepository {
     await this.model.createIndexes();
   }
 
+  /** Last known end of each chain in this process, so an append costs equality lookups, not a sort. */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
+
+  private async chainHead(chain: string): Promise<{ seq: number; hash: string } | null> {
+    let head = this.heads.get(chain) ?? (await this.model.findOne({ chain }, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean<{ seq: number; hash: string }>());
+    // Walk forward past records other processes added since (equality lookups on the unique index).
+    for (let step = 0; head && step < CHAIN_PROBES_MAX; step++) {
+      const next = await this.model.findOne({ chain, seq: head.seq + 1 }, { seq: 1, hash: 1 }).lean<{ seq: number; hash: string }>();
+      if (!next) break;
+      head = next;
+    }
+    if (this.heads.size >= CHAIN_CACHE_MAX) this.heads.clear();
+    if (head) this.heads.set(chain, head);
+    return head;
+  }
+
   /** Appends to the chain's end; races between processes are settled by the unique (chain, seq) index and retried. */
   append(input: AuditInput, now: Date): Promise<void> {
     return chainLocks.run(input.chain, () => this.appendWithRetry(input, now));
@@ -80,14 +98,17 @@ export class AuditRepository {
 
   private async appendWithRetry(input: AuditInput, now: Date): Promise<void> {
     for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
-      const last = await this.model.findOne({ chain: input.chain }, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean<{ seq: number; hash: string }>();
+      const last = await this.chainHead(input.chain);
       const record = { ...input, seq: (last?.seq ?? 0) + 1, at: now, prevHash: last?.hash ?? GENESIS_HASH };
+      const hash = auditHash(record);
       try {
-        await this.model.create({ ...record, hash: auditHash(record) });
+        await this.model.create({ ...record, hash });
+        this.heads.set(input.chain, { seq: record.seq, hash });
         return;
       } catch (err) {
         if (!isDuplicateKeyError(err)) throw err;
         if (await this.model.exists({ ref: input.ref })) return; // recorded already
+        this.heads.delete(input.chain); // another process appended: find the new end
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }

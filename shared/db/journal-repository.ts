@@ -54,6 +54,8 @@ entrySchema.index({ idempotencyKey: 1 }, { unique: true });
 export type AppendResult = { appended: true } | { appended: false; reason: 'seq-taken' } | { appended: false; reason: 'key-exists'; existing: StoredEntry };
 
 const PAGE_SIZE_MAX = 1000;
+/** Entries a head lookup walks past its hint before it falls back to a sorted query. */
+const HEAD_PROBES_MAX = 8;
 
 export class JournalRepository {
   readonly model: Model<StoredEntry>;
@@ -66,7 +68,27 @@ export class JournalRepository {
     await this.model.createIndexes();
   }
 
-  async head(accountId: string): Promise<StoredEntry | null> {
+  /**
+   * The newest entry. Given a seq known to exist (the projection's), it walks forward by equality
+   * lookups, which every server answers from the (accountId, seq) index; FerretDB v1 sorts in memory,
+   * so a sorted query costs the whole journal. Without a hint (or if the hint is gone) it sorts.
+   */
+  async head(accountId: string, knownSeq = 0): Promise<StoredEntry | null> {
+    let current = knownSeq > 0 ? await this.at(accountId, knownSeq) : null;
+    if (knownSeq > 0 && !current) return this.headBySort(accountId);
+    for (let step = 0; step < HEAD_PROBES_MAX; step++) {
+      const next = await this.at(accountId, (current?.seq ?? 0) + 1);
+      if (!next) return current;
+      current = next;
+    }
+    return this.headBySort(accountId);
+  }
+
+  async at(accountId: string, seq: number): Promise<StoredEntry | null> {
+    return this.model.findOne({ accountId, seq }, { _id: 0 }).lean<StoredEntry>();
+  }
+
+  private async headBySort(accountId: string): Promise<StoredEntry | null> {
     return this.model.findOne({ accountId }, { _id: 0 }).sort({ seq: -1 }).lean<StoredEntry>();
   }
 

@@ -22,6 +22,8 @@ const priceSchema = new Schema<StoredPrice>(
 priceSchema.index({ symbol: 1, date: -1 }, { unique: true });
 
 const BATCH_MAX = 1000;
+const RECENT_TTL_MS = 30_000;
+const RECENT_MAX = 10_000;
 
 export class PriceRepository {
   readonly model: Model<StoredPrice>;
@@ -76,13 +78,27 @@ export class PriceRepository {
     return written;
   }
 
-  /** The last close on or before `date` of each symbol asked for (one query per symbol, indexed). */
+  /**
+   * The last close on or before `date` of each symbol asked for. The close of that very date is an
+   * equality lookup; otherwise (weekends, holidays) a sorted query, which FerretDB v1 answers in
+   * memory, so its answer is kept for a short while. A close loaded since is seen after that.
+   */
   async lastCloses(symbols: string[], date: string): Promise<Map<string, Decimal>> {
-    const found = await Promise.all(
-      [...new Set(symbols)].map((symbol) =>
-        this.model.findOne({ symbol, date: { $lte: date } }, { _id: 0 }).sort({ date: -1 }).lean<StoredPrice>(),
-      ),
-    );
+    const found = await Promise.all([...new Set(symbols)].map((symbol) => this.lastClose(symbol, date)));
     return new Map(found.filter((p): p is StoredPrice => p !== null).map((p) => [p.symbol, loadUnits('price', p.closeMicros)]));
+  }
+
+  private readonly recent = new Map<string, { price: StoredPrice | null; until: number }>();
+
+  private async lastClose(symbol: string, date: string): Promise<StoredPrice | null> {
+    const exact = await this.model.findOne({ symbol, date }, { _id: 0 }).lean<StoredPrice>();
+    if (exact) return exact;
+    const key = `${symbol}\u0000${date}`;
+    const cached = this.recent.get(key);
+    if (cached && cached.until > Date.now()) return cached.price;
+    const price = await this.model.findOne({ symbol, date: { $lte: date } }, { _id: 0 }).sort({ date: -1 }).lean<StoredPrice>();
+    if (this.recent.size >= RECENT_MAX) this.recent.clear();
+    this.recent.set(key, { price, until: Date.now() + RECENT_TTL_MS });
+    return price;
   }
 }

@@ -58,7 +58,8 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     if (existing) return { status: 'applied', entry: existing, replayed: true };
     const account = await stores.accounts.get(req.accountId);
     if (!account) return { status: 'refused', refusal: refuse('account_not_found', `no account ${req.accountId}`) };
-    const head = await stores.journal.head(req.accountId);
+    // The projection's seq is a lower bound of the head (it only moves after an append): start there.
+    const head = await stores.journal.head(req.accountId, account.headSeq);
     // Before its 'open' entry an account has nothing; the open entry sets its first state.
     const before = head ? loadBalances(head.after) : emptyBalances('SAFE');
     const op = await req.build(before, account);

@@ -59,7 +59,8 @@ export async function resumeTransfer(deps: LedgerDeps, start: StoredTransfer, jo
   for (let i = 0; i < STEPS_MAX; i++) {
     switch (t.phase) {
       case 'PENDING': {
-        const destination = await deps.stores.journal.head(t.toId);
+        const destinationAccount = await deps.stores.accounts.get(t.toId);
+        const destination = destinationAccount ? await deps.stores.journal.head(t.toId, destinationAccount.headSeq) : null;
         const accepts = destination && (STATE_ALLOWS.transferIn as readonly string[]).includes(destination.after.state);
         if (!accepts) {
           await voidTransfer(deps, t, amount, jobId);
