@@ -1,9 +1,9 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { AccountConfig } from '../contracts/account-config.js';
 import type { AccountState } from '../domain/states.js';
 import type { TierName } from '../domain/tiers.js';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 import { type StoredBalances, storedBalancesDefinition } from './stored-balances.js';
 
 /**
@@ -63,15 +63,9 @@ export interface AccountFilter {
 const PAGE_SIZE_MAX = 500;
 const PROJECTION_RETRIES_MAX = 5;
 
-export class AccountRepository {
-  readonly model: Model<StoredAccount>;
-
+export class AccountRepository extends Repository<StoredAccount> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredAccount>(connection, 'Account', accountSchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'Account', accountSchema);
   }
 
   /** Creates the account once; a replay finds it there. */

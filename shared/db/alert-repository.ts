@@ -1,7 +1,7 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { JobData } from '../contracts/jobs.js';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 
 export type AlertInput = JobData<'alerts', 'raise'>;
 export interface StoredAlert extends AlertInput {
@@ -24,15 +24,9 @@ const alertSchema = new Schema<StoredAlert>(
 alertSchema.index({ accountId: 1, rule: 1, period: 1 }, { unique: true });
 alertSchema.index({ raisedAt: -1 });
 
-export class AlertRepository {
-  readonly model: Model<StoredAlert>;
-
+export class AlertRepository extends Repository<StoredAlert> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredAlert>(connection, 'Alert', alertSchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'Alert', alertSchema);
   }
 
   /** Stores the alert once; answers whether this call was the one that stored it. */

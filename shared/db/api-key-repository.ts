@@ -1,6 +1,6 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { Role } from '../auth/api-keys.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 
 export interface StoredApiKey {
   _id: string;
@@ -26,15 +26,9 @@ const apiKeySchema = new Schema<StoredApiKey>(
   { collection: 'apiKeys', versionKey: false, strict: 'throw', _id: false },
 );
 
-export class ApiKeyRepository {
-  readonly model: Model<StoredApiKey>;
-
+export class ApiKeyRepository extends Repository<StoredApiKey> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredApiKey>(connection, 'ApiKey', apiKeySchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'ApiKey', apiKeySchema);
   }
 
   async insert(k: StoredApiKey): Promise<void> {

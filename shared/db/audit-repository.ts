@@ -1,8 +1,8 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import { canonicalJson, sha256Hex } from '../runtime/canonical-json.js';
 import { KeyedMutex } from '../runtime/keyed-mutex.js';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 
 /** What was done, by whom, to what, with the state before and after (SPEC §8 audit trail). */
 export interface AuditInput {
@@ -64,15 +64,9 @@ const CHAIN_PROBES_MAX = 16;
 const CHAIN_CACHE_MAX = 50_000;
 const VERIFY_BATCH = 500;
 
-export class AuditRepository {
-  readonly model: Model<StoredAudit>;
-
+export class AuditRepository extends Repository<StoredAudit> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredAudit>(connection, 'Audit', auditSchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'Audit', auditSchema);
   }
 
   /** Last known end of each chain in this process, so an append costs equality lookups, not a sort. */

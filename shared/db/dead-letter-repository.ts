@@ -1,7 +1,7 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { DeadLetter, DeadLetterSink } from '../queue/dead-letter.js';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 
 const deadLetterSchema = new Schema<DeadLetter & { recordedAt: Date }>(
   {
@@ -24,18 +24,12 @@ deadLetterSchema.index({ recordedAt: -1 });
 export type OnDeadLetter = (letter: DeadLetter) => Promise<void>;
 
 /** The dead-letter store: jobs that exhausted their attempts or were refused for good. */
-export class DeadLetterRepository implements DeadLetterSink {
-  readonly model: Model<DeadLetter & { recordedAt: Date }>;
-
+export class DeadLetterRepository extends Repository<DeadLetter & { recordedAt: Date }> implements DeadLetterSink {
   constructor(
     connection: Connection,
     private readonly onNew: OnDeadLetter = async () => undefined,
   ) {
-    this.model = modelOn<DeadLetter & { recordedAt: Date }>(connection, 'DeadLetter', deadLetterSchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'DeadLetter', deadLetterSchema);
   }
 
   async record(letter: DeadLetter): Promise<void> {

@@ -1,6 +1,6 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 
 /** The first outcome of an operation, kept under its key, so a replay answers the same (SPEC §3.4). */
 export interface StoredIdempotency<O = unknown> {
@@ -20,15 +20,9 @@ const idempotencySchema = new Schema<StoredIdempotency>(
   { collection: 'idempotency', versionKey: false, strict: 'throw', _id: false, minimize: false },
 );
 
-export class IdempotencyRepository {
-  readonly model: Model<StoredIdempotency>;
-
+export class IdempotencyRepository extends Repository<StoredIdempotency> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredIdempotency>(connection, 'Idempotency', idempotencySchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'Idempotency', idempotencySchema);
   }
 
   async get<O>(key: string): Promise<StoredIdempotency<O> | null> {

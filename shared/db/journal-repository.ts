@@ -1,7 +1,7 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { EntryKind } from '../domain/ledger.js';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 import { type StoredBalances, storedBalancesDefinition } from './stored-balances.js';
 import type { StoredOperation } from './stored-operation.js';
 
@@ -57,15 +57,9 @@ const PAGE_SIZE_MAX = 1000;
 /** Entries a head lookup walks past its hint before it falls back to a sorted query. */
 const HEAD_PROBES_MAX = 8;
 
-export class JournalRepository {
-  readonly model: Model<StoredEntry>;
-
+export class JournalRepository extends Repository<StoredEntry> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredEntry>(connection, 'JournalEntry', entrySchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'JournalEntry', entrySchema);
   }
 
   /**

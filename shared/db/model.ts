@@ -4,3 +4,17 @@ import type { Connection, Model, Schema } from 'mongoose';
 export function modelOn<T>(connection: Connection, name: string, schema: Schema<T>): Model<T> {
   return (connection.models[name] as Model<T> | undefined) ?? (connection.model<T>(name, schema) as unknown as Model<T>);
 }
+
+/** A repository over one model: the model compiled on the connection, and its indexes built on init. */
+export abstract class Repository<T> {
+  readonly model: Model<T>;
+
+  protected constructor(connection: Connection, name: string, schema: Schema<T>) {
+    this.model = modelOn<T>(connection, name, schema);
+  }
+
+  /** Builds the indexes the repository relies on (unique ones included); idempotent. */
+  async init(): Promise<void> {
+    await this.model.createIndexes();
+  }
+}

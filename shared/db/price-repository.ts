@@ -1,7 +1,7 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { Decimal } from '../money/decimal.js';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 import { loadUnits, storeUnits } from './stored-units.js';
 
 /** Daily closes (SPEC §3.5); dates as YYYY-MM-DD strings, so they sort and compare as text. */
@@ -25,15 +25,9 @@ const BATCH_MAX = 1000;
 const RECENT_TTL_MS = 30_000;
 const RECENT_MAX = 10_000;
 
-export class PriceRepository {
-  readonly model: Model<StoredPrice>;
-
+export class PriceRepository extends Repository<StoredPrice> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredPrice>(connection, 'Price', priceSchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'Price', priceSchema);
   }
 
   /**

@@ -1,6 +1,6 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import { isDuplicateKeyError } from './connection.js';
-import { modelOn } from './model.js';
+import { Repository } from './model.js';
 
 /** Two-phase transfer phases: hold on the source → credit the destination → post; or void. */
 export const TRANSFER_PHASES = ['PENDING', 'HELD', 'CREDITED', 'POSTED', 'VOIDED'] as const;
@@ -42,15 +42,9 @@ const transferSchema = new Schema<StoredTransfer>(
 transferSchema.index({ phase: 1, updatedAt: 1 });
 transferSchema.index({ fromId: 1 });
 
-export class TransferRepository {
-  readonly model: Model<StoredTransfer>;
-
+export class TransferRepository extends Repository<StoredTransfer> {
   constructor(connection: Connection) {
-    this.model = modelOn<StoredTransfer>(connection, 'Transfer', transferSchema);
-  }
-
-  async init(): Promise<void> {
-    await this.model.createIndexes();
+    super(connection, 'Transfer', transferSchema);
   }
 
   /** The transfer record, created on first sight; a replay gets the stored one. */
