@@ -107,6 +107,17 @@ describe('the ledger through the account-ops worker', () => {
     expect(noPrice).toMatchObject({ status: 'refused', code: 'no_price' });
   });
 
+  it('reconciles: repairs a stale projection, reports it as drift, and exports clean gauges', async () => {
+    await h.stores.accounts.model.updateOne({ _id: 'acc-x' }, { $set: { headSeq: 2 } });
+    const outcome = await h.run('reconcile', { period: 'test' });
+    expect(outcome).toMatchObject({ drift: 1, violations: 0, auditBreaks: 0 });
+    const metrics = await h.registry.metrics();
+    expect(metrics).toMatch(/^fleet_ledger_violations 0$/m);
+    expect(metrics).toMatch(/^fleet_ledger_drift_accounts 1$/m);
+    const repaired = await h.stores.accounts.get('acc-x');
+    expect(repaired!.headSeq).toBe((await h.stores.journal.head('acc-x'))!.seq);
+  });
+
   it('passes verify: gap-free journals that follow entry by entry, money conserved, nothing held, audit intact', async () => {
     const report = await verifyLedger(h.stores, { idle: true });
     expect(report.problems).toEqual([]);
