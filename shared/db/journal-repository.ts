@@ -39,6 +39,8 @@ const entrySchema = new Schema<StoredEntry>(
       feesCents: BigInt,
       reason: String,
       toState: String,
+      forkId: String,
+      positions: { type: [{ _id: false, symbol: String, quantityUnits: BigInt, costBasisCents: BigInt }], default: undefined },
     },
     realisedPnlCents: { type: BigInt, required: true },
     after: { _id: false, ...storedBalancesDefinition },

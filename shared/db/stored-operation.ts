@@ -1,6 +1,7 @@
 import type { Operation } from '../domain/ledger.js';
 import type { AccountState } from '../domain/states.js';
 import { loadUnits, storeUnits } from './stored-units.js';
+import type { StoredPosition } from './stored-balances.js';
 
 /** An operation as a journal entry stores it: every amount in int64 units, only the fields its kind has. */
 export interface StoredOperation {
@@ -15,6 +16,8 @@ export interface StoredOperation {
   feesCents?: bigint;
   reason?: string;
   toState?: AccountState;
+  forkId?: string;
+  positions?: StoredPosition[];
 }
 
 export function storeOperation(op: Operation): StoredOperation {
@@ -45,6 +48,14 @@ export function storeOperation(op: Operation): StoredOperation {
       return { amountCents: storeUnits('cash', op.amount), reason: op.reason };
     case 'state-change':
       return { toState: op.to, reason: op.reason };
+    case 'fork-in':
+    case 'fork-out':
+      return {
+        forkId: op.forkId,
+        counterpartyId: op.counterpartyId,
+        amountCents: storeUnits('cash', op.cash),
+        positions: op.positions.map((p) => ({ symbol: p.symbol, quantityUnits: storeUnits('quantity', p.quantity), costBasisCents: storeUnits('cash', p.costBasis) })),
+      };
   }
 }
 
@@ -78,5 +89,14 @@ export function loadOperation(kind: Operation['kind'], s: StoredOperation): Oper
       return { kind, amount: amount(), reason: s.reason ?? '' };
     case 'state-change':
       return { kind, to: s.toState!, reason: s.reason ?? '' };
+    case 'fork-in':
+    case 'fork-out':
+      return {
+        kind,
+        forkId: s.forkId!,
+        counterpartyId: s.counterpartyId!,
+        cash: amount(),
+        positions: (s.positions ?? []).map((p) => ({ symbol: p.symbol, quantity: loadUnits('quantity', p.quantityUnits), costBasis: loadUnits('cash', p.costBasisCents) })),
+      };
   }
 }

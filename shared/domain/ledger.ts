@@ -1,7 +1,7 @@
 import type { Decimal } from '../money/decimal.js';
 import { roundTo } from '../money/units.js';
 import { assert } from '../runtime/assert.js';
-import { type Balances, ZERO, available, positionOf, withPosition } from './balances.js';
+import { type Balances, type Position, ZERO, available, positionOf, withPosition } from './balances.js';
 import { type Refusal, refuse } from './refusal.js';
 import { type AccountState, STATE_ALLOWS, canTransition } from './states.js';
 import type { TierRules } from './tiers.js';
@@ -19,7 +19,9 @@ export type Operation =
   | { kind: 'trade'; side: 'buy' | 'sell'; symbol: string; quantity: Decimal; price: Decimal; fees: Decimal }
   | { kind: 'dividend'; symbol: string; amount: Decimal }
   | { kind: 'fee'; amount: Decimal; reason: string }
-  | { kind: 'state-change'; to: AccountState; reason: string };
+  | { kind: 'state-change'; to: AccountState; reason: string }
+  /** A fork's move: out of the parent (settling its hold on the cash), into the child. */
+  | { kind: 'fork-out' | 'fork-in'; forkId: string; counterpartyId: string; cash: Decimal; positions: Position[] };
 
 export type EntryKind = Operation['kind'];
 
@@ -69,6 +71,24 @@ export function applyEffects(b: Balances, op: Operation): Effect {
     case 'state-change':
       after = { ...b, state: op.to };
       break;
+    case 'fork-in':
+    case 'fork-out': {
+      const sign = op.kind === 'fork-in' ? 1 : -1;
+      let next: Balances = {
+        ...b,
+        cash: b.cash.plus(op.cash.times(sign)),
+        reserved: op.kind === 'fork-out' ? b.reserved.minus(op.cash) : b.reserved,
+      };
+      for (const moved of op.positions) {
+        const held = positionOf(next, moved.symbol);
+        const quantity = (held?.quantity ?? ZERO).plus(moved.quantity.times(sign));
+        const costBasis = (held?.costBasis ?? ZERO).plus(moved.costBasis.times(sign));
+        assert(!quantity.isNegative(), `fork moves more ${moved.symbol} than is held`);
+        next = { ...next, positions: withPosition(next, moved.symbol, quantity.isZero() ? null : { symbol: moved.symbol, quantity, costBasis }) };
+      }
+      after = next;
+      break;
+    }
     case 'trade': {
       const gross = tradeGross(op.quantity, op.price);
       const held = positionOf(b, op.symbol);
@@ -142,7 +162,9 @@ export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Ref
       return inState(STATE_ALLOWS.transferOut, 'send transfers') ?? spend(op.amount, 'a transfer');
     case 'release':
     case 'transfer-out':
-      return null; // settlement of an existing hold: never refused, only asserted
+    case 'fork-out':
+    case 'fork-in':
+      return null; // saga steps, checked by the saga before anything moves; here only asserted
     case 'state-change':
       if (!canTransition(b.state, op.to)) return refuse('invalid_transition', `cannot go from ${b.state} to ${op.to}`);
       if (op.to === 'CLOSED' && (!b.cash.isZero() || b.positions.length > 0)) {

@@ -6,7 +6,8 @@ export type AccountState = (typeof ACCOUNT_STATES)[number];
 export const TRANSITIONS: Readonly<Record<AccountState, readonly AccountState[]>> = {
   SAFE: ['ACTIVE', 'SUSPENDED', 'CLOSED', 'ERROR'],
   ACTIVE: ['SAFE', 'FORKING', 'MERGING', 'SUSPENDED', 'CLOSED', 'ERROR'],
-  FORKING: ['ACTIVE', 'ERROR'],
+  // A fork child is opened FORKING and closed if its fork rolls back before it ever activated.
+  FORKING: ['ACTIVE', 'CLOSED', 'ERROR'],
   MERGING: ['ACTIVE', 'CLOSED', 'ERROR'],
   SUSPENDED: ['ACTIVE', 'SAFE', 'CLOSED', 'ERROR'],
   ERROR: ['ACTIVE', 'SAFE', 'SUSPENDED', 'CLOSED'],

@@ -16,6 +16,9 @@ export interface Flows {
   realisedPnl: Decimal;
   transfersIn: Decimal;
   transfersOut: Decimal;
+  /** Cash plus positions at cost moved by forks (and, later, merges) between accounts. */
+  movedIn: Decimal;
+  movedOut: Decimal;
 }
 const zeroFlows = (): Flows => ({
   deposits: new Decimal(0),
@@ -25,6 +28,8 @@ const zeroFlows = (): Flows => ({
   realisedPnl: new Decimal(0),
   transfersIn: new Decimal(0),
   transfersOut: new Decimal(0),
+  movedIn: new Decimal(0),
+  movedOut: new Decimal(0),
 });
 
 export interface VerifyReport {
@@ -87,7 +92,7 @@ export async function verifyLedger(stores: LedgerStores, opts: { idle: boolean; 
     }
   }
 
-  const held = fleet.transfersOut.minus(fleet.transfersIn);
+  const held = fleet.transfersOut.minus(fleet.transfersIn).plus(fleet.movedOut.minus(fleet.movedIn));
   if (!cash.plus(costBasis).equals(expectedHoldings(fleet))) {
     violations++;
     problem(`fleet: cash + positions at cost ${cash.plus(costBasis).toFixed(2)} differ from flows ${expectedHoldings(fleet).toFixed(2)}`);
@@ -118,6 +123,8 @@ export async function verifyLedger(stores: LedgerStores, opts: { idle: boolean; 
       realisedPnl: fmt(fleet.realisedPnl),
       transfersIn: fmt(fleet.transfersIn),
       transfersOut: fmt(fleet.transfersOut),
+      movedIn: fmt(fleet.movedIn),
+      movedOut: fmt(fleet.movedOut),
       cash: fmt(cash),
       costBasis: fmt(costBasis),
     },
@@ -125,7 +132,7 @@ export async function verifyLedger(stores: LedgerStores, opts: { idle: boolean; 
 }
 
 const expectedHoldings = (f: Flows) =>
-  f.deposits.minus(f.withdrawals).minus(f.fees).plus(f.dividends).plus(f.realisedPnl).plus(f.transfersIn).minus(f.transfersOut);
+  f.deposits.minus(f.withdrawals).minus(f.fees).plus(f.dividends).plus(f.realisedPnl).plus(f.transfersIn).minus(f.transfersOut).plus(f.movedIn).minus(f.movedOut);
 
 async function verifyJournal(stores: LedgerStores, accountId: string) {
   const violations: string[] = [];
@@ -185,6 +192,13 @@ function addFlows(f: Flows, op: ReturnType<typeof loadOperation>, realised: Deci
     case 'transfer-out':
       f.transfersOut = f.transfersOut.plus(op.amount);
       break;
+    case 'fork-in':
+    case 'fork-out': {
+      const moved = op.positions.reduce((sum, p) => sum.plus(p.costBasis), op.cash);
+      if (op.kind === 'fork-in') f.movedIn = f.movedIn.plus(moved);
+      else f.movedOut = f.movedOut.plus(moved);
+      break;
+    }
     case 'trade':
       f.fees = f.fees.plus(op.fees);
       f.realisedPnl = f.realisedPnl.plus(realised);

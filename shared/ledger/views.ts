@@ -53,6 +53,14 @@ function operationDetails(op: Operation): Record<string, string | boolean> {
       };
     case 'state-change':
       return { to: op.to, reason: op.reason };
+    case 'fork-in':
+    case 'fork-out':
+      return {
+        forkId: op.forkId,
+        counterpartyId: op.counterpartyId,
+        cash: formatUnits('cash', op.cash),
+        positions: op.positions.map((p) => `${formatUnits('quantity', p.quantity)} ${p.symbol} at cost ${formatUnits('cash', p.costBasis)}`).join('; '),
+      };
   }
 }
 
