@@ -106,6 +106,9 @@ export const defaults: Config = {
     highPerformerAnnualReturn: '0.20',
     defaultMode: 'full',
     scanPageSizeMax: 500,
+    benchmarkSymbol: 'SPY',
+    backlogMax: 50,
+    recoverAfterSec: 120,
   },
   consolidation: {
     underperformanceAnnualReturn: '0.05',

@@ -107,6 +107,12 @@ export const configSchema = z.strictObject({
     highPerformerAnnualReturn: decimalString,
     defaultMode: z.enum(['full', 'partial', 'config-only']),
     scanPageSizeMax: positiveInt.max(10_000),
+    /** The index whose volatility the market factor reads (from `prices`). */
+    benchmarkSymbol: z.string().regex(/^[A-Z][A-Z0-9.-]{0,14}$/),
+    /** Waiting fork jobs at which the system-load factor's backlog part reaches 0. */
+    backlogMax: positiveInt,
+    /** A fork untouched this long in an open phase is resumed by the recovery job. */
+    recoverAfterSec: positiveInt,
   }),
   consolidation: z.strictObject({
     underperformanceAnnualReturn: decimalString,

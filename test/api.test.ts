@@ -9,6 +9,7 @@ import { redisOptions } from '../shared/queue/connection.js';
 import { buildApp } from '../services/api/app.js';
 import { Authenticator } from '../services/api/auth.js';
 import { Operations } from '../services/api/operations.js';
+import { openForkingDeps } from '../shared/ledger/forking-deps.js';
 import { waitFor } from './helpers/env.js';
 import { type LedgerHarness, silentLogger, startLedger } from './helpers/ledger-harness.js';
 
@@ -29,7 +30,8 @@ async function makeKey(repo: ApiKeyRepository, role: Role, ownerId: string | nul
 async function appWith(rateLimitMax: number) {
   const repo = new ApiKeyRepository(h.mongo);
   const config = { ...h.config, api: { ...h.config.api, rateLimitMax } };
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config };
+  const forking = await openForkingDeps(h.mongo, h.stores, config, h.deps.clock, h.producer.queue(QUEUE.fork));
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config, producer: h.producer, forking };
   return buildApp({ logger: silentLogger, api, auth: new Authenticator(repo, ADMIN), rateLimitRedis: null });
 }
 

@@ -10,6 +10,8 @@ import { ApiError, errorBody, handleError } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminRoutes } from './routes/admin.js';
 import { transactionRoutes } from './routes/transactions.js';
+import { forkingRoutes } from './routes/forking.js';
+import { reviewRoutes } from './routes/reviews.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -52,5 +54,7 @@ export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authe
   await app.register(accountRoutes(deps.api));
   await app.register(transactionRoutes(deps.api));
   await app.register(adminRoutes(deps.api));
+  await app.register(forkingRoutes(deps.api));
+  await app.register(reviewRoutes(deps.api));
   return app;
 }

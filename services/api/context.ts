@@ -9,12 +9,17 @@ import type { Clock } from '../../shared/runtime/clock.js';
 import type { Principal } from './auth.js';
 import { ApiError } from './errors.js';
 import type { Operations, Submitted } from './operations.js';
+import type { AssessDeps } from '../../shared/ledger/fork-assessment.js';
+import type { Producer } from '../../shared/queue/producer.js';
 
 export interface ApiDeps {
   stores: LedgerStores;
   operations: Operations;
   clock: Clock;
-  config: Pick<Config, 'api' | 'tiers'>;
+  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules'>;
+  producer: Producer;
+  /** Forks, decisions and reviews (shared with the threshold monitor's assessment). */
+  forking: AssessDeps;
 }
 
 declare module 'fastify' {

@@ -2,6 +2,7 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUE, QUEUE_NAMES } from '../../shared/contracts/queues.js';
 import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
+import { openForkingDeps } from '../../shared/ledger/forking-deps.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
 import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
 import { systemClock } from '../../shared/runtime/clock.js';
@@ -25,7 +26,9 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   const rateLimitRedis = await connectRedis(svc.config.redisUrl, 'producer', 'api-ratelimit', svc.logger);
   svc.lifecycle.addConnection({ name: 'redis-ratelimit', close: async () => void (await rateLimitRedis.quit()) });
 
-  const api = { stores, operations: new Operations(svc.producer, events, stores.idempotency, svc.config.api.waitTimeoutMs), clock: systemClock, config: svc.config };
+  const forking = await openForkingDeps(svc.mongo, stores, svc.config, systemClock, svc.producer.queue(QUEUE.fork));
+  const operations = new Operations(svc.producer, events, stores.idempotency, svc.config.api.waitTimeoutMs);
+  const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking };
   const app = await buildApp({ logger: svc.logger, api, auth: new Authenticator(keys, svc.config.adminApiKey), rateLimitRedis });
   await app.listen({ port: svc.config.apiPort, host: '0.0.0.0' });
   svc.lifecycle.addHttp({ name: 'api', close: () => app.close() });

@@ -108,3 +108,38 @@ export const operationStatus = z.object({
   outcome: z.record(z.string(), z.unknown()).optional(),
   error: z.string().optional(),
 });
+export const forkViewSchema = z.object({
+  id: z.string(),
+  parentId: z.string(),
+  childId: z.string().nullable(),
+  state: z.string(),
+  mode: z.string(),
+  requestedAt: z.string(),
+  startedAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  statusUrl: z.string().optional(),
+});
+const factor = z.object({ score: z.number(), detail: z.record(z.string(), z.unknown()) });
+export const decisionSchema = z.looseObject({
+  accountId: z.string(),
+  seq: z.number().int(),
+  confidence: z.number(),
+  outcome: z.enum(['execute', 'scheduled', 'review']),
+  factors: z.object({ market: factor, performance: factor, systemLoad: factor, timing: factor }),
+});
+export const opportunitiesSchema = z.object({
+  items: z.array(
+    z.object({
+      accountId: z.string(),
+      type: z.string(),
+      equity: z.string(),
+      forkAmount: z.string(),
+      childType: z.string(),
+      highPerformer: z.boolean().nullable(),
+      latestDecision: z.looseObject({ id: z.string(), confidence: z.number(), outcome: z.string() }).nullable(),
+    }),
+  ),
+});
+export const forkStatusSchema = z.object({ inFlight: z.number().int(), limit: z.number().int(), recent: z.array(forkViewSchema) });
+export const reviewSchema = z.looseObject({ id: z.string(), kind: z.string(), accountId: z.string(), state: z.string(), forkId: z.string() });

@@ -1,9 +1,36 @@
+import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
+import { ForkRepository } from '../../shared/db/fork-repository.js';
+import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
+import { createForkMetrics, forkExecutorHandlers } from './handlers.js';
 
 await runService('fork-executor', { depthQueues: [QUEUE.fork] }, async (svc) => {
   // SPEC §4.3: the limit of forks in flight holds across every replica, so it lives on the queue.
   const limit = svc.config.queues.fork.globalConcurrency;
-  if (limit !== null) await svc.producer.queue(QUEUE.fork).setGlobalConcurrency(limit);
+  const queue = svc.producer.queue(QUEUE.fork);
+  if (limit !== null) await queue.setGlobalConcurrency(limit);
   svc.logger.info({ globalConcurrency: limit }, 'fork queue global concurrency set');
+
+  const stores = await openLedgerStores(svc.mongo);
+  const forks = new ForkRepository(svc.mongo);
+  await forks.init();
+  const deps = { stores, forks, config: svc.config, clock: systemClock, cooldownHours: svc.config.fork.cooldownHours };
+  const onFinished = async (fork: { _id: string; phase: string; parentId: string; childId: string; error: { code: string; message: string } | null }) => {
+    if (fork.phase === 'ROLLED_BACK') {
+      await svc.producer.enqueue(
+        QUEUE.alerts,
+        'raise',
+        { rule: 'fork-rolled-back', severity: 'warning', accountId: fork.parentId, period: fork._id, message: `fork ${fork._id} rolled back: ${fork.error?.message ?? 'unknown reason'}`, details: { forkId: fork._id, code: fork.error?.code ?? null } },
+        { jobId: jobId('alert', 'fork-rolled-back', fork._id) },
+      );
+    }
+    if (fork.phase === 'COMPLETED') {
+      const child = await stores.accounts.get(fork.childId);
+      if (child) await svc.producer.enqueue(QUEUE.thresholdCheck, 'check', { accountId: child._id, seq: child.headSeq }, { jobId: jobId('threshold', child._id, child.headSeq) });
+    }
+  };
+  svc.startWorker(QUEUE.fork, forkExecutorHandlers(deps, createForkMetrics(svc.registry, forks), { onFinished }, svc.logger));
+  await queue.upsertJobScheduler('recover-forks', { every: 60_000 }, { name: 'recover', data: { olderThanSec: svc.config.fork.recoverAfterSec } });
 });

@@ -7,8 +7,8 @@ import { TIER_NAMES } from '../domain/tiers.js';
  * Field schemas shared by every contract. Ids and keys are restricted to characters that are safe
  * in Redis keys, BullMQ job ids, URLs and MongoDB queries, which also shuts out operator injection.
  */
-export const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"');
-export const accountId = id;
+export const id = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be 1-128 letters, digits, "_" or "-"');
+export const accountId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"');
 /** A client's key for one operation (a UUID fits); it becomes part of a job id, so no '.' or ':'. */
 export const idempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8-128 letters, digits, "_" or "-"');
 /** Who asked: an API key id, 'admin', 'system' or a service name. */

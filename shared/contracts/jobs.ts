@@ -50,12 +50,15 @@ export const JOBS = {
   },
   [QUEUE.fork]: {
     execute: z.strictObject({
-      forkId: id,
+      forkId: id.max(128),
       accountId,
+      parentSeq: z.number().int().positive(),
       mode: z.enum(['full', 'partial', 'config-only']),
-      symbols: z.array(symbol).max(50).optional(),
+      symbols: z.array(symbol).max(50).default([]),
       requestedBy: actor,
+      decisionId: z.string().max(160).nullable().default(null),
     }),
+    recover: z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
   },
   [QUEUE.merge]: {
     execute: z.strictObject({ mergeId: id }),

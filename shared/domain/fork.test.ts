@@ -6,7 +6,7 @@ import { childLimitsProblem, forkEligibility, planFork, type ForkPlan } from './
 import { applyEffects } from './ledger.js';
 import { tierRules } from './tiers.js';
 
-const d = (s: string) => new Decimal(s);
+const d = (s: string | number) => new Decimal(s);
 const GEN = tierRules(defaults, 'GEN');
 const REV = tierRules(defaults, 'REV');
 

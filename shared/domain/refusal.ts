@@ -20,7 +20,9 @@ export type RefusalCode =
   | 'sell_exceeds_position'
   | 'no_price'
   | 'idempotency_key_reused'
-  | 'same_account';
+  | 'same_account'
+  | 'cooldown'
+  | 'not_eligible';
 
 const STATUS: Record<RefusalCode, Refusal['status']> = {
   account_not_found: 404,
@@ -35,6 +37,8 @@ const STATUS: Record<RefusalCode, Refusal['status']> = {
   sell_exceeds_position: 422,
   no_price: 422,
   same_account: 422,
+  cooldown: 422,
+  not_eligible: 422,
 };
 
 export function refuse(code: RefusalCode, message: string): Refusal {

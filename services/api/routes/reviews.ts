@@ -1,0 +1,49 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { jobId } from '../../../shared/contracts/jobs.js';
+import { QUEUE } from '../../../shared/contracts/queues.js';
+import { requestFork } from '../../../shared/ledger/fork-saga.js';
+import { requireAccess, requireRole } from '../auth.js';
+import { type ApiDeps, principalOf } from '../context.js';
+import { ApiError } from '../errors.js';
+import { errorResponse, reviewSchema } from '../schemas.js';
+
+export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
+  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+  const fk = deps.forking;
+  const view = (x: NonNullable<Awaited<ReturnType<typeof fk.reviews.get>>>) => {
+    const { _id, ...rest } = x;
+    return { ...rest, id: _id, createdAt: new Date(x.createdAt).toISOString(), decidedAt: x.decidedAt ? new Date(x.decidedAt).toISOString() : null };
+  };
+
+  r.get('/api/v1/reviews', { schema: { querystring: z.strictObject({ state: z.enum(['PENDING', 'APPROVED', 'REJECTED']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }), response: { 200: z.object({ items: z.array(reviewSchema) }), ...errors } } }, async (req) => {
+    const p = principalOf(req);
+    requireRole(p, 'viewer');
+    const items = await fk.reviews.list({ state: req.query.state, ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none') }, req.query.limit);
+    return { items: items.map(view) };
+  });
+
+  r.post(
+    '/api/v1/reviews/:id/:decision',
+    { schema: { params: z.strictObject({ id: z.string().regex(/^rev_[A-Za-z0-9_-]{1,200}$/), decision: z.enum(['approve', 'reject']) }), body: z.strictObject({ note: z.string().max(500).optional() }).optional(), response: { 200: reviewSchema, ...errors } } },
+    async (req) => {
+      const p = principalOf(req);
+      const review = await fk.reviews.get(req.params.id);
+      if (!review) throw new ApiError(404, 'not_found', 'no such review');
+      requireAccess(p, await deps.stores.accounts.get(review.accountId), 'operate');
+      if (review.state !== 'PENDING') throw new ApiError(409, 'already_decided', `the review was already ${review.state.toLowerCase()}`);
+      const state = req.params.decision === 'approve' ? 'APPROVED' : 'REJECTED';
+      const decided = (await fk.reviews.decide(review._id, state, p.id, req.body?.note ?? null, deps.clock.now()))!;
+      if (decided.decidedBy !== p.id || decided.state !== state) throw new ApiError(409, 'already_decided', 'someone else decided this review first');
+      if (state === 'APPROVED') {
+        const decision = await fk.decisions.model.findById(review.decisionId).lean();
+        const parentSeq = decision!.seq;
+        const mode = deps.config.fork.defaultMode;
+        // Approval replaces the confidence threshold; the saga still checks eligibility, prerequisites and cooldown.
+        await requestFork(fk, { parentId: review.accountId, parentSeq, mode, symbols: [], requestedBy: p.id, decisionId: review.decisionId });
+        await deps.producer.enqueue(QUEUE.fork, 'execute', { forkId: review.forkId, accountId: review.accountId, parentSeq, mode, symbols: [], requestedBy: p.id, decisionId: review.decisionId }, { jobId: jobId('fork', review.accountId, parentSeq) });
+      }
+      return view(decided);
+    },
+  );
+};

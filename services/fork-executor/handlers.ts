@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ForkRepository, StoredFork } from '../../shared/db/fork-repository.js';
+import { FORK_IN_FLIGHT } from '../../shared/db/fork-repository.js';
+import { type ForkDeps, requestFork, rollBack, runFork } from '../../shared/ledger/fork-saga.js';
+import type { Handlers } from '../../shared/queue/worker-runner.js';
+import type { Logger } from '../../shared/runtime/logger.js';
+
+export function createForkMetrics(registry: Registry, forks: ForkRepository) {
+  return {
+    inFlight: new Gauge({
+      name: 'fleet_forks_in_flight',
+      help: 'Forks between their start and their end, across the fleet (read from MongoDB at scrape time)',
+      registers: [registry],
+      async collect() {
+        this.set(await forks.inFlight());
+      },
+    }),
+    outcomes: new Counter({ name: 'fleet_forks_total', help: 'Forks finished by this process, by outcome (COMPLETED, ROLLED_BACK, REJECTED)', labelNames: ['outcome'] as const, registers: [registry] }),
+    duration: new Histogram({ name: 'fleet_fork_duration_seconds', help: 'Time one fork job took, by outcome', labelNames: ['outcome'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+  };
+}
+
+export interface ForkExecutorHooks {
+  /** Raises the 'fork-rolled-back' alert, and checks a new child (it may be large enough to fork itself). */
+  onFinished: (fork: StoredFork) => Promise<void>;
+}
+
+const summary = (f: StoredFork) => ({ forkId: f._id, phase: f.phase, parentId: f.parentId, childId: f.phase === 'COMPLETED' ? f.childId : null, error: f.error });
+
+export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof createForkMetrics>, hooks: ForkExecutorHooks, logger: Logger): Handlers<'fork'> {
+  return {
+    execute: async (d, { job }) => {
+      const stop = metrics.duration.startTimer();
+      await requestFork(deps, { parentId: d.accountId, parentSeq: d.parentSeq, mode: d.mode, symbols: d.symbols, requestedBy: d.requestedBy, decisionId: d.decisionId });
+      let fork: StoredFork;
+      try {
+        fork = await runFork(deps, d.forkId, job.id ?? null);
+      } catch (err) {
+        // Retries resume the saga; the last one rolls back whatever can still be rolled back.
+        if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw err;
+        const current = (await deps.forks.get(d.forkId))!;
+        await rollBack(deps, current, { code: 'error', message: (err as Error).message.slice(0, 500) }, job.id ?? null);
+        fork = (await deps.forks.get(d.forkId))!;
+        if (!['ROLLED_BACK', 'COMPLETED', 'REJECTED'].includes(fork.phase)) throw err; // past the point of rollback: recovery finishes it
+      }
+      stop({ outcome: fork.phase });
+      metrics.outcomes.inc({ outcome: fork.phase });
+      await hooks.onFinished(fork);
+      logger.info(summary(fork), 'fork finished');
+      return summary(fork);
+    },
+    recover: async (d, { job }) => {
+      const before = new Date(deps.clock.now().getTime() - d.olderThanSec * 1000);
+      const stuck = (await deps.forks.model.find({ phase: { $in: FORK_IN_FLIGHT } }).lean<StoredFork[]>()).filter((f) => new Date(f.updatedAt) < before);
+      const resumed = [];
+      for (const f of stuck.slice(0, 50)) {
+        const done = await runFork(deps, f._id, job.id ?? null);
+        metrics.outcomes.inc({ outcome: done.phase });
+        await hooks.onFinished(done);
+        resumed.push(summary(done));
+        logger.warn(summary(done), 'recovered a stuck fork');
+      }
+      return { resumed };
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import type { Config } from '../../config/schema.js';
+import type { DecisionRepository, StoredDecision } from '../db/decision-repository.js';
+import type { ReviewRepository } from '../db/review-repository.js';
+import { loadBalances } from '../db/stored-balances.js';
+import { loadUnits } from '../db/stored-units.js';
+import { forkEligibility, type ForkMode } from '../domain/fork.js';
+import { VOL_WINDOW, combine, marketFactor, marketTime, performanceFactor, returnsOf, stdev, systemLoadFactor, timingFactor } from '../domain/fork-decision.js';
+import { tierRules } from '../domain/tiers.js';
+import { valuate } from '../domain/valuation.js';
+import { formatUnits } from '../money/units.js';
+import { type ForkDeps, forkIdOf, forkPrerequisite, requestFork } from './fork-saga.js';
+
+export interface AssessDeps extends ForkDeps {
+  decisions: DecisionRepository;
+  reviews: ReviewRepository;
+  config: Pick<Config, 'tiers' | 'fork' | 'schedules'>;
+  /** Waiting and delayed jobs of the fork queue, for the system-load factor. */
+  forkBacklog: () => Promise<number>;
+  /** Daily values of an account, oldest first; empty until snapshots exist. */
+  dailyValues: (accountId: string) => Promise<number[]>;
+}
+
+const BENCHMARK_CLOSES_MAX = 253;
+const BENCHMARK_TTL_MS = 60_000;
+let benchmarkCache: { key: string; closes: Array<{ date: string; close: number }>; until: number } | null = null;
+
+/** The benchmark's closes up to today (a year at most), kept a minute: every decision of the day reads them. */
+async function benchmarkCloses(deps: AssessDeps): Promise<Array<{ date: string; close: number }>> {
+  const today = deps.clock.today();
+  const key = `${deps.config.fork.benchmarkSymbol}:${today}`;
+  if (benchmarkCache && benchmarkCache.key === key && benchmarkCache.until > Date.now()) return benchmarkCache.closes;
+  const rows = await deps.stores.prices.model
+    .find({ symbol: deps.config.fork.benchmarkSymbol, date: { $lte: today } }, { _id: 0, date: 1, closeMicros: 1 })
+    .sort({ date: -1 })
+    .limit(BENCHMARK_CLOSES_MAX)
+    .lean<Array<{ date: string; closeMicros: bigint }>>();
+  const closes = rows.reverse().map((r) => ({ date: r.date, close: loadUnits('price', r.closeMicros).toNumber() }));
+  benchmarkCache = { key, closes, until: Date.now() + BENCHMARK_TTL_MS };
+  return closes;
+}
+
+export type Assessment =
+  | { status: 'decided'; decision: StoredDecision }
+  | { status: 'skipped'; reason: string };
+
+/**
+ * Measures the inputs, runs the decision engine on an eligible account's journal head and stores the
+ * decision with its factor breakdown (SPEC §4.2). A check of the same head finds the stored decision.
+ */
+export async function assessFork(deps: AssessDeps, accountId: string, source: StoredDecision['source']): Promise<Assessment> {
+  const account = await deps.stores.accounts.get(accountId);
+  if (!account) return { status: 'skipped', reason: 'no such account' };
+  const head = await deps.stores.journal.head(accountId, account.headSeq);
+  if (!head) return { status: 'skipped', reason: 'no journal yet' };
+  const balances = loadBalances(head.after);
+  const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today());
+  const rules = tierRules(deps.config, account.tier, account.config);
+  const eligibility = forkEligibility(rules, valuate(balances, prices).equity);
+  if (!eligibility.eligible) return { status: 'skipped', reason: eligibility.reason };
+  const forkId = forkIdOf(accountId, head.seq);
+  const problem = await forkPrerequisite(deps, { _id: forkId, parentId: accountId });
+  if (problem) return { status: 'skipped', reason: problem.message };
+
+  const now = deps.clock.now();
+  const bench = await benchmarkCloses(deps);
+  const closes = bench.map((b) => b.close);
+  const recentFrom = new Date(now.getTime() - 28 * 86_400_000).toISOString().slice(0, 10); // ≈ 20 sessions
+  const liquidity = bench.filter((b) => b.date >= recentFrom).length / VOL_WINDOW;
+  const r = returnsOf(closes);
+  const vol20 = r.length >= VOL_WINDOW ? stdev(r.slice(-VOL_WINDOW)) : null;
+  const t = marketTime(now, deps.config.schedules.timezone);
+  const [inFlight, backlog, values] = await Promise.all([deps.forks.inFlight(), deps.forkBacklog(), deps.dailyValues(accountId)]);
+  const f = deps.config.fork;
+  const factors = {
+    market: marketFactor(closes, liquidity),
+    performance: performanceFactor(values),
+    systemLoad: systemLoadFactor(inFlight, f.maxInFlight, backlog, f.backlogMax),
+    timing: timingFactor(t.businessDay, t.minutesFromOpen, r.at(-1) ?? null, vol20),
+  };
+  const weights = { market: Number(f.weightMarket), performance: Number(f.weightPerformance), systemLoad: Number(f.weightSystemLoad), timing: Number(f.weightTiming) };
+  const { confidence, outcome } = combine(factors, weights, { executeNow: Number(f.executeNowConfidence), approve: Number(f.approveConfidence) });
+  const id = source === 'check' ? `dec_${accountId}_${head.seq}` : `dec_${accountId}_${head.seq}_a${now.getTime()}`;
+  const { decision } = await deps.decisions.insertOnce({
+    _id: id,
+    accountId,
+    seq: head.seq,
+    source,
+    at: now,
+    equity: formatUnits('cash', eligibility.equity),
+    forkAmount: formatUnits('cash', eligibility.forkAmount),
+    childTier: eligibility.childTier,
+    inputs: { benchmarkSymbol: f.benchmarkSymbol, benchmarkCloses: closes.length, dailyValues: values.length, inFlight, backlog, marketDate: t.date },
+    factors,
+    weights,
+    confidence,
+    outcome,
+    forkId,
+    reviewId: outcome === 'review' ? `rev_${forkId}` : null,
+  });
+  return { status: 'decided', decision };
+}
+
+/** What a decision leads to: a fork now, a fork at the next window, or a review record. Idempotent. */
+export async function actOnDecision(
+  deps: AssessDeps,
+  d: StoredDecision,
+  enqueueFork: (fork: { forkId: string; accountId: string; parentSeq: number; mode: ForkMode; decisionId: string }, delayMs: number) => Promise<void>,
+  delayMs: () => number,
+): Promise<void> {
+  if (d.outcome === 'review') {
+    const account = await deps.stores.accounts.get(d.accountId);
+    await deps.reviews.createOnce({
+      _id: d.reviewId ?? `rev_${d.forkId}`,
+      kind: 'fork',
+      accountId: d.accountId,
+      ownerId: account?.ownerId ?? null,
+      decisionId: d._id,
+      forkId: d.forkId,
+      state: 'PENDING',
+      createdAt: deps.clock.now(),
+      decidedAt: null,
+      decidedBy: null,
+      note: null,
+    });
+    return;
+  }
+  const mode = deps.config.fork.defaultMode;
+  await requestFork(deps, { parentId: d.accountId, parentSeq: d.seq, mode, symbols: [], requestedBy: 'threshold-monitor', decisionId: d._id });
+  await enqueueFork({ forkId: d.forkId, accountId: d.accountId, parentSeq: d.seq, mode, decisionId: d._id }, d.outcome === 'execute' ? 0 : delayMs());
+}
