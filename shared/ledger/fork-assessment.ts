@@ -2,7 +2,6 @@ import type { Config } from '../../config/schema.js';
 import type { DecisionRepository, StoredDecision } from '../db/decision-repository.js';
 import type { ReviewRepository } from '../db/review-repository.js';
 import { loadBalances } from '../db/stored-balances.js';
-import { loadUnits } from '../db/stored-units.js';
 import { forkEligibility, type ForkMode } from '../domain/fork.js';
 import { VOL_WINDOW, combine, marketFactor, marketTime, performanceFactor, returnsOf, stdev, systemLoadFactor, timingFactor } from '../domain/fork-decision.js';
 import { tierRules } from '../domain/tiers.js';
@@ -18,25 +17,8 @@ export interface AssessDeps extends ForkDeps {
   forkBacklog: () => Promise<number>;
   /** Daily values of an account, oldest first; empty until snapshots exist. */
   dailyValues: (accountId: string) => Promise<number[]>;
-}
-
-const BENCHMARK_CLOSES_MAX = 253;
-const BENCHMARK_TTL_MS = 60_000;
-let benchmarkCache: { key: string; closes: Array<{ date: string; close: number }>; until: number } | null = null;
-
-/** The benchmark's closes up to today (a year at most), kept a minute: every decision of the day reads them. */
-async function benchmarkCloses(deps: AssessDeps): Promise<Array<{ date: string; close: number }>> {
-  const today = deps.clock.today();
-  const key = `${deps.config.fork.benchmarkSymbol}:${today}`;
-  if (benchmarkCache && benchmarkCache.key === key && benchmarkCache.until > Date.now()) return benchmarkCache.closes;
-  const rows = await deps.stores.prices.model
-    .find({ symbol: deps.config.fork.benchmarkSymbol, date: { $lte: today } }, { _id: 0, date: 1, closeMicros: 1 })
-    .sort({ date: -1 })
-    .limit(BENCHMARK_CLOSES_MAX)
-    .lean<Array<{ date: string; closeMicros: bigint }>>();
-  const closes = rows.reverse().map((r) => ({ date: r.date, close: loadUnits('price', r.closeMicros).toNumber() }));
-  benchmarkCache = { key, closes, until: Date.now() + BENCHMARK_TTL_MS };
-  return closes;
+  /** The benchmark's closes up to today, oldest first (a year at most). */
+  benchmarkCloses: () => Promise<Array<{ date: string; close: number }>>;
 }
 
 export type Assessment =
@@ -62,7 +44,7 @@ export async function assessFork(deps: AssessDeps, accountId: string, source: St
   if (problem) return { status: 'skipped', reason: problem.message };
 
   const now = deps.clock.now();
-  const bench = await benchmarkCloses(deps);
+  const bench = await deps.benchmarkCloses();
   const closes = bench.map((b) => b.close);
   const recentFrom = new Date(now.getTime() - 28 * 86_400_000).toISOString().slice(0, 10); // ≈ 20 sessions
   const liquidity = bench.filter((b) => b.date >= recentFrom).length / VOL_WINDOW;

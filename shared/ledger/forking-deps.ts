@@ -5,6 +5,7 @@ import { DecisionRepository } from '../db/decision-repository.js';
 import { ForkRepository } from '../db/fork-repository.js';
 import { ReviewRepository } from '../db/review-repository.js';
 import type { Clock } from '../runtime/clock.js';
+import { loadUnits } from '../db/stored-units.js';
 import type { AssessDeps } from './fork-assessment.js';
 import type { LedgerStores } from './stores.js';
 
@@ -26,5 +27,26 @@ export async function openForkingDeps(mongo: Connection, stores: LedgerStores, c
     },
     // Daily values come from the performance snapshots; until an account has them the factor is neutral.
     dailyValues: async () => [],
+    benchmarkCloses: cachedBenchmark(stores, config.fork.benchmarkSymbol, clock),
+  };
+}
+
+const BENCHMARK_CLOSES_MAX = 253;
+const BENCHMARK_TTL_MS = 60_000;
+
+/** The benchmark's closes, read once a minute at most: every decision of the day reads the same year. */
+function cachedBenchmark(stores: LedgerStores, symbol: string, clock: Clock) {
+  let cache: { today: string; closes: Array<{ date: string; close: number }>; until: number } | null = null;
+  return async () => {
+    const today = clock.today();
+    if (cache && cache.today === today && cache.until > Date.now()) return cache.closes;
+    const rows = await stores.prices.model
+      .find({ symbol, date: { $lte: today } }, { _id: 0, date: 1, closeMicros: 1 })
+      .sort({ date: -1 })
+      .limit(BENCHMARK_CLOSES_MAX)
+      .lean<Array<{ date: string; closeMicros: bigint }>>();
+    const closes = rows.reverse().map((r) => ({ date: r.date, close: loadUnits('price', r.closeMicros).toNumber() }));
+    cache = { today, closes, until: Date.now() + BENCHMARK_TTL_MS };
+    return closes;
   };
 }
