@@ -96,6 +96,11 @@ export async function runFork(deps: ForkDeps, forkId: string, jobId: string | nu
   for (let i = 0; i < STEPS_MAX; i++) {
     switch (f.phase) {
       case 'REQUESTED': {
+        // A crash after the parent went FORKING but before the phase was saved: this fork started it.
+        if (await deps.stores.journal.byKey(`${f._id}:forking`)) {
+          await advance('FORKING', { startedAt: f.startedAt ?? deps.clock.now() });
+          break;
+        }
         const problem = await forkPrerequisite(deps, f);
         if (problem) {
           await advance('REJECTED', { error: { code: problem.code, message: problem.message }, completedAt: deps.clock.now() });

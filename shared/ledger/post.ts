@@ -55,7 +55,7 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
   const { stores } = deps;
   for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
     const existing = await stores.journal.byKey(req.entryKey);
-    if (existing) return { status: 'applied', entry: existing, replayed: true };
+    if (existing) return replayed(deps, existing);
     const account = await stores.accounts.get(req.accountId);
     if (!account) return { status: 'refused', refusal: refuse('account_not_found', `no account ${req.accountId}`) };
     // The projection's seq is a lower bound of the head (it only moves after an append): start there.
@@ -91,8 +91,22 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
       await deps.afterPosting?.(entry);
       return { status: 'applied', entry, replayed: false };
     }
-    if (result.reason === 'key-exists') return { status: 'applied', entry: result.existing, replayed: true };
+    if (result.reason === 'key-exists') return replayed(deps, result.existing);
     // seq taken: someone else appended first; decide again on the new head.
   }
   throw new Error(`account ${req.accountId}: lost ${APPEND_RETRIES_MAX} append races in a row; retrying the job`);
+}
+
+/**
+ * A replay answers the entry that exists. It also moves the projection up to it if it lags: a crash
+ * between append and projection, or two runs of one saga whose projection writes crossed (on FerretDB
+ * an update is read-then-write), would otherwise leave it behind until the reconciler.
+ */
+async function replayed(deps: LedgerDeps, entry: StoredEntry): Promise<PostResult> {
+  const account = await deps.stores.accounts.get(entry.accountId);
+  if (account && account.headSeq < entry.seq) {
+    const head = await deps.stores.journal.head(entry.accountId, account.headSeq);
+    if (head) await deps.stores.accounts.project(entry.accountId, head.seq, head.after, account.equityCents, deps.clock.now());
+  }
+  return { status: 'applied', entry, replayed: true };
 }

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { waitFor } from './env.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(ROOT, 'dist');
@@ -30,14 +29,21 @@ export class Proc {
     return this.lines.join('\n');
   }
 
+  /** The first line matching, once printed; fails at once if the process exits first, with its last output. */
   async waitForLine(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-    return waitFor(`a line matching ${pattern}`, () => {
+    const deadline = Date.now() + timeoutMs;
+    const tail = () => this.lines.slice(-8).join('\n');
+    for (;;) {
       for (const line of this.lines) {
         const m = line.match(pattern);
         if (m) return m;
       }
-      return undefined;
-    }, timeoutMs);
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`the process exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${pattern}:\n${tail()}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms; last output:\n${tail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Resolves with the exit, or rejects when the process outlives the limit (then kills it). */
