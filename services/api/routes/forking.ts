@@ -93,7 +93,8 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       const problem = await forkPrerequisite(fk, { _id: forkId, parentId: account._id });
       if (problem) throw new ApiError(problem.status, problem.code, problem.message);
       // The operator's approval stands in for the confidence threshold, not for eligibility or cooldown.
-      const { fork } = await requestFork(fk, { parentId: account._id, parentSeq: head!.seq, mode, symbols: req.body.symbols ?? [], requestedBy: p.id, decisionId: null });
+      const { fork, created } = await requestFork(fk, { parentId: account._id, parentSeq: head!.seq, mode, symbols: req.body.symbols ?? [], requestedBy: p.id, decisionId: null });
+      if (!created) return reply.status(200).send(forkView(fork)); // a concurrent execute got there first
       await deps.producer.enqueue(QUEUE.fork, 'execute', { forkId, accountId: account._id, parentSeq: head!.seq, mode, symbols: req.body.symbols ?? [], requestedBy: p.id, decisionId: null }, { jobId: jobId('fork', account._id, head!.seq) });
       if (req.query.wait !== 'true') return reply.status(202).send({ ...forkView(fork), statusUrl: '/api/v1/forking/status' });
       const deadline = Date.now() + deps.config.api.waitTimeoutMs;

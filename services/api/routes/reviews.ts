@@ -25,7 +25,7 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
 
   r.post(
     '/api/v1/reviews/:id/:decision',
-    { schema: { params: z.strictObject({ id: z.string().regex(/^rev_[A-Za-z0-9_-]{1,200}$/), decision: z.enum(['approve', 'reject']) }), body: z.strictObject({ note: z.string().max(500).optional() }).optional(), response: { 200: reviewSchema, ...errors } } },
+    { schema: { params: z.strictObject({ id: z.string().regex(/^rev_[A-Za-z0-9_-]{1,200}$/), decision: z.enum(['approve', 'reject']) }), body: z.strictObject({ note: z.string().max(500).optional() }).nullish(), response: { 200: reviewSchema, ...errors } } },
     async (req) => {
       const p = principalOf(req);
       const review = await fk.reviews.get(req.params.id);
