@@ -13,7 +13,7 @@ export interface AssessDeps extends ForkDeps {
   decisions: DecisionRepository;
   reviews: ReviewRepository;
   config: Pick<Config, 'tiers' | 'fork' | 'schedules'>;
-  /** Waiting and delayed jobs of the fork queue, for the system-load factor. */
+  /** Fork jobs ready to run and waiting for a slot, for the system-load factor. */
   forkBacklog: () => Promise<number>;
   /** Daily values of an account, oldest first; empty until snapshots exist. */
   dailyValues: (accountId: string) => Promise<number[]>;

@@ -21,9 +21,10 @@ export async function openForkingDeps(mongo: Connection, stores: LedgerStores, c
     config,
     clock,
     cooldownHours: config.fork.cooldownHours,
+    // Jobs ready to run and waiting for a slot; delayed ones (a later window, the recovery schedule) are not load yet.
     forkBacklog: async () => {
-      const c = await forkQueue.getJobCounts('waiting', 'delayed', 'prioritized');
-      return (c['waiting'] ?? 0) + (c['delayed'] ?? 0) + (c['prioritized'] ?? 0);
+      const c = await forkQueue.getJobCounts('waiting', 'prioritized');
+      return (c['waiting'] ?? 0) + (c['prioritized'] ?? 0);
     },
     // Daily values come from the performance snapshots; until an account has them the factor is neutral.
     dailyValues: async () => [],
