@@ -2,7 +2,6 @@ import { Schema, type Connection } from 'mongoose';
 import type { AccountConfig } from '../contracts/account-config.js';
 import type { AccountState } from '../domain/states.js';
 import type { TierName } from '../domain/tiers.js';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
 import { type StoredBalances, storedBalancesDefinition } from './stored-balances.js';
 
@@ -70,13 +69,8 @@ export class AccountRepository extends Repository<StoredAccount> {
 
   /** Creates the account once; a replay finds it there. */
   async createIfAbsent(account: StoredAccount): Promise<{ created: boolean }> {
-    try {
-      await this.model.create(account);
-      return { created: true };
-    } catch (err) {
-      if (isDuplicateKeyError(err)) return { created: false };
-      throw err;
-    }
+    const { created } = await this.insertOnce(account, () => this.get(account._id));
+    return { created };
   }
 
   async get(id: string): Promise<StoredAccount | null> {

@@ -1,6 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
 import type { JobData } from '../contracts/jobs.js';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
 
 export type AlertInput = JobData<'alerts', 'raise'>;
@@ -31,13 +30,8 @@ export class AlertRepository extends Repository<StoredAlert> {
 
   /** Stores the alert once; answers whether this call was the one that stored it. */
   async raise(alert: AlertInput, raisedAt: Date): Promise<{ created: boolean }> {
-    try {
-      await this.model.create({ ...alert, raisedAt });
-      return { created: true };
-    } catch (err) {
-      if (isDuplicateKeyError(err)) return { created: false };
-      throw err;
-    }
+    const { created } = await this.insertOnce({ ...alert, raisedAt }, async () => null);
+    return { created };
   }
 
   async list(opts: { limit: number; accountId?: string }): Promise<StoredAlert[]> {

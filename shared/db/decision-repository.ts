@@ -1,6 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
 import type { DecisionOutcome, Factor } from '../domain/fork-decision.js';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
 
 /** A fork decision with everything needed to explain it (SPEC §4.2). */
@@ -50,14 +49,9 @@ export class DecisionRepository extends Repository<StoredDecision> {
   }
 
   /** Stores a decision once per id; a replayed check finds the first one. */
-  async insertOnce(d: StoredDecision): Promise<{ decision: StoredDecision; created: boolean }> {
-    try {
-      await this.model.create(d);
-      return { decision: d, created: true };
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      return { decision: (await this.model.findById(d._id).lean<StoredDecision>())!, created: false };
-    }
+  async store(d: StoredDecision): Promise<{ decision: StoredDecision; created: boolean }> {
+    const { stored, created } = await this.insertOnce(d, () => this.model.findById(d._id).lean<StoredDecision>());
+    return { decision: stored, created };
   }
 
   async latestFor(accountId: string): Promise<StoredDecision | null> {

@@ -1,6 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
 import type { ForkMode } from '../domain/fork.js';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
 import type { StoredPosition } from './stored-balances.js';
 
@@ -79,13 +78,8 @@ export class ForkRepository extends Repository<StoredFork> {
 
   /** The fork record, created on first sight; a second request for the same fork gets the first. */
   async getOrCreate(f: StoredFork): Promise<{ fork: StoredFork; created: boolean }> {
-    try {
-      await this.model.create(f);
-      return { fork: f, created: true };
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      return { fork: (await this.get(f._id))!, created: false };
-    }
+    const { stored, created } = await this.insertOnce(f, () => this.get(f._id));
+    return { fork: stored, created };
   }
 
   async get(id: string): Promise<StoredFork | null> {

@@ -1,4 +1,5 @@
 import type { Connection, Model, Schema } from 'mongoose';
+import { isDuplicateKeyError } from './connection.js';
 
 /** The connection's model of that name, compiled on first use (a second repository reuses it). */
 export function modelOn<T>(connection: Connection, name: string, schema: Schema<T>): Model<T> {
@@ -16,5 +17,19 @@ export abstract class Repository<T> {
   /** Builds the indexes the repository relies on (unique ones included); idempotent. */
   async init(): Promise<void> {
     await this.model.createIndexes();
+  }
+
+  /**
+   * Inserts the document unless its unique key is taken: the insert-once that makes a replay safe.
+   * Answers the document now stored (this one, or the one that was first) and whether this call made it.
+   */
+  protected async insertOnce(doc: T, storedOne: () => Promise<T | null>): Promise<{ stored: T; created: boolean }> {
+    try {
+      await this.model.create(doc);
+      return { stored: doc, created: true };
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      return { stored: (await storedOne()) ?? doc, created: false };
+    }
   }
 }

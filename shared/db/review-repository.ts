@@ -1,5 +1,4 @@
 import { Schema, type Connection } from 'mongoose';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
 
 /** A low-confidence decision waiting for an operator (SPEC §4.2), or later a consolidation proposal. */
@@ -41,13 +40,7 @@ export class ReviewRepository extends Repository<StoredReview> {
   }
 
   async createOnce(r: StoredReview): Promise<StoredReview> {
-    try {
-      await this.model.create(r);
-      return r;
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      return (await this.get(r._id))!;
-    }
+    return (await this.insertOnce(r, () => this.get(r._id))).stored;
   }
 
   async get(id: string): Promise<StoredReview | null> {

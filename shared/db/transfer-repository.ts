@@ -1,5 +1,4 @@
 import { Schema, type Connection } from 'mongoose';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
 
 /** Two-phase transfer phases: hold on the source → credit the destination → post; or void. */
@@ -49,13 +48,7 @@ export class TransferRepository extends Repository<StoredTransfer> {
 
   /** The transfer record, created on first sight; a replay gets the stored one. */
   async getOrCreate(t: StoredTransfer): Promise<StoredTransfer> {
-    try {
-      await this.model.create(t);
-      return t;
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      return (await this.get(t._id))!;
-    }
+    return (await this.insertOnce(t, () => this.get(t._id))).stored;
   }
 
   async get(id: string): Promise<StoredTransfer | null> {

@@ -62,7 +62,7 @@ export async function assessFork(deps: AssessDeps, accountId: string, source: St
   const weights = { market: Number(f.weightMarket), performance: Number(f.weightPerformance), systemLoad: Number(f.weightSystemLoad), timing: Number(f.weightTiming) };
   const { confidence, outcome } = combine(factors, weights, { executeNow: Number(f.executeNowConfidence), approve: Number(f.approveConfidence) });
   const id = source === 'check' ? `dec_${accountId}_${head.seq}` : `dec_${accountId}_${head.seq}_a${now.getTime()}`;
-  const { decision } = await deps.decisions.insertOnce({
+  const { decision } = await deps.decisions.store({
     _id: id,
     accountId,
     seq: head.seq,
