@@ -3,6 +3,7 @@
  *   verify                                  every ledger invariant and the audit chain; exit 1 on the first problem
  *   apikey create --role <role> [--owner <id>]   prints a new key once (only its hash is stored)
  *   prices load <csv> --symbol <S>          `date,close` or `date,open,high,low,close,volume` (any column order)
+ *   metrics --values <csv> [--benchmark <csv>] [--rf 0.02]   SPEC §7.2 figures of a `date,value` series (no database)
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,10 +18,13 @@ import { closeMongo, connectMongo } from '../shared/db/connection.js';
 import { openLedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
 import { Decimal } from '../shared/money/decimal.js';
+import { parseDecimal } from '../shared/money/parse.js';
+import { alignOnDates, benchmarkMetrics, returnMetrics, returnsFrom, type Point } from '../shared/analytics/metrics.js';
 import { roundTo } from '../shared/money/units.js';
 import { createLogger } from '../shared/runtime/logger.js';
 
 const USAGE = `usage:
+  npm run cli -- metrics --values <date,value csv> [--benchmark <date,value csv>] [--rf 0.02]
   npm run cli -- verify
   npm run cli -- apikey create --role <${ROLES.join('|')}> [--owner <ownerId>]
   npm run cli -- prices load <file.csv> --symbol <SYMBOL>`;
@@ -45,9 +49,52 @@ export function priceRowsFromCsv(text: string, symbol: string): Array<{ date: st
   });
 }
 
+/** A `date,value` CSV → points in date order; values are decimals, refused if not plain positive numbers. */
+export function seriesFromCsv(text: string, name: string): Point[] {
+  const rows = parse(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, bom: true }) as Array<Record<string, string>>;
+  const points = rows.map((row, i) => {
+    if (!row['date'] || !row['value']) throw new UsageError(`${name} row ${i + 2}: needs date and value columns`);
+    if (!isoDate.safeParse(row['date']).success) throw new UsageError(`${name} row ${i + 2}: not a date: ${row['date']}`);
+    let value: Decimal;
+    try {
+      value = parseDecimal(row['value']);
+    } catch {
+      throw new UsageError(`${name} row ${i + 2}: not a plain decimal value: ${row['value']}`);
+    }
+    if (!value.isPositive() || value.isZero()) throw new UsageError(`${name} row ${i + 2}: values must be positive`);
+    return { date: row['date'], value };
+  });
+  return points.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+}
+
+/** Every figure of SPEC §7.2 for a series, and against a benchmark aligned to its dates when one is given. */
+export function seriesMetrics(series: Point[], benchmark: Point[] | undefined, rf: number) {
+  if (!benchmark) return returnMetrics(returnsFrom(series), series.map((p) => p.value.toNumber()), rf);
+  const aligned = alignOnDates(series, benchmark);
+  const r = returnsFrom(aligned.account);
+  return {
+    ...returnMetrics(r, aligned.account.map((p) => p.value.toNumber()), rf),
+    ...benchmarkMetrics(r, returnsFrom(aligned.benchmark), rf),
+    alignedPoints: aligned.account.length,
+  };
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { role: { type: 'string' }, owner: { type: 'string' }, symbol: { type: 'string' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { role: { type: 'string' }, owner: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' } },
+  });
   const [command, sub, arg] = positionals;
+  if (command === 'metrics') {
+    if (!values.values) throw new UsageError(USAGE);
+    const rf = values.rf === undefined ? 0.02 : Number(values.rf);
+    if (!Number.isFinite(rf) || rf < -0.5 || rf > 1) throw new UsageError('--rf must be an annual rate such as 0.02');
+    const series = seriesFromCsv(readFileSync(values.values, 'utf8'), values.values);
+    const benchmark = values.benchmark ? seriesFromCsv(readFileSync(values.benchmark, 'utf8'), values.benchmark) : undefined;
+    process.stdout.write(`${JSON.stringify(seriesMetrics(series, benchmark, rf))}\n`);
+    return 0;
+  }
   const config = loadConfig();
   // stdout carries the command's JSON answer; logs go to stderr.
   const logger = createLogger({ service: 'cli', level: 'warn' }, pino.destination(2));
