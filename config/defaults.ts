@@ -126,6 +126,10 @@ export const defaults: Config = {
     autoExecuteUrgency: 'high',
     scanPageSizeMax: 500,
   },
+  performance: {
+    snapshotBatchSize: 500,
+    retentionDays: 730,
+  },
   alerts: {
     dailyLossMax: '0.05',
     weeklyLossMax: '0.10',

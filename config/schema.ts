@@ -130,6 +130,12 @@ export const configSchema = z.strictObject({
     autoExecuteUrgency: z.enum(['critical', 'high', 'medium', 'low']),
     scanPageSizeMax: positiveInt.max(10_000),
   }),
+  performance: z.strictObject({
+    /** Accounts one snapshot batch job values (the day's fan-out unit). */
+    snapshotBatchSize: positiveInt.max(5000),
+    /** Daily points older than this are rolled into monthly summaries and pruned (SPEC §7.1: two years). */
+    retentionDays: positiveInt,
+  }),
   alerts: z.strictObject({
     dailyLossMax: fraction,
     weeklyLossMax: fraction,

@@ -1,5 +1,20 @@
 import { QUEUE } from '../../shared/contracts/queues.js';
+import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
+import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
+import { snapshotterHandlers } from './handlers.js';
 
-// Consumers of QUEUE.snapshot, QUEUE.retention are wired here as their handlers land; until then jobs wait in the queue.
-await runService('performance-snapshotter', { depthQueues: [QUEUE.snapshot, QUEUE.retention] }, async () => undefined);
+await runService('performance-snapshotter', { depthQueues: [QUEUE.snapshot, QUEUE.retention] }, async (svc) => {
+  const stores = await openLedgerStores(svc.mongo);
+  const snapshots = new SnapshotRepository(svc.mongo);
+  await snapshots.init();
+  const handlers = snapshotterHandlers({ stores, snapshots, clock: systemClock }, svc.producer, svc.config, svc.registry);
+  svc.startWorker(QUEUE.snapshot, { day: handlers.day, batch: handlers.batch });
+  svc.startWorker(QUEUE.retention, { prune: handlers.prune });
+  // Upserted by id: restarts and replicas keep one of each. A second firing for a day is a no-op,
+  // since every point is keyed by account and date.
+  const { timezone: tz, snapshotCron, retentionCron } = svc.config.schedules;
+  await svc.producer.queue(QUEUE.snapshot).upsertJobScheduler('snapshot-daily', { pattern: snapshotCron, tz }, { name: 'day', data: {} });
+  await svc.producer.queue(QUEUE.retention).upsertJobScheduler('retention-daily', { pattern: retentionCron, tz }, { name: 'prune', data: {} });
+});

@@ -67,11 +67,12 @@ export const JOBS = {
     scan: z.strictObject({ date: isoDate }),
   },
   [QUEUE.snapshot]: {
-    day: z.strictObject({ date: isoDate }),
+    /** Without a date, the fleet clock's business date (a scheduler cannot template one). */
+    day: z.strictObject({ date: isoDate.optional() }),
     batch: z.strictObject({ date: isoDate, afterAccountId: accountId.nullable(), limit: z.number().int().min(1).max(5000) }),
   },
   [QUEUE.retention]: {
-    prune: z.strictObject({ date: isoDate }),
+    prune: z.strictObject({ date: isoDate.optional() }),
   },
   [QUEUE.alerts]: {
     raise: z.strictObject({

@@ -4,6 +4,7 @@ import type { Config } from '../../config/schema.js';
 import { DecisionRepository } from '../db/decision-repository.js';
 import { ForkRepository } from '../db/fork-repository.js';
 import { ReviewRepository } from '../db/review-repository.js';
+import { SnapshotRepository } from '../db/snapshot-repository.js';
 import type { Clock } from '../runtime/clock.js';
 import { loadUnits } from '../db/stored-units.js';
 import type { AssessDeps } from './fork-assessment.js';
@@ -26,9 +27,20 @@ export async function openForkingDeps(mongo: Connection, stores: LedgerStores, c
       const c = await forkQueue.getJobCounts('waiting', 'prioritized');
       return (c['waiting'] ?? 0) + (c['prioritized'] ?? 0);
     },
-    // Daily values come from the performance snapshots; until an account has them the factor is neutral.
-    dailyValues: async () => [],
+    dailyValues: flowAdjustedIndex(new SnapshotRepository(mongo)),
     benchmarkCloses: cachedBenchmark(stores, config.fork.benchmarkSymbol, clock),
+  };
+}
+
+/**
+ * The account's daily snapshots as a performance index, 1 × ∏(1 + r): built from the flow-adjusted
+ * returns, so deposits and withdrawals do not read as performance. Empty until snapshots exist.
+ */
+function flowAdjustedIndex(snapshots: SnapshotRepository) {
+  return async (accountId: string): Promise<number[]> => {
+    const series = (await snapshots.series(accountId)).slice(-253);
+    let index = 1;
+    return series.map((s, i) => (i === 0 ? index : (index *= 1 + (s.dailyReturn ?? 0))));
   };
 }
 
