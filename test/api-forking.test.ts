@@ -15,6 +15,8 @@ import { Operations } from '../services/api/operations.js';
 import { createForkMetrics, forkExecutorHandlers } from '../services/fork-executor/handlers.js';
 import { thresholdMonitorHandlers } from '../services/threshold-monitor/handlers.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
+import { AlertRepository } from '../shared/db/alert-repository.js';
+import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
 import { FixedClock } from './helpers/fixed-clock.js';
 import { type LedgerHarness, openAccount, silentLogger, startLedger } from './helpers/ledger-harness.js';
 
@@ -48,7 +50,7 @@ beforeAll(async () => {
     deadLetters: dead,
   });
   void forkWorker.run();
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) } };
   app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
 });
 afterAll(async () => {

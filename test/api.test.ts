@@ -5,6 +5,8 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { newApiKey, type Role } from '../shared/auth/api-keys.js';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
+import { AlertRepository } from '../shared/db/alert-repository.js';
+import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
 import { redisOptions } from '../shared/queue/connection.js';
 import { buildApp } from '../services/api/app.js';
 import { Authenticator } from '../services/api/auth.js';
@@ -31,7 +33,7 @@ async function appWith(rateLimitMax: number) {
   const repo = new ApiKeyRepository(h.mongo);
   const config = { ...h.config, api: { ...h.config.api, rateLimitMax } };
   const forking = await openForkingDeps(h.mongo, h.stores, config, h.deps.clock, h.producer.queue(QUEUE.fork));
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config, producer: h.producer, forking };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) } };
   return buildApp({ logger: silentLogger, api, auth: new Authenticator(repo, ADMIN), rateLimitRedis: null });
 }
 

@@ -12,6 +12,7 @@ import { adminRoutes } from './routes/admin.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { forkingRoutes } from './routes/forking.js';
 import { reviewRoutes } from './routes/reviews.js';
+import { performanceRoutes } from './routes/performance.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -56,5 +57,6 @@ export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authe
   await app.register(adminRoutes(deps.api));
   await app.register(forkingRoutes(deps.api));
   await app.register(reviewRoutes(deps.api));
+  await app.register(performanceRoutes(deps.api));
   return app;
 }

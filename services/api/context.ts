@@ -11,15 +11,18 @@ import { ApiError } from './errors.js';
 import type { Operations, Submitted } from './operations.js';
 import type { AssessDeps } from '../../shared/ledger/fork-assessment.js';
 import type { Producer } from '../../shared/queue/producer.js';
+import type { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
+import type { AlertRepository } from '../../shared/db/alert-repository.js';
 
 export interface ApiDeps {
   stores: LedgerStores;
   operations: Operations;
   clock: Clock;
-  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules'>;
+  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules' | 'consolidation'>;
   producer: Producer;
   /** Forks, decisions and reviews (shared with the threshold monitor's assessment). */
   forking: AssessDeps;
+  performance: { snapshots: SnapshotRepository; alerts: AlertRepository };
 }
 
 declare module 'fastify' {

@@ -2,6 +2,8 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUE, QUEUE_NAMES } from '../../shared/contracts/queues.js';
 import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
+import { AlertRepository } from '../../shared/db/alert-repository.js';
+import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import { openForkingDeps } from '../../shared/ledger/forking-deps.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
 import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
@@ -28,7 +30,10 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
 
   const forking = await openForkingDeps(svc.mongo, stores, svc.config, systemClock, svc.producer.queue(QUEUE.fork));
   const operations = new Operations(svc.producer, events, stores.idempotency, svc.config.api.waitTimeoutMs);
-  const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking };
+  const snapshots = new SnapshotRepository(svc.mongo);
+  const alerts = new AlertRepository(svc.mongo);
+  await Promise.all([snapshots.init(), alerts.init()]);
+  const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking, performance: { snapshots, alerts } };
   const app = await buildApp({ logger: svc.logger, api, auth: new Authenticator(keys, svc.config.adminApiKey), rateLimitRedis });
   await app.listen({ port: svc.config.apiPort, host: '0.0.0.0' });
   svc.lifecycle.addHttp({ name: 'api', close: () => app.close() });

@@ -1,0 +1,95 @@
+import { type Point, alignOnDates, benchmarkMetrics, constantBenchmarkReturns, returnMetrics, returnsFrom } from '../analytics/metrics.js';
+import { type Period, periodWindow } from '../analytics/periods.js';
+import { tradeMetrics } from '../analytics/trades.js';
+import { xirr } from '../analytics/xirr.js';
+import type { SnapshotRepository, StoredSnapshot } from '../db/snapshot-repository.js';
+import { loadUnits } from '../db/stored-units.js';
+import { Decimal } from '../money/decimal.js';
+import { formatUnits } from '../money/units.js';
+import type { LedgerStores } from './stores.js';
+
+export interface ReportDeps {
+  stores: LedgerStores;
+  snapshots: SnapshotRepository;
+  benchmarkSymbol: string;
+}
+
+const JOURNAL_PAGE = 1000;
+const JOURNAL_PAGES_MAX = 50;
+
+/** The account's points as a performance index 1 × ∏(1 + r): flows excluded, so drawdown and returns are performance only. */
+export function indexOf(points: StoredSnapshot[]): Point[] {
+  let index = new Decimal(1);
+  return points.map((p, i) => {
+    if (i > 0) index = index.times(1 + (p.dailyReturn ?? 0));
+    return { date: p.date, value: index };
+  });
+}
+
+/** Realised P&L of the sells in [from, to]: the closed trades the trade metrics read. */
+async function closedTrades(deps: ReportDeps, accountId: string, from: string, to: string) {
+  const trades: Array<{ date: string; pnl: Decimal }> = [];
+  for (let page = 0, seq = 1; page < JOURNAL_PAGES_MAX; page++, seq += JOURNAL_PAGE) {
+    const entries = await deps.stores.journal.pageAsc(accountId, seq, JOURNAL_PAGE);
+    for (const e of entries) {
+      const date = new Date(e.at).toISOString().slice(0, 10);
+      if (e.kind === 'trade' && e.op.side === 'sell' && date >= from && date <= to) {
+        trades.push({ date, pnl: loadUnits('cash', e.realisedPnlCents) });
+      }
+    }
+    if (entries.length < JOURNAL_PAGE) break;
+  }
+  return trades;
+}
+
+/**
+ * Every figure of SPEC §7.2 for one account and period, from its daily points: return metrics on the
+ * flow-adjusted index, benchmark figures against the configured index (a constant 10 % a year when it
+ * has no closes there), XIRR from the value and flows, and trade metrics from the period's sells.
+ */
+export async function performanceReport(deps: ReportDeps, accountId: string, period: Period, rfAnnual = 0.02) {
+  const all = await deps.snapshots.series(accountId);
+  const window = periodWindow(
+    all.map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents) })),
+    period,
+  );
+  const points = all.slice(all.length - window.length);
+  const from = points[0]?.date ?? null;
+  const to = points.at(-1)?.date ?? null;
+  const index = indexOf(points);
+  const r = returnsFrom(index);
+  const metrics = returnMetrics(r, index.map((p) => p.value.toNumber()), rfAnnual);
+
+  const closes = from && to ? await deps.stores.prices.model.find({ symbol: deps.benchmarkSymbol, date: { $gte: from, $lte: to } }, { _id: 0, date: 1, closeMicros: 1 }).lean<Array<{ date: string; closeMicros: bigint }>>() : [];
+  const bench: Point[] = closes.map((c) => ({ date: c.date, value: loadUnits('price', c.closeMicros) })).sort((a, b) => (a.date < b.date ? -1 : 1));
+  const aligned = alignOnDates(index, bench);
+  const benchmark =
+    aligned.account.length >= 3
+      ? { source: deps.benchmarkSymbol, ...benchmarkMetrics(returnsFrom(aligned.account), returnsFrom(aligned.benchmark), rfAnnual) }
+      : { source: 'constant-10%', ...benchmarkMetrics(r, constantBenchmarkReturns(r.length), rfAnnual) };
+
+  // Investor's side: the opening value and each inflow as money in, outflows and the closing value as money out.
+  const flows =
+    points.length >= 2
+      ? [
+          { date: points[0]!.date, amount: loadUnits('cash', points[0]!.equityCents).negated() },
+          ...points.slice(1).map((p) => ({ date: p.date, amount: loadUnits('cash', p.netFlowCents).negated() })).filter((f) => !f.amount.isZero()),
+          { date: points.at(-1)!.date, amount: loadUnits('cash', points.at(-1)!.equityCents) },
+        ]
+      : [];
+  const hasFlows = points.slice(1).some((p) => BigInt(p.netFlowCents) !== 0n);
+
+  return {
+    accountId,
+    period,
+    from,
+    to,
+    points: points.length,
+    startEquity: points[0] ? formatUnits('cash', loadUnits('cash', points[0].equityCents)) : null,
+    endEquity: points.at(-1) ? formatUnits('cash', loadUnits('cash', points.at(-1)!.equityCents)) : null,
+    metrics,
+    benchmark,
+    moneyWeightedReturn: hasFlows ? xirr(flows) : null,
+    trades: from && to ? tradeMetrics(await closedTrades(deps, accountId, from, to)) : tradeMetrics([]),
+  };
+}
