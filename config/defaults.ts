@@ -74,8 +74,9 @@ export const defaults: Config = {
     // SPEC §4.3: at most five forks in flight across the whole fleet.
     fork: { ...queueDefaults, workerConcurrency: 5, globalConcurrency: 5 },
     merge: { ...queueDefaults, workerConcurrency: 2 },
-    // Webhook deliveries retry longer: a receiver may be down for minutes.
     alerts: { ...queueDefaults, attempts: 8, backoffDelayMs: 2000 },
+    // Webhook deliveries retry longer: a receiver may be down for minutes.
+    webhooks: { ...queueDefaults, attempts: 10, backoffDelayMs: 2000 },
   },
   services: {
     api: { port: 9101 },
@@ -137,7 +138,6 @@ export const defaults: Config = {
     drawdownMax: '0.20',
     queueBacklogMax: 10_000,
     webhookUrls: [],
-    webhookAttempts: 8,
     webhookTimeoutMs: 5000,
   },
 };

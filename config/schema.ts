@@ -143,7 +143,6 @@ export const configSchema = z.strictObject({
     drawdownMax: fraction,
     queueBacklogMax: positiveInt,
     webhookUrls: z.array(z.url({ protocol: /^https?$/ })).max(20),
-    webhookAttempts: positiveInt.max(20),
     webhookTimeoutMs: positiveInt,
   }),
 });

@@ -16,7 +16,7 @@ import { raiseDeadLetterAlert, deadLetterKey } from '../shared/queue/dead-letter
 import { ContractError, Producer } from '../shared/queue/producer.js';
 import { createQueueMetrics, type QueueMetrics } from '../shared/queue/queue-metrics.js';
 import { createWorker, type Handler, type Handlers } from '../shared/queue/worker-runner.js';
-import { alerterHandlers, createAlertCounter } from '../services/alerter/handlers.js';
+import { alerterHandlers, createAlertCounter, createDeliveryCounter } from '../services/alerter/handlers.js';
 import { dropQueuePrefix, isolatedEnv, waitFor } from './helpers/env.js';
 
 const logger = pino({ level: 'silent' });
@@ -74,7 +74,11 @@ beforeAll(async () => {
   const deps = { connection: workerRedis, config, logger, metrics, deadLetters };
   workers.push(createWorker(QUEUE.accountOps, accountOpsHandlers(), deps));
   workers.push(
-    createWorker(QUEUE.alerts, alerterHandlers({ alerts, raised: createAlertCounter(registry), now: () => new Date() }), deps),
+    createWorker(
+      QUEUE.alerts,
+      alerterHandlers({ alerts, raised: createAlertCounter(registry), deliveries: createDeliveryCounter(registry), now: () => new Date(), producer, webhookUrls: [], webhookTimeoutMs: 1000, deadLetters, watched: () => [] }),
+      deps,
+    ),
   );
   for (const w of workers) void w.run();
 });

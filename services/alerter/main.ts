@@ -1,10 +1,28 @@
-import { QUEUE } from '../../shared/contracts/queues.js';
+import { QUEUE, QUEUE_NAMES } from '../../shared/contracts/queues.js';
 import { AlertRepository } from '../../shared/db/alert-repository.js';
 import { runService } from '../../shared/runtime/service.js';
-import { alerterHandlers, createAlertCounter } from './handlers.js';
+import { alerterHandlers, createAlertCounter, createDeliveryCounter, webhookHandlers } from './handlers.js';
 
-await runService('alerter', { depthQueues: [QUEUE.alerts] }, async (svc) => {
+const SWEEP_EVERY_MS = 60_000;
+
+await runService('alerter', { depthQueues: [QUEUE.alerts, QUEUE.webhooks] }, async (svc) => {
   const alerts = new AlertRepository(svc.mongo);
   await alerts.init();
-  svc.startWorker(QUEUE.alerts, alerterHandlers({ alerts, raised: createAlertCounter(svc.registry), now: () => new Date() }));
+  const deliveries = createDeliveryCounter(svc.registry);
+  svc.startWorker(
+    QUEUE.alerts,
+    alerterHandlers({
+      alerts,
+      raised: createAlertCounter(svc.registry),
+      deliveries,
+      now: () => new Date(),
+      producer: svc.producer,
+      webhookUrls: svc.config.alerts.webhookUrls,
+      webhookTimeoutMs: svc.config.alerts.webhookTimeoutMs,
+      deadLetters: svc.deadLetters,
+      watched: () => QUEUE_NAMES.map((q) => svc.producer.queue(q)),
+    }),
+  );
+  svc.startWorker(QUEUE.webhooks, webhookHandlers({ deliveries, webhookTimeoutMs: svc.config.alerts.webhookTimeoutMs }));
+  await svc.producer.queue(QUEUE.alerts).upsertJobScheduler('sweep-dead-letters', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: {} });
 });

@@ -84,6 +84,21 @@ export const JOBS = {
       message: z.string().min(1).max(1000),
       details: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()])).default({}),
     }),
+    /** Moves jobs BullMQ failed for good into the dead-letter store (closing a crash between the two). */
+    sweep: z.strictObject({}),
+  },
+  [QUEUE.webhooks]: {
+    deliver: z.strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      alert: z.strictObject({
+        rule: z.string().max(64),
+        severity: z.string().max(16),
+        accountId: z.string().max(64).nullable(),
+        period: z.string().max(128),
+        message: z.string().max(1000),
+        raisedAt: z.string().max(40),
+      }),
+    }),
   },
 } as const satisfies Record<QueueName, Record<string, z.ZodType>>;
 

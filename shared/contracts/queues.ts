@@ -12,6 +12,7 @@ export const QUEUE = {
   snapshot: 'snapshot',
   retention: 'retention',
   alerts: 'alerts',
+  webhooks: 'webhooks',
 } as const;
 
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
