@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { ensureFerretdb, ensureRedisServer, onPath } from './servers/install.js';
+import { ensureFerretdb, ensurePromtool, ensureRedisServer, onPath } from './servers/install.js';
 import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, stopServer, type RunningServer } from './servers/local-servers.js';
 
 const log = (msg: string) => process.stderr.write(`[servers] ${msg}\n`);
@@ -17,7 +17,8 @@ async function main(): Promise<number> {
   if (args[0] === '--install') {
     if (!process.env['MONGODB_URL'] && !onPath('mongod')) ensureFerretdb();
     if (!process.env['REDIS_URL']) ensureRedisServer();
-    log('server binaries ready');
+    ensurePromtool();
+    log('server binaries and promtool ready');
     return 0;
   }
   const command = args[0] === '--' ? args.slice(1) : args;
@@ -27,6 +28,12 @@ async function main(): Promise<number> {
   }
 
   const env = { ...process.env };
+  // The tests validate the Prometheus rules with promtool; found or fetched once, then on PATH.
+  try {
+    env['PROMTOOL'] = ensurePromtool();
+  } catch (err) {
+    log(`promtool unavailable: ${(err as Error).message}`);
+  }
   const servers: RunningServer[] = [];
   let dir: string | undefined;
   // Stopped in reverse order of start: FerretDB before the PostgreSQL it stores in.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { defaults } from '../config/defaults.js';
@@ -63,5 +64,15 @@ describe('docker-compose.yml', () => {
     const dashboard = JSON.parse(readFileSync(join(ROOT, 'config/grafana/dashboards/fleet.json'), 'utf8'));
     for (const panel of dashboard.panels) expect(panel.datasource.uid).toBe('prometheus');
     expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
+  });
+});
+
+describe('Prometheus alerting rules', () => {
+  it('pass promtool check rules', () => {
+    const promtool = process.env['PROMTOOL'];
+    expect(promtool, 'PROMTOOL is set by the servers script that npm test runs').toBeTruthy();
+    const r = spawnSync(promtool!, ['check', 'rules', join(ROOT, 'config/prometheus/alerts.yml')], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: \d+ rules found/);
+    expect(r.status).toBe(0);
   });
 });

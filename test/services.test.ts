@@ -9,7 +9,9 @@ import { Producer } from '../shared/queue/producer.js';
 import { loadConfig } from '../config/load.js';
 import { dropQueuePrefix, isolatedEnv, waitFor } from './helpers/env.js';
 import { portEnv } from './helpers/fleet-env.js';
-import { DIST, Proc, httpGet } from './helpers/processes.js';
+import { DIST, Proc, ROOT, httpGet } from './helpers/processes.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 
 const SHUTDOWN_DEADLINE_MS = 3000;
 const ADMIN_KEY = 'services-test-admin-key-1';
@@ -54,6 +56,21 @@ describe('each service as a real process', () => {
     expect(metrics.body).toContain('# TYPE fleet_jobs_invalid_total counter');
   });
 
+  it('export every metric the Grafana dashboard and the Prometheus rules use', async () => {
+    const exported = new Set<string>();
+    for (const name of SERVICE_NAMES) {
+      const text = (await httpGet(`http://127.0.0.1:${ports[name]}/metrics`)).body;
+      for (const m of text.matchAll(/^# TYPE (\S+) /gm)) exported.add(m[1]!);
+    }
+    const exprs = [
+      ...JSON.parse(readFileSync(join(ROOT, 'config/grafana/dashboards/fleet.json'), 'utf8')).panels.flatMap((p: { targets: Array<{ expr: string }> }) => p.targets.map((t) => t.expr)),
+      ...(parse(readFileSync(join(ROOT, 'config/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ expr: string }> }> }).groups.flatMap((g) => g.rules.map((r) => r.expr)),
+    ];
+    const used = new Set(exprs.flatMap((e: string) => [...e.matchAll(/\b((?:fleet|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ''))));
+    expect(used.size).toBeGreaterThan(10);
+    expect([...used].filter((m) => !exported.has(m))).toEqual([]);
+  });
+
   it('the api listens on API_PORT, asks for a key, and answers unknown routes in the error format', async () => {
     const anonymous = await httpGet(`http://127.0.0.1:${apiPort}/api/v1/nothing-here`);
     expect(anonymous.status).toBe(401);
@@ -81,7 +98,8 @@ describe('each service as a real process', () => {
     // Two deliveries under different job ids (say, two scans) still make one alert.
     await producer.enqueue(QUEUE.alerts, 'raise', alert, { jobId: jobId('alert', 'a') });
     await producer.enqueue(QUEUE.alerts, 'raise', alert, { jobId: jobId('alert', 'b') });
-    await waitFor('both jobs done', async () => (await producer.queue(QUEUE.alerts).getJobCounts('completed')).completed === 2);
+    const q = producer.queue(QUEUE.alerts);
+    await waitFor('both jobs done', async () => (await q.getJobState('alert.a')) === 'completed' && (await q.getJobState('alert.b')) === 'completed');
     await producer.close();
     redis.disconnect();
     const metrics = await httpGet(`http://127.0.0.1:${ports.alerter}/metrics`);

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 export const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
@@ -85,4 +85,34 @@ export function ensureRedisServer(): string {
     if (installed) return installed;
   }
   throw new Error('redis-server is not installed. Install it with: sudo apt-get install -y redis-server (or set REDIS_URL)');
+}
+
+/**
+ * promtool, to validate the Prometheus rules in the tests. Only this one static binary is needed, so
+ * it is taken out of Debian's `prometheus` package (apt-get download + dpkg-deb): no server is
+ * installed or started. Kept in the user's cache, so it is fetched once per machine.
+ */
+export function ensurePromtool(): string {
+  const found = onPath('promtool');
+  if (found) return found;
+  const dir = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'account-fleet', 'bin');
+  const bin = join(dir, 'promtool');
+  if (existsSync(bin)) return bin;
+  if (!onPath('apt-get') || !onPath('dpkg-deb')) throw new Error('promtool is missing and cannot be fetched here: install Debian\'s prometheus package');
+  log('fetching promtool from Debian\'s prometheus package…');
+  const work = mkdtempSync(join(tmpdir(), 'promtool-'));
+  try {
+    const download = () => spawnSync('apt-get', ['download', 'prometheus'], { cwd: work, stdio: 'inherit' }).status === 0;
+    if (!download()) {
+      spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+      if (!download()) throw new Error('apt-get download prometheus failed');
+    }
+    const deb = readdirSync(work).find((f) => f.endsWith('.deb'))!;
+    if (spawnSync('dpkg-deb', ['-x', join(work, deb), join(work, 'x')], { stdio: 'inherit' }).status !== 0) throw new Error('dpkg-deb could not unpack the prometheus package');
+    mkdirSync(dir, { recursive: true });
+    renameSync(join(work, 'x', 'usr', 'bin', 'promtool'), bin);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return bin;
 }

@@ -12,6 +12,7 @@ import { runService } from '../../shared/runtime/service.js';
 import { buildApp } from './app.js';
 import { Authenticator } from './auth.js';
 import { Operations } from './operations.js';
+import { createAccountGauge } from './fleet-gauges.js';
 
 // The API produces onto every queue, so it reports the depth of all of them.
 await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
@@ -34,6 +35,7 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   const alerts = new AlertRepository(svc.mongo);
   await Promise.all([snapshots.init(), alerts.init()]);
   const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking, performance: { snapshots, alerts } };
+  createAccountGauge(svc.registry, stores.accounts);
   const app = await buildApp({ logger: svc.logger, api, auth: new Authenticator(keys, svc.config.adminApiKey), rateLimitRedis });
   await app.listen({ port: svc.config.apiPort, host: '0.0.0.0' });
   svc.lifecycle.addHttp({ name: 'api', close: () => app.close() });

@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
@@ -10,11 +10,31 @@ import type { Handlers } from '../../shared/queue/worker-runner.js';
 
 /** Pages of account ids one day's fan-out reads at most. */
 const FANOUT_PAGES_MAX = 10_000;
+/** How far back the lag gauge looks for the newest day before it reports that many days. */
+const LAG_PROBE_DAYS = 14;
+const daysBefore = (date: string, n: number) => new Date(Date.parse(`${date}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
+
 /** Points the loss rules look back over: a month and a bit, enough for the monthly rule. */
 const RULE_WINDOW_DAYS = 40;
 
 export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, config: Pick<Config, 'performance' | 'alerts'>, registry: Registry): Handlers<'snapshot'> & Handlers<'retention'> {
   const snapshots = new Counter({ name: 'fleet_snapshots_total', help: 'Daily account snapshots written (re-runs of a day write none)', registers: [registry] });
+  let lastDay: string | null = null;
+  new Gauge({
+    name: 'fleet_snapshot_lag_days',
+    help: 'Days between the fleet clock\'s date and the newest daily snapshot (probed by date, most recent first)',
+    registers: [registry],
+    async collect() {
+      const today = deps.clock.today();
+      if (!lastDay) {
+        for (let back = 0; back < LAG_PROBE_DAYS && !lastDay; back++) {
+          const day = daysBefore(today, back);
+          if (await deps.snapshots.model.exists({ date: day })) lastDay = day;
+        }
+      }
+      this.set(lastDay ? (Date.parse(`${today}T00:00:00Z`) - Date.parse(`${lastDay}T00:00:00Z`)) / 86_400_000 : LAG_PROBE_DAYS);
+    },
+  });
   const batchSize = config.performance.snapshotBatchSize;
 
   /** After a point: the loss rules on the account's recent series; each breach once per account, rule and period. */
@@ -56,6 +76,7 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
         if (r.created) {
           written++;
           snapshots.inc();
+          if (!lastDay || d.date > lastDay) lastDay = d.date;
         }
         await checkLosses(a._id, d.date);
       }
