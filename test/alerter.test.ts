@@ -60,7 +60,8 @@ beforeAll(async () => {
         webhookUrls: [`http://127.0.0.1:${port}/hook`],
         webhookTimeoutMs: 2000,
         deadLetters,
-        watched: () => [h.producer.queue(QUEUE.accountOps)],
+        watched: () => [h.producer.queue(QUEUE.accountOps), h.producer.queue(QUEUE.merge)],
+        queueBacklogMax: 3,
       }),
       wdeps,
     ),
@@ -118,7 +119,20 @@ describe('the alerter', () => {
 
     await h.producer.enqueue(QUEUE.alerts, 'sweep', {}, { jobId: jobId('sweep', 'test') });
     await waitFor('the sweep', async () => (await h.producer.queue(QUEUE.alerts).getJobState('sweep.test')) === 'completed');
-    expect((await h.producer.queue(QUEUE.alerts).getJob('sweep.test'))!.returnvalue).toEqual({ swept: 1 });
+    expect((await h.producer.queue(QUEUE.alerts).getJob('sweep.test'))!.returnvalue).toEqual({ swept: 1, backlogged: [] });
     expect(await deadLetters.model.findOne({ jobId: 'op.swept.1' }).lean()).toMatchObject({ queue: 'account-ops', reason: 'gave up' });
+  });
+
+  it('raises a queue-backlog alert once an hour for a queue over its limit', async () => {
+    const merge = h.producer.queue(QUEUE.merge); // no worker consumes it here
+    for (let i = 0; i < 4; i++) await h.producer.enqueue(QUEUE.merge, 'execute', { mergeId: `m${i}` }, { jobId: jobId('merge', `m${i}`) });
+    for (const id of ['sweep-b1', 'sweep-b2']) {
+      await h.producer.enqueue(QUEUE.alerts, 'sweep', {}, { jobId: jobId('sweep', id) });
+      await waitFor('the sweep', async () => (await h.producer.queue(QUEUE.alerts).getJobState(`sweep.${id}`)) === 'completed');
+    }
+    expect((await h.producer.queue(QUEUE.alerts).getJob('sweep.sweep-b1'))!.returnvalue).toMatchObject({ backlogged: ['merge'] });
+    await waitFor('the alert', () => alerts.model.findOne({ rule: 'queue-backlog' }).lean());
+    expect(await alerts.model.countDocuments({ rule: 'queue-backlog' })).toBe(1);
+    await merge.drain();
   });
 });

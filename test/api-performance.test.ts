@@ -101,4 +101,14 @@ describe('performance API', () => {
     expect(d.latestDay).toMatchObject({ date: days.at(-1), snapshots: 2 });
     expect(d.topPerformers).toHaveLength(2);
   });
+
+  it('lets an admin run a day\'s snapshot now, and no one else', async () => {
+    const post = (auth: string | null) =>
+      app.inject({ method: 'POST', url: '/api/v1/performance/snapshots', headers: auth ? { authorization: `Bearer ${auth}` } : {}, payload: { date: '2026-11-18' } });
+    const res = await post(ADMIN);
+    expect(res.statusCode).toBe(202);
+    const { jobId } = JSON.parse(res.body);
+    expect((await h.producer.queue(QUEUE.snapshot).getJob(jobId))?.data).toEqual({ date: '2026-11-18' });
+    expect((await post(null)).statusCode).toBe(401);
+  });
 });

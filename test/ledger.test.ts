@@ -118,6 +118,18 @@ describe('the ledger through the account-ops worker', () => {
     expect(repaired!.headSeq).toBe((await h.stores.journal.head('acc-x'))!.seq);
   });
 
+  it('enqueues a fork check after each entry and an alert when an account goes into ERROR', async () => {
+    const { afterPosting } = await import('../services/account-ops/after-posting.js');
+    h.deps.afterPosting = afterPosting(h.producer);
+    await openAccount(h, 'acc-error', '10000.00');
+    const out = await h.run('state-change', { accountId: 'acc-error', idempotencyKey: 'to-error-1', actor: 'test', to: 'ERROR', reason: 'broker reconciliation mismatch' });
+    h.deps.afterPosting = undefined;
+    expect(out).toMatchObject({ status: 'applied', entry: { state: 'ERROR' } });
+    const seq = (out as { seq: number }).seq;
+    expect((await h.producer.queue('threshold-check').getJob(`threshold.acc-error.${seq}`))?.data).toEqual({ accountId: 'acc-error', seq });
+    expect((await h.producer.queue('alerts').getJob(`alert.account-error.acc-error.${seq}`))?.data).toMatchObject({ rule: 'account-error', severity: 'critical', accountId: 'acc-error' });
+  });
+
   it('passes verify: gap-free journals that follow entry by entry, money conserved, nothing held, audit intact', async () => {
     const report = await verifyLedger(h.stores, { idle: true });
     expect(report.problems).toEqual([]);

@@ -76,7 +76,7 @@ beforeAll(async () => {
   workers.push(
     createWorker(
       QUEUE.alerts,
-      alerterHandlers({ alerts, raised: createAlertCounter(registry), deliveries: createDeliveryCounter(registry), now: () => new Date(), producer, webhookUrls: [], webhookTimeoutMs: 1000, deadLetters, watched: () => [] }),
+      alerterHandlers({ alerts, raised: createAlertCounter(registry), deliveries: createDeliveryCounter(registry), now: () => new Date(), producer, webhookUrls: [], webhookTimeoutMs: 1000, deadLetters, watched: () => [], queueBacklogMax: 1000 }),
       deps,
     ),
   );

@@ -1,9 +1,9 @@
-import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
 import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { accountOpsHandlers } from './handlers.js';
+import { afterPosting } from './after-posting.js';
 
 /** A transfer untouched this long is presumed orphaned by a dead job and finished by recovery. */
 const RECOVER_AFTER_SEC = 30;
@@ -15,10 +15,7 @@ await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc)
     stores,
     config: svc.config,
     clock: systemClock,
-    // Every new entry may make the account eligible to fork: the threshold monitor decides.
-    afterPosting: async (entry: { accountId: string; seq: number }) => {
-      await svc.producer.enqueue(QUEUE.thresholdCheck, 'check', { accountId: entry.accountId, seq: entry.seq }, { jobId: jobId('threshold', entry.accountId, entry.seq) });
-    },
+    afterPosting: afterPosting(svc.producer),
   };
   svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger));
 

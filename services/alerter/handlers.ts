@@ -26,8 +26,9 @@ export interface AlerterDeps {
   webhookUrls: string[];
   webhookTimeoutMs: number;
   deadLetters: DeadLetterSink;
-  /** Queues whose failed jobs the sweep moves into the dead-letter store. */
+  /** Queues whose failed jobs the sweep moves into the dead-letter store, and whose backlog it watches. */
   watched: () => Queue[];
+  queueBacklogMax: number;
 }
 
 export function createDeliveryCounter(registry: Registry) {
@@ -61,16 +62,32 @@ export function alerterHandlers(deps: AlerterDeps): Handlers<'alerts'> {
       }
       return { created };
     },
-    /** Jobs BullMQ failed for good whose dead letter a crash may have lost: recorded again (idempotent). */
+    /**
+     * Jobs BullMQ failed for good whose dead letter a crash may have lost: recorded again (idempotent).
+     * And queues whose backlog is over the limit: a 'queue-backlog' alert, once per queue and hour.
+     */
     sweep: async () => {
       let swept = 0;
+      const backlogged: string[] = [];
       for (const queue of deps.watched()) {
         for (const job of await queue.getFailed(0, SWEEP_JOBS_MAX - 1)) {
           await deps.deadLetters.record(deadLetterOf(job, queue.name as QueueName, job.failedReason ?? 'failed', 'exhausted'));
           swept++;
         }
+        const waiting = (await queue.getJobCounts('waiting', 'prioritized')) as Record<string, number>;
+        const backlog = (waiting['waiting'] ?? 0) + (waiting['prioritized'] ?? 0);
+        if (backlog > deps.queueBacklogMax) {
+          const hour = deps.now().toISOString().slice(0, 13).replace(/[^0-9]/g, '');
+          await deps.producer.enqueue(
+            QUEUE.alerts,
+            'raise',
+            { rule: 'queue-backlog', severity: 'warning', accountId: null, period: `${queue.name}-${hour}`, message: `queue ${queue.name} has ${backlog} jobs waiting (limit ${deps.queueBacklogMax})`, details: { queue: queue.name, backlog } },
+            { jobId: jobId('alert', 'queue-backlog', queue.name, hour) },
+          );
+          backlogged.push(queue.name);
+        }
       }
-      return { swept };
+      return { swept, backlogged };
     },
   };
 }

@@ -21,6 +21,7 @@ await runService('alerter', { depthQueues: [QUEUE.alerts, QUEUE.webhooks] }, asy
       webhookTimeoutMs: svc.config.alerts.webhookTimeoutMs,
       deadLetters: svc.deadLetters,
       watched: () => QUEUE_NAMES.map((q) => svc.producer.queue(q)),
+      queueBacklogMax: svc.config.alerts.queueBacklogMax,
     }),
   );
   svc.startWorker(QUEUE.webhooks, webhookHandlers({ deliveries, webhookTimeoutMs: svc.config.alerts.webhookTimeoutMs }));

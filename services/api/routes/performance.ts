@@ -6,6 +6,8 @@ import { accountId as accountIdSchema, isoDate } from '../../../shared/contracts
 import { loadUnits } from '../../../shared/db/stored-units.js';
 import { performanceReport } from '../../../shared/ledger/performance-report.js';
 import { formatUnits } from '../../../shared/money/units.js';
+import { jobId } from '../../../shared/contracts/jobs.js';
+import { QUEUE } from '../../../shared/contracts/queues.js';
 import { requireAccess, requireRole, type Principal } from '../auth.js';
 import { type ApiDeps, principalOf } from '../context.js';
 import { errorResponse } from '../schemas.js';
@@ -48,6 +50,15 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
       };
     },
   );
+
+  /** Runs a day's snapshot now (an operator's re-run, a late day); the points are keyed, so a re-run is a no-op. */
+  r.post('/api/v1/performance/snapshots', { schema: { body: z.strictObject({ date: isoDate.optional() }).nullish(), response: { 202: loose, ...errors } } }, async (req, reply) => {
+    requireRole(principalOf(req), 'admin');
+    const date = req.body?.date ?? deps.clock.today();
+    const id = jobId('snapshot-day', date, String(deps.clock.now().getTime()));
+    await deps.producer.enqueue(QUEUE.snapshot, 'day', { date }, { jobId: id });
+    return reply.status(202).send({ date, jobId: id });
+  });
 
   r.get('/api/v1/performance/dashboard', { schema: { response: { 200: loose, ...errors } } }, async (req) => {
     const p = principalOf(req);
