@@ -85,5 +85,11 @@ describe('daily snapshots (SPEC §7.1)', () => {
     expect(await deps.snapshots.model.countDocuments({ accountId: 'acc-old' })).toBe(1);
     const second = (await handlers.prune({ date: '2025-10-15' }, ctx)) as { pruned: number };
     expect(second.pruned).toBe(0);
+    // Inception to date still includes the pruned month: +1 % in September, then +1 % on 2 October.
+    const { performanceReport } = await import('../shared/ledger/performance-report.js');
+    const report = await performanceReport({ stores: h.stores, snapshots: deps.snapshots, benchmarkSymbol: 'SPY' }, 'acc-old', 'inception');
+    expect(report.points).toBe(1);
+    expect(report.inceptionToDate).toMatchObject({ from: '2023-09-28', monthsRolledUp: 1 });
+    expect(report.inceptionToDate!.totalReturn).toBeCloseTo(1.01 * 1.01 - 1, 12);
   });
 });

@@ -79,6 +79,22 @@ export async function performanceReport(deps: ReportDeps, accountId: string, per
       : [];
   const hasFlows = points.slice(1).some((p) => BigInt(p.netFlowCents) !== 0n);
 
+  // Inception to date survives retention: months rolled up and pruned are chained in before the days.
+  let inceptionToDate = null;
+  if (period === 'inception') {
+    const months = (await deps.snapshots.monthly.model.find({ accountId }).lean<Array<{ month: string; firstDate: string; days: number; monthReturn: number }>>()).sort((a, b) => (a.month < b.month ? -1 : 1));
+    // The first remaining day's return is measured from the last pruned day: it links the two parts.
+    const link = months.length > 0 ? (points[0]?.dailyReturn ?? 0) : 0;
+    const growth = months.reduce((g, m) => g * (1 + m.monthReturn), 1) * (1 + link) * (1 + (metrics.totalReturn ?? 0));
+    const periods = months.reduce((n, m) => n + m.days, 0) + (months.length > 0 && points[0]?.dailyReturn != null ? 1 : 0) + r.length;
+    inceptionToDate = {
+      from: months[0]?.firstDate ?? from,
+      monthsRolledUp: months.length,
+      totalReturn: periods > 0 ? growth - 1 : null,
+      cagr: periods > 0 ? growth ** (252 / periods) - 1 : null,
+    };
+  }
+
   return {
     accountId,
     period,
@@ -90,6 +106,7 @@ export async function performanceReport(deps: ReportDeps, accountId: string, per
     metrics,
     benchmark,
     moneyWeightedReturn: hasFlows ? xirr(flows) : null,
+    inceptionToDate,
     trades: from && to ? tradeMetrics(await closedTrades(deps, accountId, from, to)) : tradeMetrics([]),
   };
 }
