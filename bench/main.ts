@@ -1,0 +1,41 @@
+/**
+ * `npm run bench [-- --quick]`: one JSON line per figure, each beside its raw baseline measured in the
+ * same run on the same servers (SPEC §11). Each figure gets its own database and queue prefix.
+ */
+import { type BenchContext, benchContext } from './context.js';
+import { type Figure, apiGet, bullmqNoop, dailySnapshot, forkSagas, journalInserts, postingsE2e, thresholdScan } from './figures.js';
+
+const quick = process.argv.includes('--quick');
+const size = quick
+  ? { noop: 20_000, inserts: 20_000, operations: 3_000, accounts: 200, forks: 40, scan: 100_000, snapshot: 10_000, apiRate: 200, apiSeconds: 10 }
+  : { noop: 100_000, inserts: 100_000, operations: 20_000, accounts: 1_000, forks: 200, scan: 100_000, snapshot: 100_000, apiRate: 500, apiSeconds: 30 };
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const print = (f: Figure) => process.stdout.write(`${JSON.stringify({ ...f, mode: quick ? 'quick' : 'full' })}\n`);
+
+async function run<T>(tag: string, task: (ctx: BenchContext) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+  log(`${tag}…`);
+  const ctx = await benchContext(tag, env);
+  const started = Date.now();
+  try {
+    return await task(ctx);
+  } finally {
+    await ctx.close();
+    log(`${tag} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+const noop = await run('noop', (c) => bullmqNoop(c, size.noop));
+print(noop);
+const inserts = await run('inserts', (c) => journalInserts(c, size.inserts));
+print(inserts);
+const postings = await run('postings', (c) => postingsE2e(c, size.operations, size.accounts));
+print(postings);
+const limit = Math.min(noop.value, inserts.value);
+print({ name: 'postings_e2e_ratio', value: Math.round((postings.value / limit) * 1000) / 1000, unit: 'ratio', of: 'postings_e2e_per_s / min(bullmq_noop_jobs_per_s, journal_insert_per_s)', limitedBy: noop.value < inserts.value ? 'bullmq_noop_jobs_per_s' : 'journal_insert_per_s' });
+for (const f of await run('forks', (c) => forkSagas(c, size.forks))) print(f);
+print(await run('scan', (c) => thresholdScan(c, size.scan)));
+print(await run('snapshot', (c) => dailySnapshot(c, size.snapshot, 100_000)));
+for (const f of await run('api', (c) => apiGet(c, size.apiRate, size.apiSeconds))) print(f);
+log('done');
+process.exit(0);
