@@ -113,7 +113,7 @@ export async function thresholdScan(ctx: BenchContext, accounts: number): Promis
       Array.from({ length: Math.min(5000, accounts - i) }, (_, k) => {
         const n = i + k;
         const eligible = n % 100 === 0;
-        return { _id: `acc-s${String(n).padStart(6, '0')}` as unknown as never, tier: 'GEN', name: 'scan', ownerId: null, parentId: null, mergedInto: null, config: {}, createdAt: now, updatedAt: now, headSeq: 1, state: 'ACTIVE', head, equityCents: eligible ? 11_500_000n : 5_000_000n + BigInt(n) };
+        return { _id: `acc-s${String(n).padStart(6, '0')}` as unknown as never, tier: 'GEN', name: 'scan', ownerId: null, parentId: null, mergedInto: null, config: {}, createdAt: now, updatedAt: now, headSeq: 1, state: 'ACTIVE', head, equityCents: eligible ? 11_500_000n : 5_000_000n + BigInt(n), forkCandidate: eligible };
       }),
       { ordered: false },
     );

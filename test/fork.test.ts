@@ -98,6 +98,17 @@ describe('fork amounts and modes', () => {
   });
 });
 
+describe('fork candidates', () => {
+  it('are marked by the projection when a posting reaches the fork line, and unmarked below it', async () => {
+    await openAccount(h, 'acc-line', '109999.99');
+    expect((await h.stores.accounts.get('acc-line'))!.forkCandidate).toBe(false);
+    await h.run('deposit', { accountId: 'acc-line', idempotencyKey: 'line-dep-1', actor: 'test', amount: '0.01' });
+    expect((await h.stores.accounts.get('acc-line'))!.forkCandidate).toBe(true);
+    await h.run('withdrawal', { accountId: 'acc-line', idempotencyKey: 'line-wd-1', actor: 'test', amount: '0.01' });
+    expect((await h.stores.accounts.get('acc-line'))!.forkCandidate).toBe(false);
+  });
+});
+
 describe('fork safety', () => {
   it('answers the same fork for a second request on the same head, never a second child', async () => {
     await openAccount(h, 'acc-twice', '120000.00');

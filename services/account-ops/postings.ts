@@ -95,6 +95,7 @@ export const openAccount = (deps: LedgerDeps, d: JobData<'account-ops', 'open-ac
         state: 'ACTIVE',
         head: storeBalances(emptyBalances('ACTIVE')),
         equityCents: 0n,
+        forkCandidate: false,
       });
       const post = (suffix: string, op: Operation) =>
         postEntry(deps, { accountId: d.accountId, entryKey: `${key}:${suffix}`, actor: d.actor, jobId, build: () => op, skipPolicy: op.kind === 'open' });

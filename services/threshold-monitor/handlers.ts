@@ -2,7 +2,6 @@ import { Counter, type Registry } from 'prom-client';
 import type { Producer } from '../../shared/queue/producer.js';
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
-import { storeUnits } from '../../shared/db/stored-units.js';
 import { delayToNextWindowMs } from '../../shared/domain/fork-decision.js';
 import { tierRules } from '../../shared/domain/tiers.js';
 import { actOnDecision, assessFork, type AssessDeps } from '../../shared/ledger/fork-assessment.js';
@@ -29,18 +28,17 @@ export function thresholdMonitorHandlers(deps: AssessDeps, producer: Producer, r
       return { status: 'decided', decisionId: a.decision._id, outcome: a.decision.outcome, confidence: a.decision.confidence };
     },
     /**
-     * A tier's periodic scan: pages (bounded) through accounts whose projected equity reaches the
-     * fork line, by the (tier, equity) index, and enqueues a check per account keyed by its journal
+     * A tier's periodic scan: pages (bounded) through accounts whose projection is a fork candidate,
+     * by the (tier, forkCandidate) index, and enqueues a check per account keyed by its journal
      * seq, so a scan and an event for the same head make one check, and two scans make one too.
      */
     scan: async (d) => {
       const rules = tierRules(deps.config, d.tier);
       if (rules.forkThreshold === null) return { tier: d.tier, enqueued: 0 };
-      const floorCents = storeUnits('cash', rules.forkThreshold.plus(rules.minCapital));
       let afterId: string | undefined;
       let enqueued = 0;
       for (let page = 0; page < SCAN_PAGES_MAX; page++) {
-        const query: Record<string, unknown> = { tier: d.tier, state: 'ACTIVE', equityCents: { $gte: floorCents } };
+        const query: Record<string, unknown> = { tier: d.tier, state: 'ACTIVE', forkCandidate: true };
         if (afterId) query['_id'] = { $gt: afterId };
         const batch = await deps.stores.accounts.model.find(query, { _id: 1, headSeq: 1 }).sort({ _id: 1 }).limit(deps.config.fork.scanPageSizeMax).lean<Array<{ _id: string; headSeq: number }>>();
         for (const a of batch) {

@@ -27,6 +27,11 @@ export interface StoredAccount {
   head: StoredBalances;
   /** Equity at the last posting, valued at the last closes then (refreshed by valuations). */
   equityCents: bigint;
+  /**
+   * Equity at the last posting reached its tier's fork line. Scans select by this flag: an equality
+   * that every server answers from an index (FerretDB v1 cannot push an equity range down).
+   */
+  forkCandidate: boolean;
 }
 
 const accountSchema = new Schema<StoredAccount>(
@@ -44,10 +49,12 @@ const accountSchema = new Schema<StoredAccount>(
     state: { type: String, required: true },
     head: { _id: false, ...storedBalancesDefinition },
     equityCents: { type: BigInt, required: true },
+    forkCandidate: { type: Boolean, default: false },
   },
   { collection: 'accounts', versionKey: false, strict: 'throw', minimize: false, _id: false },
 );
 accountSchema.index({ tier: 1, equityCents: -1 });
+accountSchema.index({ tier: 1, forkCandidate: 1 });
 accountSchema.index({ parentId: 1 });
 accountSchema.index({ state: 1 });
 accountSchema.index({ ownerId: 1, _id: 1 });
@@ -94,11 +101,11 @@ export class AccountRepository extends Repository<StoredAccount> {
    * overwriting a newer one; on FerretDB an update is read-then-write, so the result is read back
    * and the write repeated (bounded) if a concurrent update overtook it.
    */
-  async project(id: string, seq: number, head: StoredBalances, equityCents: bigint, now: Date): Promise<void> {
+  async project(id: string, seq: number, head: StoredBalances, equityCents: bigint, now: Date, forkCandidate?: boolean): Promise<void> {
     for (let attempt = 0; attempt < PROJECTION_RETRIES_MAX; attempt++) {
       await this.model.updateOne(
         { _id: id, headSeq: { $lt: seq } },
-        { $set: { headSeq: seq, state: head.state, head, equityCents, updatedAt: now } },
+        { $set: { headSeq: seq, state: head.state, head, equityCents, updatedAt: now, ...(forkCandidate === undefined ? {} : { forkCandidate }) } },
       );
       const current = await this.model.findById(id, { headSeq: 1 }).lean<{ headSeq: number }>();
       if (!current || current.headSeq >= seq) return;

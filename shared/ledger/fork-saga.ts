@@ -149,6 +149,7 @@ export async function runFork(deps: ForkDeps, forkId: string, jobId: string | nu
           state: 'FORKING',
           head: storeBalances(emptyBalances('FORKING')),
           equityCents: 0n,
+          forkCandidate: false,
         });
         await post(f.childId, 'child-open', () => ({ kind: 'open', state: 'FORKING' }));
         faultPoint('fork.after-child');

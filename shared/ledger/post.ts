@@ -87,7 +87,8 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     const result = await stores.journal.append(entry);
     if (result.appended) {
       const equity = valuate(decision.after, op.kind === 'trade' ? new Map(prices).set(op.symbol, op.price) : prices).equity;
-      await stores.accounts.project(req.accountId, entry.seq, entry.after, storeUnits('cash', equity), now);
+      const forkCandidate = rules.forkThreshold !== null && equity.gte(rules.forkThreshold.plus(rules.minCapital));
+      await stores.accounts.project(req.accountId, entry.seq, entry.after, storeUnits('cash', equity), now, forkCandidate);
       await deps.afterPosting?.(entry);
       return { status: 'applied', entry, replayed: false };
     }

@@ -5,7 +5,6 @@ import { jobId } from '../../../shared/contracts/jobs.js';
 import { QUEUE } from '../../../shared/contracts/queues.js';
 import type { StoredFork } from '../../../shared/db/fork-repository.js';
 import { loadBalances } from '../../../shared/db/stored-balances.js';
-import { storeUnits } from '../../../shared/db/stored-units.js';
 import { FORK_MODES, forkEligibility } from '../../../shared/domain/fork.js';
 import { TIER_NAMES, tierRules } from '../../../shared/domain/tiers.js';
 import { valuate } from '../../../shared/domain/valuation.js';
@@ -43,7 +42,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     for (const tier of TIER_NAMES) {
       const rules = tierRules(deps.config, tier);
       if (!rules.forkThreshold) continue;
-      const query: Record<string, unknown> = { tier, state: 'ACTIVE', equityCents: { $gte: storeUnits('cash', rules.forkThreshold.plus(rules.minCapital)) } };
+      const query: Record<string, unknown> = { tier, state: 'ACTIVE', forkCandidate: true };
       if (p.role !== 'admin') query['ownerId'] = p.ownerId;
       const candidates = await deps.stores.accounts.model.find(query).sort({ _id: 1 }).limit(req.query.limit).lean();
       for (const a of candidates) {
