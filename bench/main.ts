@@ -6,6 +6,10 @@ import { type BenchContext, benchContext } from './context.js';
 import { type Figure, apiGet, bullmqNoop, dailySnapshot, forkSagas, journalInserts, postingsE2e, thresholdScan } from './figures.js';
 
 const quick = process.argv.includes('--quick');
+/** `--only api,scan`: just those figures (tags: noop, inserts, postings, forks, scan, snapshot, api). */
+const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
+const only = process.argv.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : null;
+const wanted = (tag: string) => !only || only.has(tag);
 const size = quick
   ? { noop: 20_000, inserts: 20_000, operations: 3_000, accounts: 200, forks: 40, scan: 100_000, snapshot: 10_000, apiRate: 200, apiSeconds: 10 }
   : { noop: 100_000, inserts: 100_000, operations: 20_000, accounts: 1_000, forks: 200, scan: 100_000, snapshot: 100_000, apiRate: 500, apiSeconds: 30 };
@@ -25,17 +29,20 @@ async function run<T>(tag: string, task: (ctx: BenchContext) => Promise<T>, env:
   }
 }
 
-const noop = await run('noop', (c) => bullmqNoop(c, size.noop));
-print(noop);
-const inserts = await run('inserts', (c) => journalInserts(c, size.inserts));
-print(inserts);
-const postings = await run('postings', (c) => postingsE2e(c, size.operations, size.accounts));
-print(postings);
-const limit = Math.min(noop.value, inserts.value);
-print({ name: 'postings_e2e_ratio', value: Math.round((postings.value / limit) * 1000) / 1000, unit: 'ratio', of: 'postings_e2e_per_s / min(bullmq_noop_jobs_per_s, journal_insert_per_s)', limitedBy: noop.value < inserts.value ? 'bullmq_noop_jobs_per_s' : 'journal_insert_per_s' });
-for (const f of await run('forks', (c) => forkSagas(c, size.forks))) print(f);
-print(await run('scan', (c) => thresholdScan(c, size.scan)));
-print(await run('snapshot', (c) => dailySnapshot(c, size.snapshot, 100_000)));
-for (const f of await run('api', (c) => apiGet(c, size.apiRate, size.apiSeconds))) print(f);
+if (wanted('postings')) {
+  // The ratio needs its baselines from the same run.
+  const noop = await run('noop', (c) => bullmqNoop(c, size.noop));
+  print(noop);
+  const inserts = await run('inserts', (c) => journalInserts(c, size.inserts));
+  print(inserts);
+  const postings = await run('postings', (c) => postingsE2e(c, size.operations, size.accounts));
+  print(postings);
+  const limit = Math.min(noop.value, inserts.value);
+  print({ name: 'postings_e2e_ratio', value: Math.round((postings.value / limit) * 1000) / 1000, unit: 'ratio', of: 'postings_e2e_per_s / min(bullmq_noop_jobs_per_s, journal_insert_per_s)', limitedBy: noop.value < inserts.value ? 'bullmq_noop_jobs_per_s' : 'journal_insert_per_s' });
+}
+if (wanted('forks')) for (const f of await run('forks', (c) => forkSagas(c, size.forks))) print(f);
+if (wanted('scan')) print(await run('scan', (c) => thresholdScan(c, size.scan)));
+if (wanted('snapshot')) print(await run('snapshot', (c) => dailySnapshot(c, size.snapshot, 100_000)));
+if (wanted('api')) for (const f of await run('api', (c) => apiGet(c, size.apiRate, size.apiSeconds))) print(f);
 log('done');
 process.exit(0);
