@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import { loadBalances } from '../../shared/db/stored-balances.js';
 import type { LedgerStores } from '../../shared/ledger/stores.js';
+import type { StoredAccount } from '../../shared/db/account-repository.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import { accountView } from '../../shared/ledger/views.js';
 import type { Clock } from '../../shared/runtime/clock.js';
@@ -62,8 +63,12 @@ export async function answer(
  */
 export async function loadAccountView(deps: ApiDeps, id: string) {
   const account = await deps.stores.accounts.get(id);
-  if (!account) return null;
+  return account ? { account, view: await viewOf(deps, account) } : null;
+}
+
+/** The view of an account document already read (a list page), valued at the last closes. */
+export async function viewOf(deps: ApiDeps, account: StoredAccount) {
   const balances = loadBalances(account.head);
   const prices = balances.positions.length > 0 ? await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today()) : new Map();
-  return { account, view: accountView(account, balances, account.headSeq, prices) };
+  return accountView(account, balances, account.headSeq, prices);
 }

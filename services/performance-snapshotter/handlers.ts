@@ -3,6 +3,7 @@ import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { loadUnits } from '../../shared/db/stored-units.js';
+import type { StoredSnapshot } from '../../shared/db/snapshot-repository.js';
 import { lossBreaches } from '../../shared/domain/loss-rules.js';
 import { type SnapshotDeps, pruneSnapshots, snapshotAccount } from '../../shared/ledger/snapshot.js';
 import type { Producer } from '../../shared/queue/producer.js';
@@ -38,9 +39,11 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
   const batchSize = config.performance.snapshotBatchSize;
 
   /** After a point: the loss rules on the account's recent series; each breach once per account, rule and period. */
-  const checkLosses = async (accountId: string, date: string) => {
+  const checkLosses = async (accountId: string, date: string, known: StoredSnapshot[] | null) => {
     const from = new Date(Date.parse(`${date}T00:00:00Z`) - RULE_WINDOW_DAYS * 86_400_000).toISOString().slice(0, 10);
-    const series = (await deps.snapshots.series(accountId, from, date)).map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents).toNumber(), dailyReturn: s.dailyReturn }));
+    // The points the snapshot just read are reused; a day already snapshotted reads them again.
+    const points = known ? known.filter((s) => s.date >= from && s.date <= date) : await deps.snapshots.series(accountId, from, date);
+    const series = points.map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents).toNumber(), dailyReturn: s.dailyReturn }));
     for (const b of lossBreaches(series, config.alerts)) {
       await producer.enqueue(
         QUEUE.alerts,
@@ -71,14 +74,14 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
       const accounts = await deps.stores.accounts.list({}, { afterId: d.afterAccountId ?? undefined, limit: d.limit });
       let written = 0;
       for (const a of accounts) {
-        const r = await snapshotAccount(deps, a._id, d.date);
+        const r = await snapshotAccount(deps, a, d.date);
         if (!r) continue;
         if (r.created) {
           written++;
           snapshots.inc();
           if (!lastDay || d.date > lastDay) lastDay = d.date;
         }
-        await checkLosses(a._id, d.date);
+        await checkLosses(a._id, d.date, r.history);
       }
       return { date: d.date, accounts: accounts.length, written };
     },

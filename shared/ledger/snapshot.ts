@@ -1,3 +1,4 @@
+import type { StoredAccount } from '../db/account-repository.js';
 import type { SnapshotRepository, StoredMonthly, StoredSnapshot } from '../db/snapshot-repository.js';
 import { snapshotIdOf } from '../db/snapshot-repository.js';
 import { loadBalances } from '../db/stored-balances.js';
@@ -45,17 +46,23 @@ async function flowsSince(deps: SnapshotDeps, accountId: string, afterSeq: numbe
  * the previous point, and the flow-adjusted return r = (V − CF) / V_prev − 1. Stored once: a re-run
  * of the day finds it. Closed accounts have no points.
  */
-export async function snapshotAccount(deps: SnapshotDeps, accountId: string, date: string): Promise<{ snapshot: StoredSnapshot; created: boolean } | null> {
+export async function snapshotAccount(
+  deps: SnapshotDeps,
+  accountOrId: StoredAccount | string,
+  date: string,
+): Promise<{ snapshot: StoredSnapshot; created: boolean; history: StoredSnapshot[] | null } | null> {
+  const accountId = typeof accountOrId === 'string' ? accountOrId : accountOrId._id;
   const existing = await deps.snapshots.get(accountId, date);
-  if (existing) return { snapshot: existing, created: false };
-  const account = await deps.stores.accounts.get(accountId);
+  if (existing) return { snapshot: existing, created: false, history: null };
+  const account = typeof accountOrId === 'string' ? await deps.stores.accounts.get(accountId) : accountOrId;
   if (!account || account.state === 'CLOSED') return null;
   const head = await deps.stores.journal.head(accountId, account.headSeq);
   if (!head) return null;
   const balances = loadBalances(head.after);
   const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), date);
   const { positionsValue, equity } = valuate(balances, prices);
-  const previous = (await deps.snapshots.series(accountId, undefined, date)).filter((s) => s.date < date).at(-1);
+  const history = (await deps.snapshots.series(accountId, undefined, date)).filter((s) => s.date < date);
+  const previous = history.at(-1);
   const flow = await flowsSince(deps, accountId, previous?.seq ?? 0, head.seq, date);
   const prevEquity = previous ? loadUnits('cash', previous.equityCents) : null;
   const dailyReturn = prevEquity && !prevEquity.isZero() ? equity.minus(flow).dividedBy(prevEquity).minus(1).toNumber() : null;
@@ -70,7 +77,7 @@ export async function snapshotAccount(deps: SnapshotDeps, accountId: string, dat
     netFlowCents: storeUnits('cash', flow),
     dailyReturn,
     createdAt: deps.clock.now(),
-  }).then(({ stored, created }) => ({ snapshot: stored, created }));
+  }).then(({ stored, created }) => ({ snapshot: stored, created, history: created ? [...history, stored] : null }));
 }
 
 const PRUNE_POINTS_MAX = 50_000;

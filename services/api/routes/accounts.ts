@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sha256Hex } from '../../../shared/runtime/canonical-json.js';
 import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, answer, generatedKey, loadAccountView, principalOf } from '../context.js';
+import { type ApiDeps, answer, generatedKey, loadAccountView, principalOf, viewOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
 
@@ -21,7 +21,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       { tier: q.type, state: q.state, parentId: q.parentId, ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none') },
       { afterId: q.cursor, limit: q.limit },
     );
-    const views = await Promise.all(page.map(async (a) => (await loadAccountView(deps, a._id))!.view));
+    const views = await Promise.all(page.map((a) => viewOf(deps, a)));
     return { items: views, nextCursor: page.length === q.limit ? page[page.length - 1]!._id : null };
   });
 
