@@ -91,6 +91,7 @@ export const configSchema = z.strictObject({
     timezone: z.string().min(1),
     snapshotCron: z.string().min(9),
     consolidationScanCron: z.string().min(9),
+    reinvestmentCron: z.string().min(9),
     retentionCron: z.string().min(9),
     reconcileEverySec: positiveInt,
     queueDepthEverySec: positiveInt,
@@ -119,6 +120,10 @@ export const configSchema = z.strictObject({
     underperformanceMinHistoryDays: positiveInt,
     fixedCostShareOfReturnsMax: fraction,
     drawdownMax: fraction,
+    /** Annualised volatility allowed before the tier's risk multiplier (limit = this × risk_multiplier). */
+    volatilityMax: decimalString,
+    /** What running one account costs a year (data, monitoring, statements): the savings of closing it. */
+    accountFixedCostPerYear: decimalString,
     idleCashShareMax: fraction,
     idleCashSustainedDays: positiveInt,
     hierarchyDepthMax: positiveInt,
@@ -129,6 +134,16 @@ export const configSchema = z.strictObject({
     autoExecuteConfidence: fraction,
     autoExecuteUrgency: z.enum(['critical', 'high', 'medium', 'low']),
     scanPageSizeMax: positiveInt.max(10_000),
+    /** Fees and gains are measured over this many days of history. */
+    costWindowDays: positiveInt,
+  }),
+  reinvestment: z.strictObject({
+    /** Sessions of closes the dynamic strategy reads for momentum and volatility. */
+    momentumSessions: positiveInt.max(252),
+    /** Cash buffer kept when the account's config sets none. */
+    defaultCashBuffer: fraction,
+    /** Profit-threshold trigger: realised profit at which investable cash is put to work, as a share of equity. */
+    defaultProfitThreshold: fraction,
   }),
   performance: z.strictObject({
     /** Accounts one snapshot batch job values (the day's fan-out unit). */

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ForkRepository, StoredFork } from '../../shared/db/fork-repository.js';
-import { FORK_IN_FLIGHT } from '../../shared/db/fork-repository.js';
+import { FORK_DONE, FORK_IN_FLIGHT } from '../../shared/db/fork-repository.js';
+import { settleSagaJob } from '../../shared/ledger/saga-job.js';
 import { type ForkDeps, requestFork, rollBack, runFork } from '../../shared/ledger/fork-saga.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 import type { Logger } from '../../shared/runtime/logger.js';
@@ -32,17 +33,12 @@ export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof 
     execute: async (d, { job }) => {
       const stop = metrics.duration.startTimer();
       await requestFork(deps, { parentId: d.accountId, parentSeq: d.parentSeq, mode: d.mode, symbols: d.symbols, requestedBy: d.requestedBy, decisionId: d.decisionId });
-      let fork: StoredFork;
-      try {
-        fork = await runFork(deps, d.forkId, job.id ?? null);
-      } catch (err) {
-        // Retries resume the saga; the last one rolls back whatever can still be rolled back.
-        if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw err;
-        const current = (await deps.forks.get(d.forkId))!;
-        await rollBack(deps, current, { code: 'error', message: (err as Error).message.slice(0, 500) }, job.id ?? null);
-        fork = (await deps.forks.get(d.forkId))!;
-        if (!['ROLLED_BACK', 'COMPLETED', 'REJECTED'].includes(fork.phase)) throw err; // past the point of rollback: recovery finishes it
-      }
+      const fork = await settleSagaJob(job, {
+        run: () => runFork(deps, d.forkId, job.id ?? null),
+        get: async () => (await deps.forks.get(d.forkId))!,
+        rollBack: (current, reason) => rollBack(deps, current, reason, job.id ?? null),
+        done: FORK_DONE,
+      });
       stop({ outcome: fork.phase });
       metrics.outcomes.inc({ outcome: fork.phase });
       await hooks.onFinished(fork);

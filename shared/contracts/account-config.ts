@@ -15,5 +15,18 @@ export const accountConfig = z.strictObject({
   drawdownLimit: fraction.optional(),
   cashBuffer: fraction.optional(),
   targetAllocation: z.array(z.strictObject({ symbol, weight: fraction })).max(50).optional(),
+  /** SPEC §6: reinvestment is off unless the account turns it on. */
+  reinvestment: z
+    .strictObject({
+      enabled: z.boolean(),
+      strategy: z.enum(['proportional', 'strategic', 'dynamic']).default('proportional'),
+      /** Realised profit (as a share of equity) that triggers a reinvestment; the fleet default when unset. */
+      profitThreshold: fraction.optional(),
+      /** Symbols the dynamic strategy may buy beyond those held and allocated. */
+      universe: z.array(symbol).max(50).optional(),
+      /** The scheduled trigger: reinvest on the fleet's reinvestment schedule. */
+      onSchedule: z.boolean().default(true),
+    })
+    .optional(),
 });
 export type AccountConfig = z.infer<typeof accountConfig>;

@@ -112,6 +112,13 @@ export class AccountRepository extends Repository<StoredAccount> {
     }
   }
 
+  /** A merged source names its target; its children move to the target (a merge into a child lifts it). */
+  async recordMerge(sourceId: string, targetId: string, sourceParentId: string | null, now: Date): Promise<void> {
+    await this.model.updateMany({ parentId: sourceId, _id: { $ne: targetId } }, { $set: { parentId: targetId, updatedAt: now } });
+    await this.model.updateOne({ _id: targetId, parentId: sourceId }, { $set: { parentId: sourceParentId, updatedAt: now } });
+    await this.model.updateOne({ _id: sourceId }, { $set: { mergedInto: targetId, updatedAt: now } });
+  }
+
   async updateProfile(id: string, patch: { name?: string; config?: AccountConfig }, now: Date): Promise<void> {
     await this.model.updateOne({ _id: id }, { $set: { ...patch, updatedAt: now } });
   }

@@ -1,3 +1,4 @@
+import type { Position } from '../domain/balances.js';
 import type { Operation } from '../domain/ledger.js';
 import type { AccountState } from '../domain/states.js';
 import { loadUnits, storeUnits } from './stored-units.js';
@@ -17,8 +18,15 @@ export interface StoredOperation {
   reason?: string;
   toState?: AccountState;
   forkId?: string;
+  mergeId?: string;
   positions?: StoredPosition[];
+  buys?: Array<{ symbol: string; quantityUnits: bigint; priceMicros: bigint }>;
 }
+
+const storePositions = (ps: Position[]): StoredPosition[] =>
+  ps.map((p) => ({ symbol: p.symbol, quantityUnits: storeUnits('quantity', p.quantity), costBasisCents: storeUnits('cash', p.costBasis) }));
+const loadPositions = (ps: StoredPosition[] | undefined): Position[] =>
+  (ps ?? []).map((p) => ({ symbol: p.symbol, quantity: loadUnits('quantity', p.quantityUnits), costBasis: loadUnits('cash', p.costBasisCents) }));
 
 export function storeOperation(op: Operation): StoredOperation {
   switch (op.kind) {
@@ -54,7 +62,15 @@ export function storeOperation(op: Operation): StoredOperation {
         forkId: op.forkId,
         counterpartyId: op.counterpartyId,
         amountCents: storeUnits('cash', op.cash),
-        positions: op.positions.map((p) => ({ symbol: p.symbol, quantityUnits: storeUnits('quantity', p.quantity), costBasisCents: storeUnits('cash', p.costBasis) })),
+        positions: storePositions(op.positions),
+      };
+    case 'merge-in':
+    case 'merge-out':
+      return { mergeId: op.mergeId, counterpartyId: op.counterpartyId, amountCents: storeUnits('cash', op.cash), positions: storePositions(op.positions) };
+    case 'reinvestment':
+      return {
+        reason: op.trigger,
+        buys: op.buys.map((b) => ({ symbol: b.symbol, quantityUnits: storeUnits('quantity', b.quantity), priceMicros: storeUnits('price', b.price) })),
       };
   }
 }
@@ -96,7 +112,16 @@ export function loadOperation(kind: Operation['kind'], s: StoredOperation): Oper
         forkId: s.forkId!,
         counterpartyId: s.counterpartyId!,
         cash: amount(),
-        positions: (s.positions ?? []).map((p) => ({ symbol: p.symbol, quantity: loadUnits('quantity', p.quantityUnits), costBasis: loadUnits('cash', p.costBasisCents) })),
+        positions: loadPositions(s.positions),
+      };
+    case 'merge-in':
+    case 'merge-out':
+      return { kind, mergeId: s.mergeId!, counterpartyId: s.counterpartyId!, cash: amount(), positions: loadPositions(s.positions) };
+    case 'reinvestment':
+      return {
+        kind,
+        trigger: s.reason ?? '',
+        buys: (s.buys ?? []).map((b) => ({ symbol: b.symbol, quantity: loadUnits('quantity', b.quantityUnits), price: loadUnits('price', b.priceMicros) })),
       };
   }
 }

@@ -5,6 +5,7 @@ import { type Balances, type Position, ZERO, available, positionOf, withPosition
 import { type Refusal, refuse } from './refusal.js';
 import { type AccountState, STATE_ALLOWS, canTransition } from './states.js';
 import type { TierRules } from './tiers.js';
+import { mergedBalances } from './merge.js';
 import { type PriceMap, valuate } from './valuation.js';
 
 /** What an entry does, with every amount already at its scale (the caller rounds once, here: trade gross). */
@@ -21,7 +22,17 @@ export type Operation =
   | { kind: 'fee'; amount: Decimal; reason: string }
   | { kind: 'state-change'; to: AccountState; reason: string }
   /** A fork's move: out of the parent (settling its hold on the cash), into the child. */
-  | { kind: 'fork-out' | 'fork-in'; forkId: string; counterpartyId: string; cash: Decimal; positions: Position[] };
+  | { kind: 'fork-out' | 'fork-in'; forkId: string; counterpartyId: string; cash: Decimal; positions: Position[] }
+  /** A merge's move: out of the source (settling its hold), into the target with netting; the lots name their source. */
+  | { kind: 'merge-out' | 'merge-in'; mergeId: string; counterpartyId: string; cash: Decimal; positions: Position[] }
+  /** Buys at the last close placed by the reinvestment engine (SPEC §6), applied as one entry. */
+  | { kind: 'reinvestment'; trigger: string; buys: ReinvestmentBuy[] };
+
+export interface ReinvestmentBuy {
+  symbol: string;
+  quantity: Decimal;
+  price: Decimal;
+}
 
 export type EntryKind = Operation['kind'];
 
@@ -72,23 +83,14 @@ export function applyEffects(b: Balances, op: Operation): Effect {
       after = { ...b, state: op.to };
       break;
     case 'fork-in':
-    case 'fork-out': {
-      const sign = op.kind === 'fork-in' ? 1 : -1;
-      let next: Balances = {
-        ...b,
-        cash: b.cash.plus(op.cash.times(sign)),
-        reserved: op.kind === 'fork-out' ? b.reserved.minus(op.cash) : b.reserved,
-      };
-      for (const moved of op.positions) {
-        const held = positionOf(next, moved.symbol);
-        const quantity = (held?.quantity ?? ZERO).plus(moved.quantity.times(sign));
-        const costBasis = (held?.costBasis ?? ZERO).plus(moved.costBasis.times(sign));
-        assert(!quantity.isNegative(), `fork moves more ${moved.symbol} than is held`);
-        next = { ...next, positions: withPosition(next, moved.symbol, quantity.isZero() ? null : { symbol: moved.symbol, quantity, costBasis }) };
-      }
-      after = next;
+    case 'fork-out':
+    case 'merge-in':
+    case 'merge-out':
+      ({ after, realisedPnl } = moveEffects(b, op));
       break;
-    }
+    case 'reinvestment':
+      after = op.buys.reduce((acc, buy) => applyEffects(acc, asTrade(buy)).after, b);
+      break;
     case 'trade': {
       const gross = tradeGross(op.quantity, op.price);
       const held = positionOf(b, op.symbol);
@@ -114,6 +116,26 @@ export function applyEffects(b: Balances, op: Operation): Effect {
   assertInvariants(after);
   return { after, realisedPnl };
 }
+
+/** Cash and lots moving between two accounts: out settles the hold on the cash; in nets every lot. */
+function moveEffects(b: Balances, op: Extract<Operation, { kind: 'fork-in' | 'fork-out' | 'merge-in' | 'merge-out' }>): Effect {
+  if (op.kind === 'fork-in' || op.kind === 'merge-in') {
+    const { after, realisedPnl } = mergedBalances(b, op);
+    return { after, realisedPnl };
+  }
+  let next: Balances = { ...b, cash: b.cash.minus(op.cash), reserved: b.reserved.minus(op.cash) };
+  for (const moved of op.positions) {
+    const held = positionOf(next, moved.symbol);
+    const quantity = (held?.quantity ?? ZERO).minus(moved.quantity);
+    const costBasis = (held?.costBasis ?? ZERO).minus(moved.costBasis);
+    assert(!quantity.isNegative(), `${op.kind} moves more ${moved.symbol} than is held`);
+    next = { ...next, positions: withPosition(next, moved.symbol, quantity.isZero() ? null : { symbol: moved.symbol, quantity, costBasis }) };
+  }
+  return { after: next, realisedPnl: ZERO };
+}
+
+/** A reinvestment buy as the trade it is: at its price, without fees. */
+const asTrade = (buy: ReinvestmentBuy): Extract<Operation, { kind: 'trade' }> => ({ kind: 'trade', side: 'buy', symbol: buy.symbol, quantity: buy.quantity, price: buy.price, fees: ZERO });
 
 /** SPEC §3.4: cash never below zero nor below reserved; nothing reserved below zero; positions positive. */
 export function invariantProblem(b: Balances): string | null {
@@ -164,6 +186,8 @@ export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Ref
     case 'transfer-out':
     case 'fork-out':
     case 'fork-in':
+    case 'merge-out':
+    case 'merge-in':
       return null; // saga steps, checked by the saga before anything moves; here only asserted
     case 'state-change':
       if (!canTransition(b.state, op.to)) return refuse('invalid_transition', `cannot go from ${b.state} to ${op.to}`);
@@ -175,7 +199,23 @@ export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Ref
       return inState(STATE_ALLOWS.withdraw, 'pay out') ?? spend(op.amount, 'a withdrawal') ?? checkWithdrawal(b, op, ctx);
     case 'trade':
       return inState(STATE_ALLOWS.trade, 'trade') ?? checkTrade(b, op, ctx);
+    case 'reinvestment':
+      return inState(STATE_ALLOWS.trade, 'reinvest') ?? checkReinvestment(b, op, ctx);
   }
+}
+
+/** Each buy must pass as a trade on the balances the buys before it left. */
+function checkReinvestment(b: Balances, op: Extract<Operation, { kind: 'reinvestment' }>, ctx: PolicyContext): Refusal | null {
+  let current = b;
+  let prices = ctx.prices;
+  for (const buy of op.buys) {
+    const trade = asTrade(buy);
+    const refusal = checkTrade(current, trade, { ...ctx, prices });
+    if (refusal) return refusal;
+    current = applyEffects(current, trade).after;
+    prices = new Map(prices).set(buy.symbol, buy.price);
+  }
+  return null;
 }
 
 function checkWithdrawal(b: Balances, op: Extract<Operation, { kind: 'withdrawal' }>, ctx: PolicyContext): Refusal | null {

@@ -22,7 +22,8 @@ export type RefusalCode =
   | 'idempotency_key_reused'
   | 'same_account'
   | 'cooldown'
-  | 'not_eligible';
+  | 'not_eligible'
+  | 'owner_mismatch';
 
 const STATUS: Record<RefusalCode, Refusal['status']> = {
   account_not_found: 404,
@@ -39,6 +40,7 @@ const STATUS: Record<RefusalCode, Refusal['status']> = {
   same_account: 422,
   cooldown: 422,
   not_eligible: 422,
+  owner_mismatch: 422,
 };
 
 export function refuse(code: RefusalCode, message: string): Refusal {

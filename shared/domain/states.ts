@@ -28,6 +28,7 @@ export const STATE_ALLOWS = {
   transferOut: ['ACTIVE', 'SAFE'],
   transferIn: ['ACTIVE', 'SAFE'],
   trade: ['ACTIVE'],
-  income: ['ACTIVE', 'SAFE', 'SUSPENDED', 'ERROR', 'FORKING', 'MERGING'],
+  // A MERGING source takes nothing in: its last entry moves everything out (see docs/DECISIONS.md).
+  income: ['ACTIVE', 'SAFE', 'SUSPENDED', 'ERROR', 'FORKING'],
   charge: ['ACTIVE', 'SAFE', 'SUSPENDED', 'ERROR'],
 } as const satisfies Record<string, readonly AccountState[]>;

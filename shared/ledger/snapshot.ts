@@ -1,10 +1,11 @@
+import { mergePlanValue } from '../domain/merge.js';
 import type { StoredAccount } from '../db/account-repository.js';
 import type { SnapshotRepository, StoredMonthly, StoredSnapshot } from '../db/snapshot-repository.js';
 import { snapshotIdOf } from '../db/snapshot-repository.js';
 import { loadBalances } from '../db/stored-balances.js';
 import { loadOperation } from '../db/stored-operation.js';
 import { loadUnits, storeUnits } from '../db/stored-units.js';
-import { positionValue, valuate } from '../domain/valuation.js';
+import { valuate } from '../domain/valuation.js';
 import { Decimal } from '../money/decimal.js';
 import type { Clock } from '../runtime/clock.js';
 import type { LedgerStores } from './stores.js';
@@ -30,10 +31,10 @@ async function flowsSince(deps: SnapshotDeps, accountId: string, afterSeq: numbe
       const op = loadOperation(e.kind, e.op);
       if (op.kind === 'deposit' || op.kind === 'transfer-in') flow = flow.plus(op.amount);
       else if (op.kind === 'withdrawal' || op.kind === 'transfer-out') flow = flow.minus(op.amount);
-      else if (op.kind === 'fork-in' || op.kind === 'fork-out') {
+      else if (op.kind === 'fork-in' || op.kind === 'fork-out' || op.kind === 'merge-in' || op.kind === 'merge-out') {
         const prices = await deps.stores.prices.lastCloses(op.positions.map((p) => p.symbol), date);
-        const moved = op.positions.reduce((s, p) => s.plus(positionValue(p, prices)), op.cash);
-        flow = op.kind === 'fork-in' ? flow.plus(moved) : flow.minus(moved);
+        const moved = mergePlanValue(op, prices);
+        flow = op.kind.endsWith('-in') ? flow.plus(moved) : flow.minus(moved);
       }
     }
     if (page.length < ENTRY_PAGE) break;

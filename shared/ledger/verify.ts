@@ -193,10 +193,14 @@ function addFlows(f: Flows, op: ReturnType<typeof loadOperation>, realised: Deci
       f.transfersOut = f.transfersOut.plus(op.amount);
       break;
     case 'fork-in':
-    case 'fork-out': {
+    case 'fork-out':
+    case 'merge-in':
+    case 'merge-out': {
       const moved = op.positions.reduce((sum, p) => sum.plus(p.costBasis), op.cash);
-      if (op.kind === 'fork-in') f.movedIn = f.movedIn.plus(moved);
+      if (op.kind.endsWith('-in')) f.movedIn = f.movedIn.plus(moved);
       else f.movedOut = f.movedOut.plus(moved);
+      // Netting a lot against an opposite one realises its profit or loss.
+      f.realisedPnl = f.realisedPnl.plus(realised);
       break;
     }
     case 'trade':

@@ -55,11 +55,18 @@ function operationDetails(op: Operation): Record<string, string | boolean> {
       return { to: op.to, reason: op.reason };
     case 'fork-in':
     case 'fork-out':
+    case 'merge-in':
+    case 'merge-out':
       return {
-        forkId: op.forkId,
+        ...('forkId' in op ? { forkId: op.forkId } : { mergeId: op.mergeId }),
         counterpartyId: op.counterpartyId,
         cash: formatUnits('cash', op.cash),
         positions: op.positions.map((p) => `${formatUnits('quantity', p.quantity)} ${p.symbol} at cost ${formatUnits('cash', p.costBasis)}`).join('; '),
+      };
+    case 'reinvestment':
+      return {
+        trigger: op.trigger,
+        buys: op.buys.map((b) => `${formatUnits('quantity', b.quantity)} ${b.symbol} at ${formatUnits('price', b.price)}`).join('; '),
       };
   }
 }
