@@ -1,3 +1,4 @@
+import { openConsolidationDeps } from '../shared/ledger/consolidation.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueEvents, type Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -50,7 +51,7 @@ beforeAll(async () => {
     deadLetters: dead,
   });
   void forkWorker.run();
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) } };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, clock) };
   app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
 });
 afterAll(async () => {

@@ -120,7 +120,7 @@ describe('the ledger through the account-ops worker', () => {
 
   it('enqueues a fork check after each entry and an alert when an account goes into ERROR', async () => {
     const { afterPosting } = await import('../services/account-ops/after-posting.js');
-    h.deps.afterPosting = afterPosting(h.producer);
+    h.deps.afterPosting = afterPosting(h.producer, h.deps);
     await openAccount(h, 'acc-error', '10000.00');
     const out = await h.run('state-change', { accountId: 'acc-error', idempotencyKey: 'to-error-1', actor: 'test', to: 'ERROR', reason: 'broker reconciliation mismatch' });
     h.deps.afterPosting = undefined;

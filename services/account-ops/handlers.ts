@@ -1,10 +1,13 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
-import type { LedgerDeps } from '../../shared/ledger/post.js';
+import type { Producer } from '../../shared/queue/producer.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import type { Logger } from '../../shared/runtime/logger.js';
 import { createReconcileGauges, reconcile, recoverTransfers } from './maintenance.js';
 import * as postings from './postings.js';
+import { type ReinvestDeps, reinvest, reinvestScan } from './reinvest.js';
+
+const REINVEST_PAGE = 500;
 
 export function createPostingCounter(registry: Registry) {
   return new Counter({
@@ -16,7 +19,7 @@ export function createPostingCounter(registry: Registry) {
 }
 
 /** Job name → handler for the account-ops queue; each returns the operation's outcome as the job result. */
-export function accountOpsHandlers(deps: LedgerDeps, registry: Registry, logger: Logger): Handlers<'account-ops'> {
+export function accountOpsHandlers(deps: ReinvestDeps, registry: Registry, logger: Logger, producer: Producer): Handlers<'account-ops'> {
   const counter = createPostingCounter(registry);
   const gauges = createReconcileGauges(registry);
   const counted = async (p: Promise<Outcome>) => {
@@ -33,6 +36,8 @@ export function accountOpsHandlers(deps: LedgerDeps, registry: Registry, logger:
     dividend: (d, { job }) => counted(postings.dividend(deps, d, job.id ?? null)),
     fee: (d, { job }) => counted(postings.fee(deps, d, job.id ?? null)),
     'state-change': (d, { job }) => counted(postings.stateChange(deps, d, job.id ?? null)),
+    reinvest: (d, { job }) => counted(reinvest(deps, d, job.id ?? null)),
+    'reinvest-scan': (d) => reinvestScan(deps, producer, d.date ?? deps.clock.today(), REINVEST_PAGE),
     'recover-transfers': (d, { job }) => recoverTransfers(deps, d.olderThanSec, job.id ?? null, logger),
     reconcile: () => reconcile(deps, gauges, logger),
   };

@@ -15,12 +15,14 @@ await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc)
     stores,
     config: svc.config,
     clock: systemClock,
-    afterPosting: afterPosting(svc.producer),
+    afterPosting: afterPosting(svc.producer, { stores, config: svc.config }),
   };
-  svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger));
+  svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger, svc.producer));
 
   // Job schedulers are upserted by id, so restarts and replicas keep exactly one of each.
   const queue = svc.producer.queue(QUEUE.accountOps);
   await queue.upsertJobScheduler('recover-transfers', { every: RECOVER_EVERY_MS }, { name: 'recover-transfers', data: { olderThanSec: RECOVER_AFTER_SEC } });
+  const { timezone: tz, reinvestmentCron } = svc.config.schedules;
+  await queue.upsertJobScheduler('reinvest-scheduled', { pattern: reinvestmentCron, tz }, { name: 'reinvest-scan', data: {} });
   await queue.upsertJobScheduler('reconcile', { every: svc.config.schedules.reconcileEverySec * 1000 }, { name: 'reconcile', data: { period: 'scheduled' } });
 });

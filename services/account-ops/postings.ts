@@ -1,4 +1,5 @@
 import type { JobData } from '../../shared/contracts/jobs.js';
+import type { StoredAccount } from '../../shared/db/account-repository.js';
 import type { Operation } from '../../shared/domain/ledger.js';
 import { type Refusal, refuse } from '../../shared/domain/refusal.js';
 import type { Balances } from '../../shared/domain/balances.js';
@@ -25,7 +26,7 @@ export function singleEntry<T extends Posting>(
   operation: string,
   data: T,
   jobId: string | null,
-  build: (head: Balances) => Promise<Operation | Refusal> | Operation | Refusal,
+  build: (head: Balances, account: StoredAccount) => Promise<Operation | Refusal> | Operation | Refusal,
 ): Promise<Outcome> {
   const req = { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId };
   return runOperation(deps, req, async (key) => {

@@ -12,6 +12,7 @@ import { adminRoutes } from './routes/admin.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { forkingRoutes } from './routes/forking.js';
 import { reviewRoutes } from './routes/reviews.js';
+import { consolidationRoutes } from './routes/consolidation.js';
 import { performanceRoutes } from './routes/performance.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
@@ -56,6 +57,7 @@ export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authe
   await app.register(transactionRoutes(deps.api));
   await app.register(adminRoutes(deps.api));
   await app.register(forkingRoutes(deps.api));
+  await app.register(consolidationRoutes(deps.api));
   await app.register(reviewRoutes(deps.api));
   await app.register(performanceRoutes(deps.api));
   return app;

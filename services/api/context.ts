@@ -14,6 +14,7 @@ import type { AssessDeps } from '../../shared/ledger/fork-assessment.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import type { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import type { AlertRepository } from '../../shared/db/alert-repository.js';
+import type { ConsolidationDeps } from '../../shared/ledger/consolidation.js';
 
 export interface ApiDeps {
   stores: LedgerStores;
@@ -24,6 +25,8 @@ export interface ApiDeps {
   /** Forks, decisions and reviews (shared with the threshold monitor's assessment). */
   forking: AssessDeps;
   performance: { snapshots: SnapshotRepository; alerts: AlertRepository };
+  /** Merges, opportunities and their assessment (shared with the consolidation scanner). */
+  consolidation: ConsolidationDeps;
 }
 
 declare module 'fastify' {

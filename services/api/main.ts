@@ -5,6 +5,7 @@ import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
 import { AlertRepository } from '../../shared/db/alert-repository.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import { openForkingDeps } from '../../shared/ledger/forking-deps.js';
+import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
 import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
 import { systemClock } from '../../shared/runtime/clock.js';
@@ -34,7 +35,7 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   const snapshots = new SnapshotRepository(svc.mongo);
   const alerts = new AlertRepository(svc.mongo);
   await Promise.all([snapshots.init(), alerts.init()]);
-  const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking, performance: { snapshots, alerts } };
+  const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking, performance: { snapshots, alerts }, consolidation: await openConsolidationDeps(svc.mongo, stores, svc.config, systemClock) };
   createAccountGauge(svc.registry, stores.accounts);
   const app = await buildApp({ logger: svc.logger, api, auth: new Authenticator(keys, svc.config.adminApiKey), rateLimitRedis });
   await app.listen({ port: svc.config.apiPort, host: '0.0.0.0' });

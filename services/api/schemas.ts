@@ -142,4 +142,19 @@ export const opportunitiesSchema = z.object({
   ),
 });
 export const forkStatusSchema = z.object({ inFlight: z.number().int(), limit: z.number().int(), recent: z.array(forkViewSchema) });
-export const reviewSchema = z.looseObject({ id: z.string(), kind: z.string(), accountId: z.string(), state: z.string(), forkId: z.string() });
+export const reviewSchema = z.looseObject({ id: z.string(), kind: z.string(), accountId: z.string(), state: z.string(), forkId: z.string().nullable() });
+export const mergeViewSchema = z.object({
+  id: z.string(),
+  groupId: z.string().nullable(),
+  sourceId: z.string(),
+  targetId: z.string(),
+  strategy: z.string(),
+  state: z.string(),
+  partial: z.object({ amount: z.string().nullable(), symbols: z.array(z.string()) }).nullable(),
+  lineage: z.array(z.object({ symbol: z.string(), quantity: z.string(), costBasis: z.string(), fromAccountId: z.string() })),
+  requestedAt: z.string(),
+  scheduledFor: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+});

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { QUEUE, type QueueName } from './queues.js';
 import { accountConfig } from './account-config.js';
+import { REINVEST_TRIGGERS } from '../domain/reinvestment.js';
 import { accountId, actor, cashAmount, cashAmountOrZero, id, idempotencyKey, isoDate, price, quantity, symbol, tier } from './fields.js';
 
 /** Every posting names the key that makes its replay a no-op (SPEC §3.4), and who asked. */
@@ -39,6 +40,10 @@ export const JOBS = {
       to: z.enum(['SAFE', 'ACTIVE', 'SUSPENDED', 'CLOSED', 'ERROR']),
       reason: z.string().min(1).max(500),
     }),
+    /** SPEC §6: put investable cash to work; `key` names the triggering entry or scheduled date. */
+    reinvest: z.strictObject({ accountId, trigger: z.enum(REINVEST_TRIGGERS), key: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
+    /** The scheduled trigger: one reinvest job per opted-in account for the date. */
+    'reinvest-scan': z.strictObject({ date: isoDate.optional() }),
     'recover-transfers': z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
     reconcile: z.strictObject({ period: z.string().max(40) }),
   },
@@ -61,10 +66,13 @@ export const JOBS = {
     recover: z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
   },
   [QUEUE.merge]: {
-    execute: z.strictObject({ mergeId: id }),
+    execute: z.strictObject({ mergeId: id.max(128) }),
+    recover: z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
   },
   [QUEUE.consolidationScan]: {
-    scan: z.strictObject({ date: isoDate }),
+    /** Without a date, the fleet clock's business date (a scheduler cannot template one). */
+    scan: z.strictObject({ date: isoDate.optional() }),
+    batch: z.strictObject({ date: isoDate, afterAccountId: accountId.nullable(), limit: z.number().int().min(1).max(10_000) }),
   },
   [QUEUE.snapshot]: {
     /** Without a date, the fleet clock's business date (a scheduler cannot template one). */

@@ -77,6 +77,12 @@ export class PriceRepository extends Repository<StoredPrice> {
    * equality lookup; otherwise (weekends, holidays) a sorted query, which FerretDB v1 answers in
    * memory, so its answer is kept for a short while. A close loaded since is seen after that.
    */
+  /** The last `sessions` closes of a symbol up to `date`, oldest first (trend measures). */
+  async closesUpTo(symbol: string, date: string, sessions: number): Promise<Decimal[]> {
+    const rows = await this.model.find({ symbol, date: { $lte: date } }, { _id: 0, closeMicros: 1 }).sort({ date: -1 }).limit(sessions).lean<Array<{ closeMicros: bigint }>>();
+    return rows.reverse().map((r) => loadUnits('price', r.closeMicros));
+  }
+
   async lastCloses(symbols: string[], date: string): Promise<Map<string, Decimal>> {
     const found = await Promise.all([...new Set(symbols)].map((symbol) => this.lastClose(symbol, date)));
     return new Map(found.filter((p): p is StoredPrice => p !== null).map((p) => [p.symbol, loadUnits('price', p.closeMicros)]));

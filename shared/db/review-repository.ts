@@ -1,14 +1,17 @@
 import { Schema, type Connection } from 'mongoose';
 import { Repository } from './model.js';
 
-/** A low-confidence decision waiting for an operator (SPEC §4.2), or later a consolidation proposal. */
+/**
+ * A proposal waiting for an operator: a low-confidence fork decision (SPEC §4.2) or a consolidation
+ * opportunity below the auto-execute bar (SPEC §5.2). `decisionId` names the decision or opportunity.
+ */
 export interface StoredReview {
   _id: string;
-  kind: 'fork';
+  kind: 'fork' | 'merge';
   accountId: string;
   ownerId: string | null;
   decisionId: string;
-  forkId: string;
+  forkId: string | null;
   state: 'PENDING' | 'APPROVED' | 'REJECTED';
   createdAt: Date;
   decidedAt: Date | null;
@@ -19,11 +22,11 @@ export interface StoredReview {
 const reviewSchema = new Schema<StoredReview>(
   {
     _id: { type: String, required: true },
-    kind: { type: String, required: true },
+    kind: { type: String, required: true, enum: ['fork', 'merge'] },
     accountId: { type: String, required: true },
     ownerId: { type: String, default: null },
     decisionId: { type: String, required: true },
-    forkId: { type: String, required: true },
+    forkId: { type: String, default: null },
     state: { type: String, required: true, enum: ['PENDING', 'APPROVED', 'REJECTED'] },
     createdAt: { type: Date, required: true },
     decidedAt: { type: Date, default: null },

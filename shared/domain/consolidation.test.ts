@@ -42,7 +42,7 @@ function inputs(over: Partial<AccountInputs> = {}): AccountInputs {
   };
 }
 function peer(accountId: string, over: Partial<Peer> = {}): Peer {
-  return { accountId, state: 'ACTIVE', equity: d('60000.00'), positions: 3, annualReturn: 0.1, volatility: 0.15, ...over };
+  return { accountId, state: 'ACTIVE', equity: d('60000.00'), positions: 3, maxPositions: 10, annualReturn: 0.1, volatility: 0.15, ...over };
 }
 
 describe('trigger 1: underperformance (annualised < 5 % over ≥ 30 days)', () => {
@@ -123,10 +123,8 @@ describe('trigger 6: system optimisation', () => {
 });
 
 describe('decision', () => {
-  const maxPositions = () => 10;
-
   it('merges a small account into its parent at once: reliable, large benefit, little risk, high urgency', () => {
-    const a = assessConsolidation(inputs({ equity: d('4000.00'), cash: d('4000.00'), positions: 0 }), c, maxPositions);
+    const a = assessConsolidation(inputs({ equity: d('4000.00'), cash: d('4000.00'), positions: 0 }), c);
     expect([a.fired, a.proposal.strategy, a.proposal.targetId, a.urgency, a.action]).toEqual([['operational-efficiency'], 'parent', 'acc_parent', 'critical', 'execute']);
     // 0.30 × 1 + 0.40 × 1 (250 a year on 4,000 is over 2 %) + 0.30 × (1 − risk)
     const risk = 0.5 * (4000 / 64000) + 0.5 * (3 / 10);
@@ -135,7 +133,7 @@ describe('decision', () => {
   });
 
   it('sends a medium-urgency underperformer to review, and quantifies the expected change', () => {
-    const a = assessConsolidation(inputs({ dailyReturns: Array(60).fill(dailyFor(0.01)) }), c, maxPositions);
+    const a = assessConsolidation(inputs({ dailyReturns: Array(60).fill(dailyFor(0.01)) }), c);
     expect([a.fired, a.urgency, a.action]).toEqual([['underperformance'], 'medium', 'review']);
     // 50,000 × (12 % − 1 %) a year
     expect(Number(a.benefits.expectedPerformanceChangePerYear)).toBeCloseTo(5500, 0);
@@ -143,21 +141,21 @@ describe('decision', () => {
 
   it('picks the best-performing open sibling for a root, and moves only the excess of idle cash', () => {
     const siblings = [peer('acc_b', { annualReturn: 0.2 }), peer('acc_a', { annualReturn: 0.3, state: 'SUSPENDED' }), peer('acc_c', { annualReturn: 0.05 })];
-    const loser = assessConsolidation(inputs({ parent: null, siblings, dailyReturns: Array(60).fill(dailyFor(-0.1)) }), c, maxPositions);
+    const loser = assessConsolidation(inputs({ parent: null, siblings, dailyReturns: Array(60).fill(dailyFor(-0.1)) }), c);
     expect([loser.proposal.strategy, loser.proposal.targetId]).toEqual(['sibling', 'acc_b']);
-    const idle = assessConsolidation(inputs({ cash: d('40000.00'), cashShares: Array(30).fill(0.8) }), c, maxPositions);
+    const idle = assessConsolidation(inputs({ cash: d('40000.00'), cashShares: Array(30).fill(0.8) }), c);
     expect([idle.proposal.strategy, idle.proposal.amount?.toFixed(2), idle.action]).toEqual(['partial', '15000.00', 'review']);
   });
 
   it('merges a crowd of small siblings into one new account', () => {
     const six = ['acc_f', 'acc_b', 'acc_c', 'acc_d', 'acc_e', 'acc_src'];
-    const a = assessConsolidation(inputs({ smallSiblingIds: six }), c, maxPositions);
+    const a = assessConsolidation(inputs({ smallSiblingIds: six }), c);
     expect([a.proposal.strategy, a.proposal.targetId, a.proposal.sourceIds]).toEqual(['new', null, [...six].sort()]);
   });
 
   it('does nothing when no trigger fires, and asks for review when there is no target', () => {
-    expect(assessConsolidation(inputs(), c, maxPositions).action).toBe('none');
-    const orphan = assessConsolidation(inputs({ parent: null, equity: d('100.00') }), c, maxPositions);
+    expect(assessConsolidation(inputs(), c).action).toBe('none');
+    const orphan = assessConsolidation(inputs({ parent: null, equity: d('100.00') }), c);
     expect([orphan.proposal.targetId, orphan.risk, orphan.action]).toEqual([null, 1, 'review']);
   });
 });

@@ -27,6 +27,8 @@ export interface Peer {
   state: string;
   equity: Decimal;
   positions: number;
+  /** The peer's own position limit (its tier and overrides). */
+  maxPositions: number;
   /** Annualised flow-adjusted return and volatility; null without enough history. */
   annualReturn: number | null;
   volatility: number | null;
@@ -236,11 +238,11 @@ export function benefits(a: AccountInputs, target: Peer | null, c: Consolidation
  * move into a small target changes it most), half how full the target's position limit would be;
  * 1 when there is no target that can take it.
  */
-export function mergeRisk(a: AccountInputs, target: Peer | null, targetMaxPositions: number | null): number {
-  if (!target || targetMaxPositions === null) return 1;
+export function mergeRisk(a: AccountInputs, target: Peer | null): number {
+  if (!target) return 1;
   const combined = a.equity.plus(target.equity);
   const share = combined.isZero() ? 1 : num(a.equity.dividedBy(combined));
-  const fill = clamp01((target.positions + a.positions) / targetMaxPositions);
+  const fill = clamp01((target.positions + a.positions) / target.maxPositions);
   return round4(clamp01(0.5 * share + 0.5 * fill));
 }
 
@@ -257,7 +259,7 @@ export interface Assessment {
   action: 'none' | 'execute' | 'review';
 }
 
-export function assessConsolidation(a: AccountInputs, c: ConsolidationConfig, targetMaxPositions: (peer: Peer) => number): Assessment {
+export function assessConsolidation(a: AccountInputs, c: ConsolidationConfig): Assessment {
   const triggers = evaluateTriggers(a, c);
   const firedResults = triggers.filter((t) => t.fired);
   const fired = firedResults.map((t) => t.trigger);
@@ -267,7 +269,7 @@ export function assessConsolidation(a: AccountInputs, c: ConsolidationConfig, ta
   const reliability = firedResults.reduce((m, t) => Math.max(m, t.reliability), 0);
   const b = benefits(a, target, c);
   // A new account starts empty: nothing to fill, and the sources are the whole of it.
-  const risk = proposal.strategy === 'new' ? 0.5 : mergeRisk(a, target, target ? targetMaxPositions(target) : null);
+  const risk = proposal.strategy === 'new' ? 0.5 : mergeRisk(a, target);
   const confidence = round4(num(c.weightTriggerReliability) * reliability + num(c.weightBenefit) * b.magnitude + num(c.weightRisk) * (1 - risk));
   const executable = proposal.strategy === 'new' || (proposal.targetId !== null && (proposal.strategy !== 'partial' || proposal.amount !== null));
   const action =

@@ -8,14 +8,14 @@ import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { connectMongo } from '../../shared/db/connection.js';
 import { DeadLetterRepository } from '../../shared/db/dead-letter-repository.js';
-import type { LedgerDeps } from '../../shared/ledger/post.js';
+import type { ReinvestDeps } from '../../services/account-ops/reinvest.js';
+import { type Clock, systemClock } from '../../shared/runtime/clock.js';
 import { type LedgerStores, openLedgerStores } from '../../shared/ledger/stores.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import { connectRedis } from '../../shared/queue/connection.js';
 import { Producer } from '../../shared/queue/producer.js';
 import { createQueueMetrics } from '../../shared/queue/queue-metrics.js';
 import { createWorker } from '../../shared/queue/worker-runner.js';
-import { systemClock } from '../../shared/runtime/clock.js';
 import { accountOpsHandlers } from '../../services/account-ops/handlers.js';
 import { dropQueuePrefix, isolatedEnv } from './env.js';
 
@@ -27,7 +27,7 @@ export interface LedgerHarness {
   config: Config;
   mongo: Connection;
   stores: LedgerStores;
-  deps: LedgerDeps;
+  deps: ReinvestDeps;
   producer: Producer;
   registry: Registry;
   worker: Worker | null;
@@ -36,7 +36,7 @@ export interface LedgerHarness {
   close(): Promise<void>;
 }
 
-export async function startLedger(tag: string, opts: { env?: Record<string, string>; worker?: boolean } = {}): Promise<LedgerHarness> {
+export async function startLedger(tag: string, opts: { env?: Record<string, string>; worker?: boolean; clock?: Clock } = {}): Promise<LedgerHarness> {
   const iso = isolatedEnv(tag);
   const config = loadConfig({ ...iso.env, ...opts.env });
   const mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
@@ -45,13 +45,13 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
   const producerRedis = await connectRedis(config.redisUrl, 'producer', tag, silentLogger);
   const producer = new Producer(producerRedis, config);
   const registry = new Registry();
-  const deps: LedgerDeps = { stores, config, clock: systemClock };
+  const deps: ReinvestDeps = { stores, config, clock: opts.clock ?? systemClock };
   let worker: Worker | null = null;
   if (opts.worker !== false) {
     const deadLetters = new DeadLetterRepository(mongo);
     await deadLetters.init();
     const metrics = createQueueMetrics(registry, () => []);
-    worker = createWorker(QUEUE.accountOps, accountOpsHandlers(deps, registry, silentLogger), { connection: workerRedis, config, logger: silentLogger, metrics, deadLetters });
+    worker = createWorker(QUEUE.accountOps, accountOpsHandlers(deps, registry, silentLogger, producer), { connection: workerRedis, config, logger: silentLogger, metrics, deadLetters });
     void worker.run();
   }
   const queue = producer.queue(QUEUE.accountOps);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { jobId } from '../../../shared/contracts/jobs.js';
 import { QUEUE } from '../../../shared/contracts/queues.js';
 import { requestFork } from '../../../shared/ledger/fork-saga.js';
+import { enqueueMerge, orderOf, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
@@ -35,7 +36,13 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
       const state = req.params.decision === 'approve' ? 'APPROVED' : 'REJECTED';
       const decided = (await fk.reviews.decide(review._id, state, p.id, req.body?.note ?? null, deps.clock.now()))!;
       if (decided.decidedBy !== p.id || decided.state !== state) throw new ApiError(409, 'already_decided', 'someone else decided this review first');
-      if (state === 'APPROVED') {
+      if (state === 'APPROVED' && review.kind === 'merge') {
+        // The opportunity's proposal, on the accounts' current states; the saga re-checks every prerequisite.
+        const opportunity = await deps.consolidation.opportunities.get(review.decisionId);
+        const ids = opportunity ? await requestMerges(deps.consolidation, orderOf(opportunity, p.id)) : [];
+        for (const id of ids) await enqueueMerge(deps.producer, { _id: id, scheduledFor: null }, deps.clock.now());
+        if (opportunity) await deps.consolidation.opportunities.setOutcome(opportunity._id, { mergeIds: ids });
+      } else if (state === 'APPROVED' && review.forkId) {
         const decision = await fk.decisions.model.findById(review.decisionId).lean();
         const parentSeq = decision!.seq;
         const mode = deps.config.fork.defaultMode;

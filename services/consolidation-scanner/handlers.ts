@@ -1,0 +1,127 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { jobId } from '../../shared/contracts/jobs.js';
+import { QUEUE } from '../../shared/contracts/queues.js';
+import { MERGE_DONE, MERGE_IN_FLIGHT, type StoredMerge } from '../../shared/db/merge-repository.js';
+import type { StoredOpportunity } from '../../shared/db/opportunity-repository.js';
+import { type ConsolidationDeps, PeerCache, assessAccount, enqueueMerge, orderOf, recordOpportunity, requestMerges } from '../../shared/ledger/consolidation.js';
+import { rollBackMerge, runMerge } from '../../shared/ledger/merge-saga.js';
+import { settleSagaJob } from '../../shared/ledger/saga-job.js';
+import type { Producer } from '../../shared/queue/producer.js';
+import type { Handlers } from '../../shared/queue/worker-runner.js';
+import type { Logger } from '../../shared/runtime/logger.js';
+
+/** Pages of account ids one day's scan reads at most. */
+const FANOUT_PAGES_MAX = 10_000;
+const RECOVER_BATCH_MAX = 50;
+
+export function createMergeMetrics(registry: Registry, deps: ConsolidationDeps) {
+  return {
+    inFlight: new Gauge({
+      name: 'fleet_merges_in_flight',
+      help: 'Merges between their start and their end, across the fleet (read from MongoDB at scrape time)',
+      registers: [registry],
+      async collect() {
+        this.set(await deps.merges.inFlight());
+      },
+    }),
+    outcomes: new Counter({ name: 'fleet_merges_total', help: 'Merges finished by this process, by outcome (COMPLETED, ROLLED_BACK, REJECTED)', labelNames: ['outcome'] as const, registers: [registry] }),
+    opportunities: new Counter({ name: 'fleet_consolidation_opportunities_total', help: 'Consolidation opportunities found by the daily scan, by action (execute, review)', labelNames: ['action'] as const, registers: [registry] }),
+  };
+}
+
+export interface ScannerHooks {
+  onMergeFinished: (merge: StoredMerge) => Promise<void>;
+}
+
+const summary = (m: StoredMerge) => ({ mergeId: m._id, phase: m.phase, sourceId: m.sourceId, targetId: m.targetId, error: m.error });
+
+export function consolidationHandlers(
+  deps: ConsolidationDeps,
+  producer: Producer,
+  metrics: ReturnType<typeof createMergeMetrics>,
+  hooks: ScannerHooks,
+  logger: Logger,
+): Handlers<'consolidation-scan'> & Handlers<'merge'> {
+  const pageSize = deps.config.consolidation.scanPageSizeMax;
+
+  /** Carries out what an opportunity calls for, once: merges at the auto-execute bar, else a review. */
+  const act = async (o: StoredOpportunity) => {
+    if (o.action === 'execute' && o.mergeIds.length === 0) {
+      const ids = await requestMerges(deps, orderOf(o, 'consolidation-scanner'));
+      for (const id of ids) await enqueueMerge(producer, { _id: id, scheduledFor: null }, deps.clock.now());
+      await deps.opportunities.setOutcome(o._id, { mergeIds: ids });
+    } else if (o.action === 'review' && !o.reviewId) {
+      const review = await deps.reviews.createOnce({
+        _id: `rev_${o._id}`,
+        kind: 'merge',
+        accountId: o.accountId,
+        ownerId: o.ownerId,
+        decisionId: o._id,
+        forkId: null,
+        state: 'PENDING',
+        createdAt: deps.clock.now(),
+        decidedAt: null,
+        decidedBy: null,
+        note: null,
+      });
+      await deps.opportunities.setOutcome(o._id, { reviewId: review._id });
+    }
+  };
+
+  return {
+    /** The day's fan-out: one batch job per page of account ids, keyed by day and page start. */
+    scan: async (d) => {
+      const date = d.date ?? deps.clock.today();
+      let afterId: string | null = null;
+      let batches = 0;
+      for (let page = 0; page < FANOUT_PAGES_MAX; page++) {
+        const ids = await deps.stores.accounts.list({ state: 'ACTIVE' }, { afterId: afterId ?? undefined, limit: pageSize });
+        if (ids.length === 0) break;
+        await producer.enqueue(QUEUE.consolidationScan, 'batch', { date, afterAccountId: afterId, limit: pageSize }, { jobId: jobId('consolidation', date, afterId ?? 'first') });
+        batches++;
+        afterId = ids[ids.length - 1]!._id;
+        if (ids.length < pageSize) break;
+      }
+      return { date, batches };
+    },
+    batch: async (d) => {
+      const accounts = await deps.stores.accounts.list({ state: 'ACTIVE' }, { afterId: d.afterAccountId ?? undefined, limit: d.limit });
+      const cache = new PeerCache(deps);
+      let found = 0;
+      for (const account of accounts) {
+        const { inputs, assessment } = await assessAccount(deps, account, false, cache);
+        const recorded = await recordOpportunity(deps, account, inputs, assessment);
+        if (!recorded) continue;
+        found++;
+        if (recorded.created) metrics.opportunities.inc({ action: recorded.opportunity.action });
+        await act(recorded.opportunity);
+      }
+      return { date: d.date, accounts: accounts.length, opportunities: found };
+    },
+    execute: async (d, { job }) => {
+      const merge = await settleSagaJob(job, {
+        run: () => runMerge(deps, d.mergeId, job.id ?? null),
+        get: async () => (await deps.merges.get(d.mergeId))!,
+        rollBack: (current, reason) => rollBackMerge(deps, current, reason, job.id ?? null),
+        done: MERGE_DONE,
+      });
+      metrics.outcomes.inc({ outcome: merge.phase });
+      await hooks.onMergeFinished(merge);
+      logger.info(summary(merge), 'merge finished');
+      return summary(merge);
+    },
+    recover: async (d, { job }) => {
+      const before = new Date(deps.clock.now().getTime() - d.olderThanSec * 1000);
+      const stuck = (await deps.merges.model.find({ phase: { $in: MERGE_IN_FLIGHT } }).lean<StoredMerge[]>()).filter((m) => new Date(m.updatedAt) < before);
+      const resumed = [];
+      for (const m of stuck.slice(0, RECOVER_BATCH_MAX)) {
+        const done = await runMerge(deps, m._id, job.id ?? null);
+        metrics.outcomes.inc({ outcome: done.phase });
+        await hooks.onMergeFinished(done);
+        resumed.push(summary(done));
+        logger.warn(summary(done), 'recovered a stuck merge');
+      }
+      return { resumed };
+    },
+  };
+}
