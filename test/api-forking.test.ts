@@ -1,4 +1,3 @@
-import { openConsolidationDeps } from '../shared/ledger/consolidation.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueEvents, type Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -15,9 +14,12 @@ import { Authenticator } from '../services/api/auth.js';
 import { Operations } from '../services/api/operations.js';
 import { createForkMetrics, forkExecutorHandlers } from '../services/fork-executor/handlers.js';
 import { thresholdMonitorHandlers } from '../services/threshold-monitor/handlers.js';
+import { consolidationHandlers, createMergeMetrics } from '../services/consolidation-scanner/handlers.js';
+import { type ConsolidationDeps, openConsolidationDeps } from '../shared/ledger/consolidation.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
 import { AlertRepository } from '../shared/db/alert-repository.js';
 import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
+import { waitFor } from './helpers/env.js';
 import { FixedClock } from './helpers/fixed-clock.js';
 import { type LedgerHarness, openAccount, silentLogger, startLedger } from './helpers/ledger-harness.js';
 
@@ -27,6 +29,8 @@ let h: LedgerHarness;
 let fk: AssessDeps;
 let events: QueueEvents;
 let forkWorker: Worker;
+let mergeWorker: Worker;
+let cd: ConsolidationDeps;
 let app: Awaited<ReturnType<typeof buildApp>>;
 
 const call = async (method: 'GET' | 'POST', url: string, payload?: object) => {
@@ -51,12 +55,23 @@ beforeAll(async () => {
     deadLetters: dead,
   });
   void forkWorker.run();
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, clock) };
+  cd = await openConsolidationDeps(h.mongo, h.stores, h.config, clock);
+  const merges = consolidationHandlers(cd, h.producer, createMergeMetrics(registry, cd), { onMergeFinished: async () => undefined }, silentLogger);
+  mergeWorker = createWorker(QUEUE.merge, { execute: merges.execute, recover: merges.recover }, {
+    connection: await connectRedis(h.config.redisUrl, 'worker', 'apimerge', silentLogger),
+    config: h.config,
+    logger: silentLogger,
+    metrics: createQueueMetrics(new Registry(), () => []),
+    deadLetters: dead,
+  });
+  void mergeWorker.run();
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: cd };
   app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
 });
 afterAll(async () => {
   await app?.close();
   await forkWorker?.close();
+  await mergeWorker?.close();
   await events?.close();
   await h?.close();
 });
@@ -120,5 +135,64 @@ describe('forking through the API', () => {
       fork = await fk.forks.get('fork_acc-review_2');
     }
     expect(fork?.phase).toBe('COMPLETED');
+  });
+});
+
+describe('consolidation through the API', () => {
+  const cash = async (id: string) => (await call('GET', `/api/v1/accounts/${id}`)).body.cash;
+
+  it('assesses a forked child as a manual request and merges it back into its parent, waiting for the outcome', async () => {
+    await openAccount(h, 'acc-cm-p', '112000.00');
+    const forked = await call('POST', '/api/v1/forking/execute?wait=true', { accountId: 'acc-cm-p' });
+    expect(forked.status).toBe(201);
+    const child = forked.body.childId as string;
+
+    const assessed = await call('POST', '/api/v1/consolidation/assess', { accountId: child });
+    expect(assessed.status).toBe(200);
+    expect(assessed.body.items[0]).toMatchObject({ accountId: child, assessment: { fired: ['manual-request'], proposal: { strategy: 'parent', targetId: 'acc-cm-p' } } });
+
+    const merged = await call('POST', '/api/v1/consolidation/execute?wait=true', { sourceId: child });
+    expect(merged.status).toBe(201);
+    expect(merged.body.merges[0]).toMatchObject({ sourceId: child, targetId: 'acc-cm-p', strategy: 'parent', state: 'COMPLETED' });
+    expect(await cash('acc-cm-p')).toBe('112000.00');
+    expect((await call('GET', `/api/v1/accounts/${child}`)).body.state).toBe('CLOSED');
+    // The same request on the closed source is refused, not a second merge.
+    expect((await call('POST', '/api/v1/consolidation/execute', { sourceId: child, targetId: 'acc-cm-p' })).status).toBe(409);
+    const status = await call('GET', '/api/v1/consolidation/status');
+    expect(status.body.recent.map((m: { sourceId: string }) => m.sourceId)).toContain(child);
+  });
+
+  it('merges several accounts into one new account, and moves part of one into another', async () => {
+    await openAccount(h, 'acc-cm-a', '11000.00');
+    await openAccount(h, 'acc-cm-b', '12000.50');
+    const merged = await call('POST', '/api/v1/consolidation/execute?wait=true', { sourceIds: ['acc-cm-a', 'acc-cm-b'] });
+    expect(merged.status).toBe(201);
+    const [a, b] = merged.body.merges;
+    expect([a.strategy, a.targetId === b.targetId, a.groupId === b.groupId]).toEqual(['new', true, true]);
+    expect(await cash(a.targetId)).toBe('23000.50');
+
+    await openAccount(h, 'acc-cm-c', '30000.00');
+    const partial = await call('POST', '/api/v1/consolidation/execute?wait=true', { sourceId: 'acc-cm-c', targetId: a.targetId, amount: '5000.25' });
+    expect([partial.status, partial.body.merges[0].strategy]).toEqual([201, 'partial']);
+    expect([await cash('acc-cm-c'), await cash(a.targetId)]).toEqual(['24999.75', '28000.75']);
+  });
+
+  it('carries out an approved merge review', async () => {
+    await openAccount(h, 'acc-cm-r', '40000.00');
+    await openAccount(h, 'acc-cm-rs', '9000.00', { parentId: 'acc-cm-r' });
+    const date = clock.today();
+    await cd.opportunities.recordOnce({ _id: `copp_acc-cm-rs_${date}`, accountId: 'acc-cm-rs', ownerId: 'owner-1', date, seq: 1, fired: ['operational-efficiency'], strategy: 'parent', targetId: 'acc-cm-r', sourceIds: ['acc-cm-rs'], amount: null, urgency: 'medium', confidence: 0.6, action: 'review', assessment: {}, inputs: {}, mergeIds: [], reviewId: null, createdAt: clock.now() });
+    await cd.reviews.createOnce({ _id: `rev_copp_acc-cm-rs_${date}`, kind: 'merge', accountId: 'acc-cm-rs', ownerId: 'owner-1', decisionId: `copp_acc-cm-rs_${date}`, forkId: null, state: 'PENDING', createdAt: clock.now(), decidedAt: null, decidedBy: null, note: null });
+    expect((await call('POST', `/api/v1/reviews/rev_copp_acc-cm-rs_${date}/approve`, {})).status).toBe(200);
+    await waitFor('the approved merge', async () => (await cash('acc-cm-r')) === '49000.00', 20_000, 100);
+    expect((await call('GET', '/api/v1/consolidation/opportunities')).body.items[0]).toMatchObject({ accountId: 'acc-cm-rs', mergeIds: [expect.any(String)] });
+  });
+
+  it('refuses malformed requests with 400 and names no merge', async () => {
+    for (const body of [{ sourceId: 'acc-cm-c', sourceIds: ['acc-cm-c'] }, {}, { sourceId: { $ne: null } }, { sourceId: 'acc-cm-c', strategy: 'partial' }, { sourceId: 'acc-cm-c', amount: '-1.00', targetId: 'acc-cm-a' }, { sourceIds: ['acc-cm-c'], strategy: 'new', targetId: 'acc-cm-a' }]) {
+      const res = await call('POST', '/api/v1/consolidation/execute', body);
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400]);
+    }
+    expect((await call('POST', '/api/v1/consolidation/execute', { sourceId: 'acc-nobody' })).status).toBe(404);
   });
 });

@@ -16,8 +16,12 @@ export interface MergeDeps extends LedgerDeps {
   merges: MergeRepository;
 }
 
-/** A merge is identified by its source and the journal seq it was requested on: one merge per state of the source. */
-export const mergeIdOf = (sourceId: string, seq: number) => `merge_${sourceId}_${seq}`;
+/**
+ * A merge is identified by its source, the journal seq it was requested on and its target: a repeat
+ * names the same merge; two targets for one state of the source race on the source's move to
+ * MERGING, which only one can make.
+ */
+export const mergeIdOf = (sourceId: string, seq: number, targetId: string) => `merge_${sourceId}_${seq}_${sha256Hex(targetId).slice(0, 8)}`;
 /** Several sources merged into one new account: the group and its account follow from the sources' states. */
 export const mergeGroupIdOf = (sources: Array<{ id: string; seq: number }>) =>
   `mgrp_${sha256Hex(sources.map((s) => `${s.id}@${s.seq}`).sort().join(',')).slice(0, 24)}`;
@@ -42,7 +46,7 @@ export interface MergeRequest {
 export async function requestMerge(deps: MergeDeps, r: MergeRequest): Promise<{ merge: StoredMerge; created: boolean }> {
   const now = deps.clock.now();
   return deps.merges.getOrCreate({
-    _id: mergeIdOf(r.sourceId, r.sourceSeq),
+    _id: mergeIdOf(r.sourceId, r.sourceSeq, r.targetId),
     groupId: r.groupId,
     sourceId: r.sourceId,
     targetId: r.targetId,
