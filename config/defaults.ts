@@ -27,6 +27,7 @@ export const defaults: Config = {
   adminApiKey: null,
   apiPort: 8080,
   shutdownDeadlineMs: 10_000,
+  clock: { mode: 'live' },
   api: {
     rateLimitMax: 1200,
     rateLimitWindowMs: 60_000,

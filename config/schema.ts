@@ -64,6 +64,8 @@ export const configSchema = z.strictObject({
   adminApiKey: z.string().min(16, 'must be at least 16 characters').nullable(),
   apiPort: port,
   shutdownDeadlineMs: z.number().int().min(100).max(120_000),
+  /** SPEC §10: live reads the wall clock; simulation reads the simulated time the simulator keeps in Redis. */
+  clock: z.strictObject({ mode: z.enum(['live', 'simulation']) }),
   api: z.strictObject({
     /** Requests per key (or per address, unauthenticated) in each window. */
     rateLimitMax: positiveInt,

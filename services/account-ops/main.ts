@@ -1,6 +1,5 @@
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
-import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { accountOpsHandlers } from './handlers.js';
 import { afterPosting } from './after-posting.js';
@@ -14,7 +13,7 @@ await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc)
   const deps = {
     stores,
     config: svc.config,
-    clock: systemClock,
+    clock: svc.clock,
     afterPosting: afterPosting(svc.producer, { stores, config: svc.config }),
   };
   svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger, svc.producer));

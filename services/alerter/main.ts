@@ -15,7 +15,7 @@ await runService('alerter', { depthQueues: [QUEUE.alerts, QUEUE.webhooks] }, asy
       alerts,
       raised: createAlertCounter(svc.registry),
       deliveries,
-      now: () => new Date(),
+      now: () => svc.clock.now(),
       producer: svc.producer,
       webhookUrls: svc.config.alerts.webhookUrls,
       webhookTimeoutMs: svc.config.alerts.webhookTimeoutMs,

@@ -8,7 +8,6 @@ import { openForkingDeps } from '../../shared/ledger/forking-deps.js';
 import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
 import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
-import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { buildApp } from './app.js';
 import { Authenticator } from './auth.js';
@@ -30,12 +29,12 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   const rateLimitRedis = await connectRedis(svc.config.redisUrl, 'producer', 'api-ratelimit', svc.logger);
   svc.lifecycle.addConnection({ name: 'redis-ratelimit', close: async () => void (await rateLimitRedis.quit()) });
 
-  const forking = await openForkingDeps(svc.mongo, stores, svc.config, systemClock, svc.producer.queue(QUEUE.fork));
+  const forking = await openForkingDeps(svc.mongo, stores, svc.config, svc.clock, svc.producer.queue(QUEUE.fork));
   const operations = new Operations(svc.producer, events, stores.idempotency, svc.config.api.waitTimeoutMs);
   const snapshots = new SnapshotRepository(svc.mongo);
   const alerts = new AlertRepository(svc.mongo);
   await Promise.all([snapshots.init(), alerts.init()]);
-  const api = { stores, operations, clock: systemClock, config: svc.config, producer: svc.producer, forking, performance: { snapshots, alerts }, consolidation: await openConsolidationDeps(svc.mongo, stores, svc.config, systemClock) };
+  const api = { stores, operations, clock: svc.clock, config: svc.config, producer: svc.producer, forking, performance: { snapshots, alerts }, consolidation: await openConsolidationDeps(svc.mongo, stores, svc.config, svc.clock) };
   createAccountGauge(svc.registry, stores.accounts);
   const app = await buildApp({ logger: svc.logger, api, auth: new Authenticator(keys, svc.config.adminApiKey), rateLimitRedis });
   await app.listen({ port: svc.config.apiPort, host: '0.0.0.0' });

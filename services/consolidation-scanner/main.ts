@@ -3,13 +3,12 @@ import { QUEUE } from '../../shared/contracts/queues.js';
 import type { StoredMerge } from '../../shared/db/merge-repository.js';
 import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
-import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { consolidationHandlers, createMergeMetrics } from './handlers.js';
 
 await runService('consolidation-scanner', { depthQueues: [QUEUE.consolidationScan, QUEUE.merge] }, async (svc) => {
   const stores = await openLedgerStores(svc.mongo);
-  const deps = await openConsolidationDeps(svc.mongo, stores, svc.config, systemClock);
+  const deps = await openConsolidationDeps(svc.mongo, stores, svc.config, svc.clock);
 
   const onMergeFinished = async (m: StoredMerge) => {
     if (m.phase === 'ROLLED_BACK') {

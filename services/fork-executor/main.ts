@@ -2,7 +2,6 @@ import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { ForkRepository } from '../../shared/db/fork-repository.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
-import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { createForkMetrics, forkExecutorHandlers } from './handlers.js';
 
@@ -16,7 +15,7 @@ await runService('fork-executor', { depthQueues: [QUEUE.fork] }, async (svc) => 
   const stores = await openLedgerStores(svc.mongo);
   const forks = new ForkRepository(svc.mongo);
   await forks.init();
-  const deps = { stores, forks, config: svc.config, clock: systemClock, cooldownHours: svc.config.fork.cooldownHours };
+  const deps = { stores, forks, config: svc.config, clock: svc.clock, cooldownHours: svc.config.fork.cooldownHours };
   const onFinished = async (fork: { _id: string; phase: string; parentId: string; childId: string; error: { code: string; message: string } | null }) => {
     if (fork.phase === 'ROLLED_BACK') {
       await svc.producer.enqueue(

@@ -1,7 +1,6 @@
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import { openLedgerStores } from '../../shared/ledger/stores.js';
-import { systemClock } from '../../shared/runtime/clock.js';
 import { runService } from '../../shared/runtime/service.js';
 import { snapshotterHandlers } from './handlers.js';
 
@@ -9,7 +8,7 @@ await runService('performance-snapshotter', { depthQueues: [QUEUE.snapshot, QUEU
   const stores = await openLedgerStores(svc.mongo);
   const snapshots = new SnapshotRepository(svc.mongo);
   await snapshots.init();
-  const handlers = snapshotterHandlers({ stores, snapshots, clock: systemClock }, svc.producer, svc.config, svc.registry);
+  const handlers = snapshotterHandlers({ stores, snapshots, clock: svc.clock }, svc.producer, svc.config, svc.registry);
   svc.startWorker(QUEUE.snapshot, { day: handlers.day, batch: handlers.batch });
   svc.startWorker(QUEUE.retention, { prune: handlers.prune });
   // Upserted by id: restarts and replicas keep one of each. A second firing for a day is a no-op,

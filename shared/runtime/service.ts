@@ -15,6 +15,7 @@ import { createWorker, drainableOf, type Handlers } from '../queue/worker-runner
 import { startHealthServer, type HealthState } from './health-server.js';
 import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
+import { type Clock, SimulationClock, systemClock } from './clock.js';
 import { Lifecycle } from './shutdown.js';
 
 /** What every service's main.ts gets to wire its own workers and routes onto. */
@@ -31,6 +32,8 @@ export interface Service {
   queueMetrics: QueueMetrics;
   lifecycle: Lifecycle;
   health: HealthState;
+  /** The fleet's clock (SPEC §10): wall time, or the simulated time in Redis. */
+  clock: Clock;
   startWorker<Q extends QueueName>(queue: Q, handlers: Handlers<Q>): Worker;
 }
 
@@ -78,6 +81,8 @@ export async function runService(
     lifecycle.addConnection({ name: 'redis-worker', close: async () => void (await workerRedis.quit()) });
     const producerRedis = await connectRedis(config.redisUrl, 'producer', name, logger);
     lifecycle.addConnection({ name: 'redis-producer', close: async () => void (await producerRedis.quit()) });
+    const clock = config.clock.mode === 'simulation' ? await SimulationClock.open(producerRedis, config.queuePrefix) : systemClock;
+    if (clock instanceof SimulationClock) lifecycle.addProducer({ name: 'simulation-clock', close: async () => clock.close() });
     const producer = new Producer(producerRedis, config);
     lifecycle.addProducer({ name: 'producer', close: () => producer.close() });
 
@@ -99,6 +104,7 @@ export async function runService(
       queueMetrics,
       lifecycle,
       health,
+      clock,
       startWorker(queue, handlers) {
         const worker = createWorker(queue, handlers, { connection: workerRedis, config, logger, metrics: queueMetrics, deadLetters });
         lifecycle.addWorker(drainableOf(worker));
