@@ -86,15 +86,24 @@ describe('fork amounts and modes', () => {
     expect((await balances('acc-partial')).positions).toEqual([]);
   });
 
-  it('config-only mode is refused when cash is short of F, and rolls back untouched', async () => {
+  it('config-only mode is refused before anything moves when cash is short of F (no cooldown starts)', async () => {
     await openAccount(h, 'acc-config', '150000.00');
     await h.run('trade', { accountId: 'acc-config', idempotencyKey: 'buy-ddd-config', actor: 'test', side: 'buy', symbol: 'DDD', quantity: '150', price: '200.00' });
     const before = await balances('acc-config');
     const f = await fork('acc-config', 'config-only');
-    expect(f).toMatchObject({ phase: 'ROLLED_BACK', error: { code: 'insufficient_funds' } });
+    expect(f).toMatchObject({ phase: 'REJECTED', startedAt: null, error: { code: 'insufficient_funds' } });
     const after = await balances('acc-config');
     expect([after.state, after.cash.toFixed(2), after.reserved.toFixed(2)]).toEqual(['ACTIVE', before.cash.toFixed(2), '0.00']);
     expect(await h.stores.accounts.children('acc-config')).toEqual([]);
+  });
+
+  it('refuses a full fork whose child would break its tier limits, instead of rolling it back every day', async () => {
+    await openAccount(h, 'acc-heavy', '150000.00');
+    // 18 % of equity in one symbol: a Gen may hold it, the Rev child (15 %) may not.
+    await h.run('trade', { accountId: 'acc-heavy', idempotencyKey: 'buy-eee-heavy', actor: 'test', side: 'buy', symbol: 'EEE', quantity: '135', price: '200.00' });
+    const f = await fork('acc-heavy');
+    expect(f).toMatchObject({ phase: 'REJECTED', startedAt: null, error: { code: 'max_capital_per_position' } });
+    expect((await balances('acc-heavy')).state).toBe('ACTIVE');
   });
 });
 

@@ -42,7 +42,7 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
   const checkLosses = async (accountId: string, date: string, known: StoredSnapshot[] | null) => {
     const from = new Date(Date.parse(`${date}T00:00:00Z`) - RULE_WINDOW_DAYS * 86_400_000).toISOString().slice(0, 10);
     // The points the snapshot just read are reused; a day already snapshotted reads them again.
-    const points = known ? known.filter((s) => s.date >= from && s.date <= date) : await deps.snapshots.series(accountId, from, date);
+    const points = (known ?? (await deps.snapshots.trailing(accountId, date))).filter((s) => s.date >= from && s.date <= date);
     const series = points.map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents).toNumber(), dailyReturn: s.dailyReturn }));
     for (const b of lossBreaches(series, config.alerts)) {
       await producer.enqueue(

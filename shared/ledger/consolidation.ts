@@ -29,7 +29,6 @@ export interface ConsolidationDeps extends MergeDeps {
 /** Peers one assessment compares with at most: a root's siblings are the owner's other roots of its tier. */
 const PEERS_MAX = 20;
 const SERIES_DAYS = 253;
-const JOURNAL_WINDOW_ENTRIES = 500;
 
 const returnsOf = (series: StoredSnapshot[]) => series.map((s) => s.dailyReturn).filter((r): r is number => r !== null);
 
@@ -42,7 +41,7 @@ export class PeerCache {
     let p = this.peers.get(account._id);
     if (!p) {
       p = (async () => {
-        const r = returnsOf((await this.deps.snapshots.series(account._id)).slice(-SERIES_DAYS));
+        const r = returnsOf((await this.deps.snapshots.trailing(account._id, this.deps.clock.today())).slice(-SERIES_DAYS));
         return {
           accountId: account._id,
           state: account.state,
@@ -71,16 +70,14 @@ export async function measureInputs(deps: ConsolidationDeps, account: StoredAcco
   const prices = await deps.stores.prices.lastCloses(head.positions.map((p) => p.symbol), today);
   const equity = valuate(head, prices).equity;
   const since = new Date(Date.parse(`${today}T00:00:00Z`) - c.costWindowDays * 86_400_000);
-  const series = (await deps.snapshots.series(account._id)).slice(-SERIES_DAYS);
+  const series = (await deps.snapshots.trailing(account._id, today)).slice(-SERIES_DAYS);
   const window = series.filter((s) => s.date >= since.toISOString().slice(0, 10));
   let gains = new Decimal(0);
   for (let i = 1; i < window.length; i++) {
     const [prev, cur] = [window[i - 1]!, window[i]!];
     gains = gains.plus(loadUnits('cash', cur.equityCents).minus(loadUnits('cash', cur.netFlowCents)).minus(loadUnits('cash', prev.equityCents)));
   }
-  let fees = new Decimal(0);
-  const entries = await deps.stores.journal.pageAsc(account._id, Math.max(1, account.headSeq - JOURNAL_WINDOW_ENTRIES + 1), JOURNAL_WINDOW_ENTRIES);
-  for (const e of entries) if (e.kind === 'fee' && new Date(e.at) >= since) fees = fees.plus(loadUnits('cash', e.op.amountCents));
+  const fees = window.slice(1).reduce((sum, p) => sum.plus(loadUnits('cash', p.feesCents ?? 0n)), new Decimal(0));
 
   let depth = 0;
   let parent: StoredAccount | null = null;
@@ -250,5 +247,5 @@ export async function openConsolidationDeps(mongo: Connection, stores: LedgerSto
 /** Enqueues a merge's job, keyed by the merge; a scheduled merge waits as a delayed job until its time. */
 export async function enqueueMerge(producer: Producer, merge: Pick<StoredMerge, '_id' | 'scheduledFor'>, now: Date): Promise<void> {
   const delay = merge.scheduledFor ? Math.max(0, new Date(merge.scheduledFor).getTime() - now.getTime()) : 0;
-  await producer.enqueue(QUEUE.merge, 'execute', { mergeId: merge._id }, { jobId: jobId('merge', merge._id), ...(delay > 0 ? { delay } : {}) });
+  await producer.enqueue(QUEUE.merge, 'execute', { mergeId: merge._id }, { jobId: jobId('merge', merge._id), ...(delay > 0 ? { delayMs: delay } : {}) });
 }

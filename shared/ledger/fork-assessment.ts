@@ -40,7 +40,7 @@ export async function assessFork(deps: AssessDeps, accountId: string, source: St
   const eligibility = forkEligibility(rules, valuate(balances, prices).equity);
   if (!eligibility.eligible) return { status: 'skipped', reason: eligibility.reason };
   const forkId = forkIdOf(accountId, head.seq);
-  const problem = await forkPrerequisite(deps, { _id: forkId, parentId: accountId });
+  const problem = await forkPrerequisite(deps, { _id: forkId, parentId: accountId, mode: deps.config.fork.defaultMode, symbols: [] });
   if (problem) return { status: 'skipped', reason: problem.message };
 
   const now = deps.clock.now();

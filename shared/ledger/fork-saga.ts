@@ -48,7 +48,7 @@ export async function requestFork(
 }
 
 /** Why a fork may not start now (SPEC §4.3), checked before and again inside the saga; null if it may. */
-export async function forkPrerequisite(deps: ForkDeps, f: Pick<StoredFork, '_id' | 'parentId'>): Promise<Refusal | null> {
+export async function forkPrerequisite(deps: ForkDeps, f: Pick<StoredFork, '_id' | 'parentId'> & Partial<Pick<StoredFork, 'mode' | 'symbols'>>): Promise<Refusal | null> {
   const account = await deps.stores.accounts.get(f.parentId);
   if (!account) return refuse('account_not_found', `no account ${f.parentId}`);
   const head = await deps.stores.journal.head(f.parentId, account.headSeq);
@@ -65,7 +65,12 @@ export async function forkPrerequisite(deps: ForkDeps, f: Pick<StoredFork, '_id'
   }
   const prices = await deps.stores.prices.lastCloses(b.positions.map((p) => p.symbol), deps.clock.today());
   const eligibility = forkEligibility(tierRules(deps.config, account.tier, account.config), valuate(b, prices).equity);
-  return eligibility.eligible ? null : refuse('not_eligible', eligibility.reason);
+  if (!eligibility.eligible) return refuse('not_eligible', eligibility.reason);
+  if (!f.mode) return null;
+  // A split the child's tier cannot hold would only roll back (and start the cooldown): refuse it first.
+  const plan = planFork(b, prices, eligibility.forkAmount, f.mode, f.symbols ?? []);
+  if ('code' in plan) return plan;
+  return childLimitsProblem(plan, tierRules(deps.config, eligibility.childTier, account.config), prices);
 }
 
 const storePlan = (forkAmount: ForkPlan['cash'], p: ForkPlan): StoredForkPlan => ({

@@ -27,7 +27,7 @@ export async function openForkingDeps(mongo: Connection, stores: LedgerStores, c
       const c = await forkQueue.getJobCounts('waiting', 'prioritized');
       return (c['waiting'] ?? 0) + (c['prioritized'] ?? 0);
     },
-    dailyValues: flowAdjustedIndex(new SnapshotRepository(mongo)),
+    dailyValues: flowAdjustedIndex(new SnapshotRepository(mongo), clock),
     benchmarkCloses: cachedBenchmark(stores, config.fork.benchmarkSymbol, clock),
   };
 }
@@ -36,9 +36,9 @@ export async function openForkingDeps(mongo: Connection, stores: LedgerStores, c
  * The account's daily snapshots as a performance index, 1 × ∏(1 + r): built from the flow-adjusted
  * returns, so deposits and withdrawals do not read as performance. Empty until snapshots exist.
  */
-function flowAdjustedIndex(snapshots: SnapshotRepository) {
+function flowAdjustedIndex(snapshots: SnapshotRepository, clock: Clock) {
   return async (accountId: string): Promise<number[]> => {
-    const series = (await snapshots.series(accountId)).slice(-253);
+    const series = (await snapshots.trailing(accountId, clock.today())).slice(-253);
     let index = 1;
     return series.map((s, i) => (i === 0 ? index : (index *= 1 + (s.dailyReturn ?? 0))));
   };

@@ -17,29 +17,45 @@ export interface SnapshotDeps {
 }
 
 const ENTRY_PAGE = 1000;
+/** Entries read one by one (indexed lookups) rather than as a page, which FerretDB filters after reading them all. */
+const LOOKUPS_MAX = 24;
+
+/** The entries after `afterSeq` up to `toSeq`, oldest first: a day's few by (account, seq), more by pages. */
+async function* entriesBetween(deps: SnapshotDeps, accountId: string, afterSeq: number, toSeq: number) {
+  if (toSeq - afterSeq <= LOOKUPS_MAX) {
+    for (let seq = afterSeq + 1; seq <= toSeq; seq++) {
+      const e = await deps.stores.journal.at(accountId, seq);
+      if (e) yield e;
+    }
+    return;
+  }
+  for (let from = afterSeq + 1; from <= toSeq; from += ENTRY_PAGE) {
+    const page = await deps.stores.journal.pageAsc(accountId, from, ENTRY_PAGE);
+    for (const e of page) if (e.seq <= toSeq) yield e;
+    if (page.length < ENTRY_PAGE) break;
+  }
+}
 
 /**
  * External flows in the entries after `afterSeq` up to `toSeq`: money that came in or went out, not
- * performance (SPEC §7.1). Positions moved by a fork are valued at the day's close, like the account.
+ * performance (SPEC §7.1). Positions moved by a fork or merge are valued at the day's close, like the
+ * account. Also the account fees among them (the fixed costs the consolidation engine weighs).
  */
-async function flowsSince(deps: SnapshotDeps, accountId: string, afterSeq: number, toSeq: number, date: string): Promise<Decimal> {
+async function flowsSince(deps: SnapshotDeps, accountId: string, afterSeq: number, toSeq: number, date: string): Promise<{ flow: Decimal; fees: Decimal }> {
   let flow = new Decimal(0);
-  for (let from = afterSeq + 1; from <= toSeq; from += ENTRY_PAGE) {
-    const page = await deps.stores.journal.pageAsc(accountId, from, ENTRY_PAGE);
-    for (const e of page) {
-      if (e.seq > toSeq) break;
-      const op = loadOperation(e.kind, e.op);
-      if (op.kind === 'deposit' || op.kind === 'transfer-in') flow = flow.plus(op.amount);
-      else if (op.kind === 'withdrawal' || op.kind === 'transfer-out') flow = flow.minus(op.amount);
-      else if (op.kind === 'fork-in' || op.kind === 'fork-out' || op.kind === 'merge-in' || op.kind === 'merge-out') {
-        const prices = await deps.stores.prices.lastCloses(op.positions.map((p) => p.symbol), date);
-        const moved = mergePlanValue(op, prices);
-        flow = op.kind.endsWith('-in') ? flow.plus(moved) : flow.minus(moved);
-      }
+  let fees = new Decimal(0);
+  for await (const e of entriesBetween(deps, accountId, afterSeq, toSeq)) {
+    const op = loadOperation(e.kind, e.op);
+    if (op.kind === 'deposit' || op.kind === 'transfer-in') flow = flow.plus(op.amount);
+    else if (op.kind === 'withdrawal' || op.kind === 'transfer-out') flow = flow.minus(op.amount);
+    else if (op.kind === 'fee') fees = fees.plus(op.amount);
+    else if (op.kind === 'fork-in' || op.kind === 'fork-out' || op.kind === 'merge-in' || op.kind === 'merge-out') {
+      const prices = await deps.stores.prices.lastCloses(op.positions.map((p) => p.symbol), date);
+      const moved = mergePlanValue(op, prices);
+      flow = op.kind.endsWith('-in') ? flow.plus(moved) : flow.minus(moved);
     }
-    if (page.length < ENTRY_PAGE) break;
   }
-  return flow;
+  return { flow, fees };
 }
 
 /**
@@ -62,9 +78,9 @@ export async function snapshotAccount(
   const balances = loadBalances(head.after);
   const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), date);
   const { positionsValue, equity } = valuate(balances, prices);
-  const history = (await deps.snapshots.series(accountId, undefined, date)).filter((s) => s.date < date);
+  const history = (await deps.snapshots.trailing(accountId, date)).filter((s) => s.date < date);
   const previous = history.at(-1);
-  const flow = await flowsSince(deps, accountId, previous?.seq ?? 0, head.seq, date);
+  const { flow, fees } = await flowsSince(deps, accountId, previous?.seq ?? 0, head.seq, date);
   const prevEquity = previous ? loadUnits('cash', previous.equityCents) : null;
   const dailyReturn = prevEquity && !prevEquity.isZero() ? equity.minus(flow).dividedBy(prevEquity).minus(1).toNumber() : null;
   return deps.snapshots.record({
@@ -76,6 +92,7 @@ export async function snapshotAccount(
     cashCents: storeUnits('cash', balances.cash),
     positionsValueCents: storeUnits('cash', positionsValue),
     netFlowCents: storeUnits('cash', flow),
+    feesCents: storeUnits('cash', fees),
     dailyReturn,
     createdAt: deps.clock.now(),
   }).then(({ stored, created }) => ({ snapshot: stored, created, history: created ? [...history, stored] : null }));

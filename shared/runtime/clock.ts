@@ -19,7 +19,7 @@ export const systemClock: Clock = {
 export const simulatedTimeKey = (queuePrefix: string) => `${queuePrefix}:clock:now`;
 
 /** How often a process re-reads the simulated time; the simulator waits longer than this after a change. */
-export const SIMULATION_POLL_MS = 100;
+export const SIMULATION_POLL_MS = 25;
 
 /** Sets the simulated instant for every process of the fleet (the simulator's side). */
 export async function setSimulatedTime(redis: Redis, queuePrefix: string, at: Date): Promise<void> {

@@ -89,7 +89,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       // A second execute on the same head answers the fork it already started: never a second child.
       const existing = await fk.forks.get(forkId);
       if (existing) return reply.status(200).send(forkView(existing));
-      const problem = await forkPrerequisite(fk, { _id: forkId, parentId: account._id });
+      const problem = await forkPrerequisite(fk, { _id: forkId, parentId: account._id, mode, symbols: req.body.symbols ?? [] });
       if (problem) throw new ApiError(problem.status, problem.code, problem.message);
       // The operator's approval stands in for the confidence threshold, not for eligibility or cooldown.
       const { fork, created } = await requestFork(fk, { parentId: account._id, parentSeq: head!.seq, mode, symbols: req.body.symbols ?? [], requestedBy: p.id, decisionId: null });

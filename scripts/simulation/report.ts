@@ -1,0 +1,133 @@
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/** What the report shows; every figure is already measured (decimal strings for money). */
+export interface ReportData {
+  title: string;
+  generatedAt: string;
+  params: Record<string, string | number>;
+  summary: { accounts: Record<string, number>; forks: number; merges: number; alerts: number; verify: string };
+  days: Array<{ date: string; equity: number; GEN: number; REV: number; COM: number; forks: number; merges: number; alerts: number }>;
+  tree: Array<{ id: string; parentId: string | null; tier: string; state: string; equity: string; mergedInto: string | null; name: string }>;
+  performers: Array<{ accountId: string; tier: string; state: string; totalReturn: number | null; cagr: number | null; volatility: number | null; sharpe: number | null; maxDrawdown: number | null; equity: string }>;
+  alerts: Array<{ raisedAt: string; rule: string; severity: string; accountId: string | null; period: string; message: string }>;
+  events: Array<{ date: string; kind: string; detail: string }>;
+  opportunities: Array<{ trigger: string; found: number; executed: number; reviewed: number; medianConfidence: number; maxConfidence: number }>;
+}
+
+const TIER_COLOURS = { domain: ['GEN', 'REV', 'COM'], range: ['#4c78a8', '#f58518', '#54a24b'] };
+const WIDTH = 860;
+
+/** A vega-lite chart rendered to static SVG here, so the page needs no script and no network. */
+async function svgOf(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export async function charts(d: ReportData): Promise<{ equity: string; tiers: string; activity: string }> {
+  const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', width: WIDTH, height: 260, config: { font: 'Helvetica, Arial, sans-serif', view: { stroke: null } } } as const;
+  const equity = await svgOf({
+    ...base,
+    title: 'Total equity of the fleet',
+    data: { values: d.days },
+    mark: { type: 'area', line: { color: '#4c78a8' }, color: { gradient: 'linear', x1: 1, y1: 1, x2: 1, y2: 0, stops: [{ offset: 0, color: '#ffffff' }, { offset: 1, color: '#4c78a8' }] } },
+    encoding: {
+      x: { field: 'date', type: 'temporal', title: null },
+      y: { field: 'equity', type: 'quantitative', title: 'equity', scale: { zero: false }, axis: { format: '~s' } },
+    },
+  } as TopLevelSpec);
+  const tiers = await svgOf({
+    ...base,
+    title: 'Open accounts by tier',
+    data: { values: d.days.flatMap((x) => (['GEN', 'REV', 'COM'] as const).map((tier) => ({ date: x.date, tier, count: x[tier] }))) },
+    mark: { type: 'area' },
+    encoding: {
+      x: { field: 'date', type: 'temporal', title: null },
+      y: { field: 'count', type: 'quantitative', stack: 'zero', title: 'accounts' },
+      color: { field: 'tier', type: 'nominal', scale: TIER_COLOURS, sort: ['GEN', 'REV', 'COM'] },
+      order: { field: 'tier', sort: 'ascending' },
+    },
+  } as TopLevelSpec);
+  const activity = await svgOf({
+    ...base,
+    height: 200,
+    title: 'Forks, merges and alerts (cumulative)',
+    data: { values: d.days.flatMap((x) => [
+      { date: x.date, what: 'forks', n: x.forks },
+      { date: x.date, what: 'merges', n: x.merges },
+      { date: x.date, what: 'alerts', n: x.alerts },
+    ]) },
+    mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 },
+    encoding: {
+      x: { field: 'date', type: 'temporal', title: null },
+      y: { field: 'n', type: 'quantitative', title: 'count' },
+      color: { field: 'what', type: 'nominal', scale: { domain: ['forks', 'merges', 'alerts'], range: ['#54a24b', '#b279a2', '#e45756'] }, title: null },
+    },
+  } as TopLevelSpec);
+  return { equity, tiers, activity };
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)} %`);
+const num = (x: number | null) => (x === null ? '—' : x.toFixed(2));
+
+/** The account tree as nested lists: tier, state, equity; merged accounts say where they went. */
+function treeHtml(nodes: ReportData['tree']): string {
+  const byParent = new Map<string | null, ReportData['tree']>();
+  const ids = new Set(nodes.map((n) => n.id));
+  for (const n of nodes) {
+    const key = n.parentId && ids.has(n.parentId) ? n.parentId : null;
+    byParent.set(key, [...(byParent.get(key) ?? []), n]);
+  }
+  const render = (parent: string | null, depth: number): string => {
+    const kids = byParent.get(parent) ?? [];
+    if (kids.length === 0 || depth > 12) return '';
+    return `<ul>${kids
+      .map((n) => {
+        const closed = n.state === 'CLOSED';
+        const note = n.mergedInto ? ` → merged into <code>${esc(n.mergedInto)}</code>` : closed ? ' (closed)' : '';
+        return `<li class="${closed ? 'closed' : ''}"><span class="tier ${n.tier}">${n.tier}</span> <code>${esc(n.id)}</code> ${esc(n.state)} · ${esc(n.equity)}${note}${render(n.id, depth + 1)}</li>`;
+      })
+      .join('')}</ul>`;
+  };
+  return render(null, 0);
+}
+
+export async function renderReport(d: ReportData): Promise<string> {
+  const c = await charts(d);
+  const performerRows = (rows: ReportData['performers']) =>
+    rows.map((p) => `<tr><td><code>${esc(p.accountId)}</code></td><td>${p.tier}</td><td>${p.state}</td><td class="n">${esc(p.equity)}</td><td class="n">${pct(p.totalReturn)}</td><td class="n">${pct(p.cagr)}</td><td class="n">${pct(p.volatility)}</td><td class="n">${num(p.sharpe)}</td><td class="n">${pct(p.maxDrawdown)}</td></tr>`).join('');
+  const head = '<tr><th>account</th><th>tier</th><th>state</th><th>equity</th><th>total return</th><th>annualised</th><th>volatility</th><th>Sharpe</th><th>max drawdown</th></tr>';
+  const ranked = d.performers.filter((p) => p.totalReturn !== null);
+  const top = ranked.slice(0, 5);
+  const bottom = ranked.slice(-5).reverse();
+  const card = (label: string, value: string | number) => `<div class="card"><div class="v">${esc(String(value))}</div><div class="l">${esc(label)}</div></div>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(d.title)}</title>
+<style>
+body{font:15px/1.45 Helvetica,Arial,sans-serif;color:#222;max-width:960px;margin:2em auto;padding:0 1em}
+h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
+.cards{display:flex;gap:.8em;flex-wrap:wrap;margin:1.2em 0}.card{border:1px solid #ddd;border-radius:8px;padding:.6em 1em;min-width:7em}
+.card .v{font-size:1.6em;font-weight:600}.card .l{color:#666;font-size:.85em}
+table{border-collapse:collapse;width:100%;margin:.6em 0 1.6em}th,td{border-bottom:1px solid #eee;padding:.3em .5em;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+ul{list-style:none;padding-left:1.3em;margin:.2em 0}li{margin:.15em 0}li.closed{color:#999}
+.tier{display:inline-block;border-radius:4px;padding:0 .4em;color:#fff;font-size:.8em}.GEN{background:#4c78a8}.REV{background:#f58518}.COM{background:#54a24b}
+code{font-size:.9em}.chart{margin:1em 0}
+</style></head><body>
+<h1>${esc(d.title)}</h1>
+<p class="sub">${esc(Object.entries(d.params).map(([k, v]) => `${k} ${v}`).join(' · '))} · generated ${esc(d.generatedAt)}</p>
+<div class="cards">${card('Gen-Acc', d.summary.accounts['GEN'] ?? 0)}${card('Rev-Acc', d.summary.accounts['REV'] ?? 0)}${card('Com-Acc', d.summary.accounts['COM'] ?? 0)}${card('forks', d.summary.forks)}${card('merges', d.summary.merges)}${card('alerts', d.summary.alerts)}${card('verify', d.summary.verify)}</div>
+<div class="chart">${c.equity}</div>
+<div class="chart">${c.tiers}</div>
+<div class="chart">${c.activity}</div>
+<h2>Top performers</h2><table>${head}${performerRows(top)}</table>
+<h2>Bottom performers</h2><table>${head}${performerRows(bottom)}</table>
+<h2>Hierarchy</h2>${treeHtml(d.tree)}
+<h2>Consolidation opportunities</h2><table><tr><th>trigger</th><th>found</th><th>executed at once</th><th>sent to review</th><th>median confidence</th><th>highest</th></tr>${d.opportunities.map((o) => `<tr><td>${esc(o.trigger)}</td><td class="n">${o.found}</td><td class="n">${o.executed}</td><td class="n">${o.reviewed}</td><td class="n">${o.medianConfidence.toFixed(2)}</td><td class="n">${o.maxConfidence.toFixed(2)}</td></tr>`).join('')}</table>
+<h2>Forks and merges</h2><table><tr><th>date</th><th>event</th><th>detail</th></tr>${d.events.map((e) => `<tr><td>${e.date}</td><td>${esc(e.kind)}</td><td>${esc(e.detail)}</td></tr>`).join('')}</table>
+<h2>Alerts (${d.alerts.length})</h2><table><tr><th>raised</th><th>rule</th><th>severity</th><th>account</th><th>period</th><th>message</th></tr>${d.alerts.map((a) => `<tr><td>${a.raisedAt.slice(0, 10)}</td><td>${esc(a.rule)}</td><td>${esc(a.severity)}</td><td><code>${esc(a.accountId ?? '')}</code></td><td>${esc(a.period)}</td><td>${esc(a.message)}</td></tr>`).join('')}</table>
+</body></html>
+`;
+}
