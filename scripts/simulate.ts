@@ -55,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
     // Small batches, so a day's snapshots and assessments spread over the workers' concurrency.
     FLEET__PERFORMANCE__SNAPSHOT_BATCH_SIZE: '8',
     FLEET__CONSOLIDATION__SCAN_PAGE_SIZE_MAX: '8',
+    // The reconciler walks every journal: in a run of minutes, verify at the end does its work.
+    FLEET__SCHEDULES__RECONCILE_EVERY_SEC: '3600',
   };
   const config = loadConfig({ ...process.env, ...env });
   mkdirSync(args.reports, { recursive: true });

@@ -60,13 +60,8 @@ export const DAY_QUEUES: QueueName[] = [QUEUE.accountOps, QUEUE.thresholdCheck, 
 
 /** Work waiting or running on the queues (scheduled repeats are delayed jobs and do not count). */
 async function busy(queues: Queue[], skipPaused: Set<string>): Promise<number> {
-  let n = 0;
-  for (const q of queues) {
-    const c = await q.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children');
-    n += (c['active'] ?? 0) + (c['waiting-children'] ?? 0);
-    if (!skipPaused.has(q.name)) n += (c['waiting'] ?? 0) + (c['prioritized'] ?? 0);
-  }
-  return n;
+  const all = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children')));
+  return all.reduce((n, c, i) => n + (c['active'] ?? 0) + (c['waiting-children'] ?? 0) + (skipPaused.has(queues[i]!.name) ? 0 : (c['waiting'] ?? 0) + (c['prioritized'] ?? 0)), 0);
 }
 
 /**
@@ -77,10 +72,13 @@ async function busy(queues: Queue[], skipPaused: Set<string>): Promise<number> {
 export async function waitIdle(producer: Producer, names: QueueName[] = DAY_QUEUES, paused: QueueName[] = []): Promise<void> {
   const queues = names.map((n) => producer.queue(n));
   const skip = new Set<string>(paused);
-  let quiet = 0;
-  while (quiet < 2) {
-    quiet = (await busy(queues, skip)) === 0 ? quiet + 1 : 0;
-    await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
+  // Quiet twice in a row: the confirmation follows at once; only a busy fleet is waited for.
+  for (let quiet = 0; quiet < 2; ) {
+    if ((await busy(queues, skip)) === 0) quiet++;
+    else {
+      quiet = 0;
+      await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
+    }
   }
 }
 

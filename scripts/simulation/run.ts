@@ -209,7 +209,10 @@ export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['
     const tiers = tiersOf(all);
     days.push({ date, equity: equity.reduce((sum, x) => sum.plus(loadUnits('cash', BigInt(x['equityCents'] as bigint))), new Decimal(0)).toNumber(), GEN: tiers['GEN']!, REV: tiers['REV']!, COM: tiers['COM']!, ...c });
     mark('stats');
-    if (process.env['SIM_PROFILE'] && i === market.sessions.length - 1) process.stderr.write(`\nphases (ms): ${JSON.stringify(phase)}\n`);
+    if (process.env['SIM_PROFILE'] && (i - first + 1) % 20 === 0) {
+      process.stderr.write(`\nphases (ms, last 20 days): ${JSON.stringify(phase)}\n`);
+      for (const k of Object.keys(phase)) phase[k] = 0;
+    }
     s.onDay({ index: i - first + 1, total: market.sessions.length - first, date, tiers, ...c, operations });
   }
   return { days, events: await eventsOf(s), operations };

@@ -153,9 +153,9 @@ describe('decision', () => {
     expect([a.proposal.strategy, a.proposal.targetId, a.proposal.sourceIds]).toEqual(['new', null, [...six].sort()]);
   });
 
-  it('does nothing when no trigger fires, and asks for review when there is no target', () => {
+  it('does nothing when no trigger fires, nor when no account can take the merge', () => {
     expect(assessConsolidation(inputs(), c).action).toBe('none');
     const orphan = assessConsolidation(inputs({ parent: null, equity: d('100.00') }), c);
-    expect([orphan.proposal.targetId, orphan.risk, orphan.action]).toEqual([null, 1, 'review']);
+    expect([orphan.fired, orphan.proposal.targetId, orphan.risk, orphan.action]).toEqual([['operational-efficiency'], null, 1, 'none']);
   });
 });

@@ -255,7 +255,7 @@ export interface Assessment {
   benefits: Benefits;
   risk: number;
   confidence: number;
-  /** Auto-execute at confidence ≥ the threshold and urgency ≥ its floor (SPEC §5.2); else a review. */
+  /** Auto-execute at confidence ≥ the threshold and urgency ≥ its floor (SPEC §5.2); else a review; `none` without a target. */
   action: 'none' | 'execute' | 'review';
 }
 
@@ -272,11 +272,10 @@ export function assessConsolidation(a: AccountInputs, c: ConsolidationConfig): A
   const risk = proposal.strategy === 'new' ? 0.5 : mergeRisk(a, target);
   const confidence = round4(num(c.weightTriggerReliability) * reliability + num(c.weightBenefit) * b.magnitude + num(c.weightRisk) * (1 - risk));
   const executable = proposal.strategy === 'new' || (proposal.targetId !== null && (proposal.strategy !== 'partial' || proposal.amount !== null));
+  // Nothing fired, or no account can take the merge: recorded as an opportunity, nothing to approve.
   const action =
     fired.length === 0 || !executable
-      ? fired.length === 0
-        ? 'none'
-        : 'review'
+      ? 'none'
       : confidence >= num(c.autoExecuteConfidence) && urgencyRank(urgency) >= urgencyRank(c.autoExecuteUrgency)
         ? 'execute'
         : 'review';

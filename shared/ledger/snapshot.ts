@@ -69,25 +69,27 @@ export async function snapshotAccount(
   date: string,
 ): Promise<{ snapshot: StoredSnapshot; created: boolean; history: StoredSnapshot[] | null } | null> {
   const accountId = typeof accountOrId === 'string' ? accountOrId : accountOrId._id;
-  const existing = await deps.snapshots.get(accountId, date);
-  if (existing) return { snapshot: existing, created: false, history: null };
   const account = typeof accountOrId === 'string' ? await deps.stores.accounts.get(accountId) : accountOrId;
   if (!account || account.state === 'CLOSED') return null;
-  const head = await deps.stores.journal.head(accountId, account.headSeq);
-  if (!head) return null;
-  const balances = loadBalances(head.after);
+  // The projection of the head (a valuation, never a debit): its seq is the one the next point's flows start after.
+  const seq = account.headSeq;
+  if (seq === 0) return null;
+  const balances = loadBalances(account.head);
   const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), date);
   const { positionsValue, equity } = valuate(balances, prices);
-  const history = (await deps.snapshots.trailing(accountId, date)).filter((s) => s.date < date);
+  const points = await deps.snapshots.trailing(accountId, date);
+  const existing = points.find((s) => s.date === date);
+  if (existing) return { snapshot: existing, created: false, history: null };
+  const history = points.filter((s) => s.date < date);
   const previous = history.at(-1);
-  const { flow, fees } = await flowsSince(deps, accountId, previous?.seq ?? 0, head.seq, date);
+  const { flow, fees } = await flowsSince(deps, accountId, previous?.seq ?? 0, seq, date);
   const prevEquity = previous ? loadUnits('cash', previous.equityCents) : null;
   const dailyReturn = prevEquity && !prevEquity.isZero() ? equity.minus(flow).dividedBy(prevEquity).minus(1).toNumber() : null;
   return deps.snapshots.record({
     _id: snapshotIdOf(accountId, date),
     accountId,
     date,
-    seq: head.seq,
+    seq,
     equityCents: storeUnits('cash', equity),
     cashCents: storeUnits('cash', balances.cash),
     positionsValueCents: storeUnits('cash', positionsValue),

@@ -1,3 +1,5 @@
+import { FORK_IN_FLIGHT } from '../db/fork-repository.js';
+import { MERGE_IN_FLIGHT } from '../db/merge-repository.js';
 import { loadBalances } from '../db/stored-balances.js';
 import { loadOperation } from '../db/stored-operation.js';
 import { loadUnits } from '../db/stored-units.js';
@@ -16,7 +18,7 @@ export interface Flows {
   realisedPnl: Decimal;
   transfersIn: Decimal;
   transfersOut: Decimal;
-  /** Cash plus positions at cost moved by forks (and, later, merges) between accounts. */
+  /** Cash plus positions at cost moved by forks and merges between accounts. */
   movedIn: Decimal;
   movedOut: Decimal;
 }
@@ -101,6 +103,13 @@ export async function verifyLedger(stores: LedgerStores, opts: { idle: boolean; 
   if (opts.idle && (openTransfers > 0 || !held.isZero())) {
     violations++;
     problem(`fleet: ${openTransfers} transfers not settled; transfers in and out differ by ${held.toFixed(2)}`);
+  }
+  // Idle, every fork and merge has ended: COMPLETED or ROLLED_BACK (or REJECTED before it began).
+  const db = stores.accounts.model.db;
+  const sagasOpen = (await db.collection('forks').countDocuments({ phase: { $in: FORK_IN_FLIGHT } })) + (await db.collection('merges').countDocuments({ phase: { $in: MERGE_IN_FLIGHT } }));
+  if (opts.idle && sagasOpen > 0) {
+    violations++;
+    problem(`fleet: ${sagasOpen} forks or merges still in flight`);
   }
   const audit = await stores.audit.verify();
   for (const b of audit.breaks.slice(0, 10)) problem(`audit chain ${b.chain}: record ${b.seq} ${b.problem}`);
