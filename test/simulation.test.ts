@@ -22,9 +22,9 @@ async function run(args: string[]) {
 
 describe('npm start: the simulation', () => {
   it('runs the fleet on a simulated market, forks, verifies, reports, and ends with the summary line', async () => {
-    const first = await run(['--accounts', '5', '--days', '8', '--seed', '26']);
+    const first = await run(['--accounts', '5', '--days', '8', '--seed', '3']);
     expect(first.code, first.stderr.slice(-2000)).toBe(0);
-    expect(first.last).toMatchObject({ verify: 'ok', report: expect.stringMatching(/simulation-seed26-.*\.html$/) });
+    expect(first.last).toMatchObject({ verify: 'ok', report: expect.stringMatching(/simulation-seed3-.*\.html$/) });
     expect(first.last.forks).toBeGreaterThanOrEqual(1);
     expect(first.last.accounts['REV']).toBeGreaterThanOrEqual(1);
     // Progress went to the terminal, the summary table before the last line.
@@ -35,7 +35,7 @@ describe('npm start: the simulation', () => {
     for (const heading of ['Total equity of the fleet', 'Open accounts by tier', 'Top performers', 'Bottom performers', 'Hierarchy', 'Alerts']) expect(html).toContain(heading);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
 
-    const second = await run(['--accounts', '5', '--days', '8', '--seed', '26']);
+    const second = await run(['--accounts', '5', '--days', '8', '--seed', '3']);
     expect(second.code).toBe(0);
     const { report: _a, ...a } = first.last;
     const { report: _b, ...b } = second.last;
