@@ -81,6 +81,28 @@ describe('API authentication and roles', () => {
     ['create an account', () => ({ method: 'POST', url: '/api/v1/accounts', payload: { type: 'GEN', name: 'x' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 202, 'operator-bob': 202, admin: 202 }],
     ['load prices', () => ({ method: 'POST', url: '/api/v1/prices', payload: { symbol: 'SPY', date: '2020-01-02', close: '300.00' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
     ['verify the audit chain', () => ({ method: 'GET', url: '/api/v1/audit/verify' }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
+    ['read an operation', () => ({ method: 'GET', url: `/api/v1/operations/op.${aliceAcc}.open-alice-main` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read its performance', () => ({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}/performance` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read its snapshots', () => ({ method: 'GET', url: `/api/v1/performance/snapshots?accountId=${aliceAcc}` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['compare accounts', () => ({ method: 'POST', url: '/api/v1/performance/compare', payload: { accountIds: [aliceAcc, aliceAcc] } }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read a subtree', () => ({ method: 'GET', url: `/api/v1/performance/hierarchy?rootId=${aliceAcc}` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read the dashboard', () => ({ method: 'GET', url: '/api/v1/performance/dashboard' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['run a day of snapshots', () => ({ method: 'POST', url: '/api/v1/performance/snapshots', payload: { date: '2020-01-02' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 202 }],
+    ['read its alerts', () => ({ method: 'GET', url: `/api/v1/alerts?accountId=${aliceAcc}` }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['read all alerts', () => ({ method: 'GET', url: '/api/v1/alerts' }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
+    ['list fork opportunities', () => ({ method: 'GET', url: '/api/v1/forking/opportunities' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['assess a fork', () => ({ method: 'POST', url: '/api/v1/forking/assess', payload: { accountId: aliceAcc } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 422, 'operator-bob': 404, admin: 422 }],
+    ['execute a fork', () => ({ method: 'POST', url: '/api/v1/forking/execute', payload: { accountId: aliceAcc } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 422, 'operator-bob': 404, admin: 422 }],
+    ['read fork status', () => ({ method: 'GET', url: '/api/v1/forking/status' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['list consolidation opportunities', () => ({ method: 'GET', url: '/api/v1/consolidation/opportunities' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['assess a consolidation', () => ({ method: 'POST', url: '/api/v1/consolidation/assess', payload: { accountId: aliceAcc } }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['execute a merge into a foreign account', () => ({ method: 'POST', url: '/api/v1/consolidation/execute', payload: { sourceId: aliceAcc, targetId: bobAcc } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 422 }],
+    ['read merge status', () => ({ method: 'GET', url: '/api/v1/consolidation/status' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['list reviews', () => ({ method: 'GET', url: '/api/v1/reviews' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['decide an unknown review', () => ({ method: 'POST', url: '/api/v1/reviews/rev_nothing_here/approve', payload: {} }), { none: 401, bad: 401, 'viewer-alice': 404, 'operator-alice': 404, 'operator-bob': 404, admin: 404 }],
+    // Last: the owner's close is accepted (and refused later by the ledger: the account holds money).
+    ['close a foreign account', () => ({ method: 'DELETE', url: `/api/v1/accounts/${bobAcc}` }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 202, admin: 202 }],
+    ['read the OpenAPI document (public)', () => ({ method: 'GET', url: '/api/v1/openapi.json' }), { none: 200, bad: 200, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
   ];
 
   it.each(rows)('%s', async (_, request, expected) => {

@@ -16,7 +16,8 @@ export interface ReportData {
 }
 
 const TIER_COLOURS = { domain: ['GEN', 'REV', 'COM'], range: ['#4c78a8', '#f58518', '#54a24b'] };
-const WIDTH = 860;
+// Room for the legend on the right within the page's 960 px.
+const WIDTH = 780;
 
 /** A vega-lite chart rendered to static SVG here, so the page needs no script and no network. */
 async function svgOf(spec: TopLevelSpec): Promise<string> {
@@ -32,7 +33,7 @@ export async function charts(d: ReportData): Promise<{ equity: string; tiers: st
     ...base,
     title: 'Total equity of the fleet',
     data: { values: d.days },
-    mark: { type: 'area', line: { color: '#4c78a8' }, color: { gradient: 'linear', x1: 1, y1: 1, x2: 1, y2: 0, stops: [{ offset: 0, color: '#ffffff' }, { offset: 1, color: '#4c78a8' }] } },
+    mark: { type: 'line', color: '#4c78a8', strokeWidth: 2 },
     encoding: {
       x: { field: 'date', type: 'temporal', title: null },
       y: { field: 'equity', type: 'quantitative', title: 'equity', scale: { zero: false }, axis: { format: '~s' } },

@@ -1,5 +1,5 @@
 import type { JobData } from '../../shared/contracts/jobs.js';
-import type { StoredAccount } from '../../shared/db/account-repository.js';
+import { type StoredAccount, newAccount } from '../../shared/db/account-repository.js';
 import type { Operation } from '../../shared/domain/ledger.js';
 import { type Refusal, refuse } from '../../shared/domain/refusal.js';
 import type { Balances } from '../../shared/domain/balances.js';
@@ -9,8 +9,6 @@ import { type Outcome, refusedOutcome } from '../../shared/ledger/outcome.js';
 import { type LedgerDeps, postEntry } from '../../shared/ledger/post.js';
 import { transfer } from '../../shared/ledger/transfer.js';
 import { entryView } from '../../shared/ledger/views.js';
-import { storeBalances } from '../../shared/db/stored-balances.js';
-import { emptyBalances } from '../../shared/domain/balances.js';
 
 type Posting = { accountId: string; idempotencyKey: string; actor: string };
 
@@ -82,22 +80,7 @@ export const openAccount = (deps: LedgerDeps, d: JobData<'account-ops', 'open-ac
         return refusedOutcome('open-account', refuse('account_not_found', `no parent account ${d.parentId}`));
       }
       const now = deps.clock.now();
-      await deps.stores.accounts.createIfAbsent({
-        _id: d.accountId,
-        tier: d.tier,
-        name: d.name,
-        ownerId: d.ownerId,
-        parentId: d.parentId,
-        mergedInto: null,
-        config: d.config,
-        createdAt: now,
-        updatedAt: now,
-        headSeq: 0,
-        state: 'ACTIVE',
-        head: storeBalances(emptyBalances('ACTIVE')),
-        equityCents: 0n,
-        forkCandidate: false,
-      });
+      await deps.stores.accounts.createIfAbsent(newAccount({ _id: d.accountId, tier: d.tier, name: d.name, ownerId: d.ownerId, parentId: d.parentId, config: d.config, state: 'ACTIVE' }, now));
       const post = (suffix: string, op: Operation) =>
         postEntry(deps, { accountId: d.accountId, entryKey: `${key}:${suffix}`, actor: d.actor, jobId, build: () => op, skipPolicy: op.kind === 'open' });
       let last = await post('open', { kind: 'open', state: 'ACTIVE' });

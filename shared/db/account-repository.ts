@@ -3,7 +3,8 @@ import type { AccountConfig } from '../contracts/account-config.js';
 import type { AccountState } from '../domain/states.js';
 import type { TierName } from '../domain/tiers.js';
 import { Repository } from './model.js';
-import { type StoredBalances, storedBalancesDefinition } from './stored-balances.js';
+import { emptyBalances } from '../domain/balances.js';
+import { type StoredBalances, storeBalances, storedBalancesDefinition } from './stored-balances.js';
 
 /**
  * Identity, tier, configuration and hierarchy, plus a projection of the journal head for listing and
@@ -64,6 +65,11 @@ export interface AccountFilter {
   state?: AccountState | undefined;
   parentId?: string | undefined;
   ownerId?: string | undefined;
+}
+
+/** A new account's document: identity, hierarchy and configuration, with an empty projection in its first state. */
+export function newAccount(a: Pick<StoredAccount, '_id' | 'tier' | 'name' | 'ownerId' | 'parentId' | 'config' | 'state'>, now: Date): StoredAccount {
+  return { ...a, mergedInto: null, createdAt: now, updatedAt: now, headSeq: 0, head: storeBalances(emptyBalances(a.state)), equityCents: 0n, forkCandidate: false };
 }
 
 const PAGE_SIZE_MAX = 500;

@@ -49,3 +49,8 @@ export const storedBalancesDefinition = {
     default: [],
   },
 } as const;
+
+export const storePositions = (ps: Position[]): StoredPosition[] =>
+  ps.map((p) => ({ symbol: p.symbol, quantityUnits: storeUnits('quantity', p.quantity), costBasisCents: storeUnits('cash', p.costBasis) }));
+export const loadPositions = (ps: StoredPosition[] | undefined): Position[] =>
+  (ps ?? []).map((p) => ({ symbol: p.symbol, quantity: loadUnits('quantity', p.quantityUnits), costBasis: loadUnits('cash', p.costBasisCents) }));

@@ -1,8 +1,7 @@
-import type { Position } from '../domain/balances.js';
 import type { Operation } from '../domain/ledger.js';
 import type { AccountState } from '../domain/states.js';
 import { loadUnits, storeUnits } from './stored-units.js';
-import type { StoredPosition } from './stored-balances.js';
+import { type StoredPosition, loadPositions, storePositions } from './stored-balances.js';
 
 /** An operation as a journal entry stores it: every amount in int64 units, only the fields its kind has. */
 export interface StoredOperation {
@@ -23,10 +22,6 @@ export interface StoredOperation {
   buys?: Array<{ symbol: string; quantityUnits: bigint; priceMicros: bigint }>;
 }
 
-const storePositions = (ps: Position[]): StoredPosition[] =>
-  ps.map((p) => ({ symbol: p.symbol, quantityUnits: storeUnits('quantity', p.quantity), costBasisCents: storeUnits('cash', p.costBasis) }));
-const loadPositions = (ps: StoredPosition[] | undefined): Position[] =>
-  (ps ?? []).map((p) => ({ symbol: p.symbol, quantity: loadUnits('quantity', p.quantityUnits), costBasis: loadUnits('cash', p.costBasisCents) }));
 
 export function storeOperation(op: Operation): StoredOperation {
   switch (op.kind) {

@@ -1,5 +1,6 @@
+import { newAccount } from '../db/account-repository.js';
 import type { ForkRepository, StoredFork, StoredForkPlan } from '../db/fork-repository.js';
-import { loadBalances, storeBalances } from '../db/stored-balances.js';
+import { loadBalances, loadPositions, storePositions } from '../db/stored-balances.js';
 import { loadUnits, storeUnits } from '../db/stored-units.js';
 import { emptyBalances } from '../domain/balances.js';
 import { childLimitsProblem, forkEligibility, planFork, type ForkMode, type ForkPlan } from '../domain/fork.js';
@@ -76,11 +77,11 @@ export async function forkPrerequisite(deps: ForkDeps, f: Pick<StoredFork, '_id'
 const storePlan = (forkAmount: ForkPlan['cash'], p: ForkPlan): StoredForkPlan => ({
   forkAmountCents: storeUnits('cash', forkAmount),
   cashCents: storeUnits('cash', p.cash),
-  positions: storeBalances({ ...emptyBalances('ACTIVE'), positions: p.positions }).positions,
+  positions: storePositions(p.positions),
 });
 const loadPlan = (s: StoredForkPlan): ForkPlan => ({
   cash: loadUnits('cash', s.cashCents),
-  positions: loadBalances({ cashCents: 0n, reservedCents: 0n, state: 'ACTIVE', positions: s.positions }).positions,
+  positions: loadPositions(s.positions),
 });
 
 /**
@@ -139,23 +140,8 @@ export async function runFork(deps: ForkDeps, forkId: string, jobId: string | nu
         const parent = (await deps.stores.accounts.get(f.parentId))!;
         const childTier = tierRules(deps.config, parent.tier).nextTier!;
         const now = deps.clock.now();
-        await deps.stores.accounts.createIfAbsent({
-          _id: f.childId,
-          tier: childTier,
-          name: `${parent.name} / ${childTier}`,
-          ownerId: parent.ownerId,
-          parentId: parent._id,
-          mergedInto: null,
-          // The child inherits the parent's configuration overrides (SPEC §4.4).
-          config: parent.config,
-          createdAt: now,
-          updatedAt: now,
-          headSeq: 0,
-          state: 'FORKING',
-          head: storeBalances(emptyBalances('FORKING')),
-          equityCents: 0n,
-          forkCandidate: false,
-        });
+        // The child inherits the parent's configuration overrides (SPEC §4.4).
+        await deps.stores.accounts.createIfAbsent(newAccount({ _id: f.childId, tier: childTier, name: `${parent.name} / ${childTier}`, ownerId: parent.ownerId, parentId: parent._id, config: parent.config, state: 'FORKING' }, now));
         await post(f.childId, 'child-open', () => ({ kind: 'open', state: 'FORKING' }));
         faultPoint('fork.after-child');
         await advance('CHILD_OPENED');

@@ -1,5 +1,5 @@
 import type { MergeRepository, StoredMerge, StoredMergePlan, StoredNewTarget } from '../db/merge-repository.js';
-import { loadBalances, storeBalances } from '../db/stored-balances.js';
+import { loadBalances, loadPositions, storePositions } from '../db/stored-balances.js';
 import { loadUnits, storeUnits } from '../db/stored-units.js';
 import { type Balances, emptyBalances } from '../domain/balances.js';
 import { type MergePlan, type MergeStrategy, planMerge, reconcileConfig, targetLimitsProblem } from '../domain/merge.js';
@@ -9,7 +9,7 @@ import { tierRules } from '../domain/tiers.js';
 import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
-import type { StoredAccount } from '../db/account-repository.js';
+import { type StoredAccount, newAccount } from '../db/account-repository.js';
 import { type LedgerDeps, postEntry } from './post.js';
 
 export interface MergeDeps extends LedgerDeps {
@@ -91,12 +91,12 @@ export async function mergePrerequisite(deps: MergeDeps, m: Pick<StoredMerge, 's
 
 const storePlan = (p: MergePlan): StoredMergePlan => ({
   cashCents: storeUnits('cash', p.cash),
-  positions: storeBalances({ ...emptyBalances('ACTIVE'), positions: p.positions }).positions,
+  positions: storePositions(p.positions),
   closesSource: p.closesSource,
 });
 const loadPlan = (s: StoredMergePlan): MergePlan => ({
   cash: loadUnits('cash', s.cashCents),
-  positions: loadBalances({ cashCents: 0n, reservedCents: 0n, state: 'ACTIVE', positions: s.positions }).positions,
+  positions: loadPositions(s.positions),
   closesSource: s.closesSource,
 });
 const partialOf = (m: StoredMerge) => (m.partial ? { amount: m.partial.amountCents !== null ? loadUnits('cash', m.partial.amountCents) : undefined, symbols: m.partial.symbols } : null);
@@ -149,7 +149,7 @@ export async function runMerge(deps: MergeDeps, mergeId: string, jobId: string |
         if (!m.plan) {
           const planned = await planNow(deps, m);
           if ('code' in planned) return rollBackWith(planned);
-          const lineage = planned.positions.map((p) => ({ ...storeBalances({ ...emptyBalances('ACTIVE'), positions: [p] }).positions[0]!, fromAccountId: m.sourceId }));
+          const lineage = planned.positions.map((p) => ({ ...storePositions([p])[0]!, fromAccountId: m.sourceId }));
           m = { ...m, ...(await deps.merges.setPlanOnce(m._id, storePlan(planned), lineage)), phase: m.phase };
         }
         const plan = loadPlan(m.plan!);
@@ -205,22 +205,7 @@ export async function runMerge(deps: MergeDeps, mergeId: string, jobId: string |
 /** Strategy `new`: the group's account, opened once by whichever of its merges comes first. */
 async function openNewTarget(deps: MergeDeps, m: StoredMerge, t: StoredNewTarget, jobId: string | null): Promise<void> {
   const now = deps.clock.now();
-  await deps.stores.accounts.createIfAbsent({
-    _id: m.targetId,
-    tier: t.tier,
-    name: t.name,
-    ownerId: t.ownerId,
-    parentId: t.parentId,
-    mergedInto: null,
-    config: {},
-    createdAt: now,
-    updatedAt: now,
-    headSeq: 0,
-    state: 'ACTIVE',
-    head: storeBalances(emptyBalances('ACTIVE')),
-    equityCents: 0n,
-    forkCandidate: false,
-  });
+  await deps.stores.accounts.createIfAbsent(newAccount({ _id: m.targetId, tier: t.tier, name: t.name, ownerId: t.ownerId, parentId: t.parentId, config: {}, state: 'ACTIVE' }, now));
   await postEntry(deps, { accountId: m.targetId, entryKey: `${m.groupId ?? m._id}:open`, actor: m.requestedBy, jobId, build: () => ({ kind: 'open', state: 'ACTIVE' }), skipPolicy: true });
 }
 
