@@ -128,6 +128,8 @@ export async function startRedis(dir: string, opts: { appendOnly: boolean }): Pr
     '--dir', dir,
     '--save', '',
     '--appendonly', opts.appendOnly ? 'yes' : 'no',
+    // Every acknowledged job on disk before the answer: a crash loses no accepted operation.
+    ...(opts.appendOnly ? ['--appendfsync', 'always'] : []),
     // BullMQ needs keys never evicted (its production guide); same as docker-compose.
     '--maxmemory-policy', 'noeviction',
     '--daemonize', 'no',
