@@ -52,6 +52,21 @@ describe('npm run cli', () => {
     await h.stores.audit.model.collection.insertOne(record!);
   });
 
+  it('verify finds two audit records swapped in their chain', async () => {
+    const [one, two] = await Promise.all([1, 2].map((seq) => h.stores.audit.model.findOne({ chain: 'acc-a', seq }).lean()));
+    // Reorder: each record takes the other's place (the unique (chain, seq) index is dodged through a free seq).
+    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 999 } });
+    await h.stores.audit.model.updateOne({ _id: two!._id }, { $set: { seq: 1 } });
+    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 2 } });
+    const r = cli('verify');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/audit chain acc-a: record [12] /);
+    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 999 } });
+    await h.stores.audit.model.updateOne({ _id: two!._id }, { $set: { seq: 2 } });
+    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 1 } });
+    expect(cli('verify').code).toBe(0);
+  });
+
   it('verify finds a journal entry whose balances were edited', async () => {
     const entry = await h.stores.journal.model.findOne({ accountId: 'acc-a', seq: 2 }).lean();
     await h.stores.journal.model.updateOne({ _id: entry!._id }, { $set: { 'after.cashCents': 2_100_000n } });
