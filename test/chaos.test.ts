@@ -33,7 +33,7 @@ import { RestartableRedis } from './helpers/restartable-redis.js';
  * CHAOS_SEED replays a run; CHAOS_STEPS sets its length (`npm run test:chaos` runs a long one).
  */
 const SEED = Number(process.env['CHAOS_SEED'] ?? 1);
-const STEPS = Number(process.env['CHAOS_STEPS'] ?? 24);
+const STEPS = Number(process.env['CHAOS_STEPS'] ?? 40);
 const WORKERS = ['account-ops', 'fork-executor', 'consolidation-scanner', 'performance-snapshotter'] as const;
 const ACCOUNTS = ['acc-x1', 'acc-x2', 'acc-x3', 'acc-x4', 'acc-x5', 'acc-x6'];
 const SYMBOLS = ['AAA', 'BBB', 'CCC'];
@@ -80,7 +80,7 @@ async function enqueue<Q extends (typeof QUEUE)[keyof typeof QUEUE]>(queue: Q, n
 beforeAll(async () => {
   redis = await RestartableRedis.start();
   // Sagas whose job gave up (attempts spent during an outage) are resumed by the recovery jobs: soon, here.
-  env = { ...iso.env, REDIS_URL: redis.url, LOG_LEVEL: 'warn', FLEET__FORK__RECOVER_AFTER_SEC: '5', ...fastLocks };
+  env = { ...iso.env, REDIS_URL: redis.url, FLEET__FORK__RECOVER_AFTER_SEC: '5', ...fastLocks };
   config = loadConfig({ ...env });
   mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
   stores = await openLedgerStores(mongo);
@@ -90,7 +90,7 @@ beforeAll(async () => {
   await forks.init();
   await stores.prices.upsert(SYMBOLS.map((symbol) => ({ symbol, date: '2026-01-02', close: new Decimal(PRICES[symbol]!) })));
   for (const w of WORKERS) await startWorker(w);
-  await Promise.all([...procs.values()].map((p) => p.waitForLine(/"msg":"service ready"/, 60_000).catch(() => undefined)));
+  await Promise.all([...procs.values()].map((p) => p.waitForLine(/"msg":"service ready"/, 60_000)));
 }, 120_000);
 
 afterAll(async () => {
