@@ -20,6 +20,10 @@ import { Operations } from '../services/api/operations.js';
 import { waitFor } from './helpers/env.js';
 import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
 
+// Runs are replayable: FC_SEED picks the inputs (fixed by default so a run can be repeated; any
+// other seed explores further, and fast-check prints the seed and the counterexample when one fails).
+fc.configureGlobal({ seed: Number(process.env['FC_SEED'] ?? 20261121) });
+
 /** A valid payload of every job of every queue: the base each property mutates. */
 const ACC = 'acc-prop';
 const posting = { accountId: ACC, idempotencyKey: 'prop-key-0001', actor: 'test' };
@@ -141,7 +145,9 @@ describe('the API refuses bad input with a 4xx and writes nothing (fast-check, r
   it('transactions: any malformed field, extra key or operator gets 400 and no entry', async () => {
     const before = await writes();
     const body = fc.oneof(
-      fc.tuple(fc.constantFrom('amount', 'kind', 'idempotencyKey'), fc.oneof(notAString, notAnAmount(2))).map(([k, v]) => ({ ...deposit, [k]: v })),
+      fc.oneof(notAString, notAnAmount(2)).map((v) => ({ ...deposit, amount: v })),
+      fc.oneof(notAString, fc.string().filter((k) => !['deposit', 'withdrawal', 'transfer', 'trade', 'dividend', 'fee'].includes(k))).map((v) => ({ ...deposit, kind: v })),
+      fc.oneof(notAString, fc.string().filter((k) => !/^[A-Za-z0-9_-]{8,128}$/.test(k))).map((v) => ({ ...deposit, idempotencyKey: v })),
       injectedKey.filter((k) => !['kind', 'amount', 'idempotencyKey'].includes(k)).map((k) => ({ ...deposit, [k]: { $ne: null } })),
       fc.string({ minLength: 129, maxLength: 400 }).map((k) => ({ ...deposit, idempotencyKey: k })),
       fc.constantFrom({}, [], 'deposit', null),
