@@ -5,14 +5,13 @@ import { MERGE_DONE, MERGE_IN_FLIGHT, type StoredMerge } from '../../shared/db/m
 import type { StoredOpportunity } from '../../shared/db/opportunity-repository.js';
 import { type ConsolidationDeps, PeerCache, assessAccount, enqueueMerge, orderOf, recordOpportunity, requestMerges } from '../../shared/ledger/consolidation.js';
 import { rollBackMerge, runMerge } from '../../shared/ledger/merge-saga.js';
-import { settleSagaJob } from '../../shared/ledger/saga-job.js';
+import { resumeStuck, settleSagaJob } from '../../shared/ledger/saga-job.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 import type { Logger } from '../../shared/runtime/logger.js';
 
 /** Pages of account ids one day's scan reads at most. */
 const FANOUT_PAGES_MAX = 10_000;
-const RECOVER_BATCH_MAX = 50;
 
 export function createMergeMetrics(registry: Registry, deps: ConsolidationDeps) {
   return {
@@ -110,18 +109,12 @@ export function consolidationHandlers(
       logger.info(summary(merge), 'merge finished');
       return summary(merge);
     },
-    recover: async (d, { job }) => {
-      const before = new Date(deps.clock.now().getTime() - d.olderThanSec * 1000);
-      const stuck = (await deps.merges.model.find({ phase: { $in: MERGE_IN_FLIGHT } }).lean<StoredMerge[]>()).filter((m) => new Date(m.updatedAt) < before);
-      const resumed = [];
-      for (const m of stuck.slice(0, RECOVER_BATCH_MAX)) {
-        const done = await runMerge(deps, m._id, job.id ?? null);
+    recover: (d, { job }) =>
+      resumeStuck(deps.merges.model, MERGE_IN_FLIGHT, new Date(deps.clock.now().getTime() - d.olderThanSec * 1000), (id) => runMerge(deps, id, job.id ?? null), async (done) => {
         metrics.outcomes.inc({ outcome: done.phase });
         await hooks.onMergeFinished(done);
-        resumed.push(summary(done));
         logger.warn(summary(done), 'recovered a stuck merge');
-      }
-      return { resumed };
-    },
+        return summary(done);
+      }),
   };
 }

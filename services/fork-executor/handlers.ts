@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ForkRepository, StoredFork } from '../../shared/db/fork-repository.js';
 import { FORK_DONE, FORK_IN_FLIGHT } from '../../shared/db/fork-repository.js';
-import { settleSagaJob } from '../../shared/ledger/saga-job.js';
+import { resumeStuck, settleSagaJob } from '../../shared/ledger/saga-job.js';
 import { type ForkDeps, requestFork, rollBack, runFork } from '../../shared/ledger/fork-saga.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 import type { Logger } from '../../shared/runtime/logger.js';
@@ -45,18 +45,12 @@ export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof 
       logger.info(summary(fork), 'fork finished');
       return summary(fork);
     },
-    recover: async (d, { job }) => {
-      const before = new Date(deps.clock.now().getTime() - d.olderThanSec * 1000);
-      const stuck = (await deps.forks.model.find({ phase: { $in: FORK_IN_FLIGHT } }).lean<StoredFork[]>()).filter((f) => new Date(f.updatedAt) < before);
-      const resumed = [];
-      for (const f of stuck.slice(0, 50)) {
-        const done = await runFork(deps, f._id, job.id ?? null);
+    recover: (d, { job }) =>
+      resumeStuck(deps.forks.model, FORK_IN_FLIGHT, new Date(deps.clock.now().getTime() - d.olderThanSec * 1000), (id) => runFork(deps, id, job.id ?? null), async (done) => {
         metrics.outcomes.inc({ outcome: done.phase });
         await hooks.onFinished(done);
-        resumed.push(summary(done));
         logger.warn(summary(done), 'recovered a stuck fork');
-      }
-      return { resumed };
-    },
+        return summary(done);
+      }),
   };
 }

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { Model } from 'mongoose';
 
 /**
  * Runs one saga job: the saga resumes from its stored phase. Failures are retried while attempts
@@ -18,4 +19,23 @@ export async function settleSagaJob<T extends { phase: string }>(
     if (!saga.done.includes(settled.phase)) throw err;
     return settled;
   }
+}
+
+const RECOVER_BATCH_MAX = 50;
+
+/**
+ * The recovery job of a saga: resumes every one in an open phase untouched since `before` (its job
+ * died or gave up), at most a batch a run, and reports each through `finished`.
+ */
+export async function resumeStuck<T extends { _id: string; updatedAt: Date }, S>(
+  model: Model<T>,
+  openPhases: readonly string[],
+  before: Date,
+  resume: (id: string) => Promise<T>,
+  finished: (saga: T) => Promise<S>,
+): Promise<{ resumed: S[] }> {
+  const stuck = (await model.find({ phase: { $in: openPhases } }).lean<T[]>()).filter((s) => new Date(s.updatedAt) < before);
+  const resumed: S[] = [];
+  for (const s of stuck.slice(0, RECOVER_BATCH_MAX)) resumed.push(await finished(await resume(s._id)));
+  return { resumed };
 }
