@@ -9,7 +9,7 @@ import { tierRules } from '../domain/tiers.js';
 import { valuate } from '../domain/valuation.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
-import { type LedgerDeps, postEntry } from './post.js';
+import { type LedgerDeps, sagaPoster } from './post.js';
 
 export interface ForkDeps extends LedgerDeps {
   forks: ForkRepository;
@@ -92,8 +92,7 @@ const loadPlan = (s: StoredForkPlan): ForkPlan => ({
  */
 export async function runFork(deps: ForkDeps, forkId: string, jobId: string | null): Promise<StoredFork> {
   let f = (await deps.forks.get(forkId))!;
-  const post = (accountId: string, step: string, build: Parameters<typeof postEntry>[1]['build'], skipPolicy = true) =>
-    postEntry(deps, { accountId, entryKey: `${f._id}:${step}`, actor: f.requestedBy, jobId, build, skipPolicy });
+  const post = sagaPoster(deps, f._id, f.requestedBy, jobId);
   const advance = async (to: StoredFork['phase'], patch: Partial<StoredFork> = {}) => {
     await deps.forks.advance(f._id, f.phase, to, patch, deps.clock.now());
     f = { ...f, ...patch, phase: to };
@@ -198,8 +197,7 @@ async function planNow(deps: ForkDeps, f: StoredFork): Promise<{ forkAmount: For
 export async function rollBack(deps: ForkDeps, f: StoredFork, reason: Refusal | { code: string; message: string }, jobId: string | null): Promise<void> {
   const has = async (step: string) => (await deps.stores.journal.byKey(`${f._id}:${step}`)) !== null;
   if (['MOVED', 'POSTED', 'COMPLETED', 'ROLLED_BACK', 'REJECTED'].includes(f.phase)) return;
-  const post = (accountId: string, step: string, build: Parameters<typeof postEntry>[1]['build']) =>
-    postEntry(deps, { accountId, entryKey: `${f._id}:${step}`, actor: f.requestedBy, jobId, build, skipPolicy: true });
+  const post = sagaPoster(deps, f._id, f.requestedBy, jobId);
   const hold = await deps.stores.journal.byKey(`${f._id}:hold`);
   if (hold) await post(f.parentId, 'release', () => ({ kind: 'release', amount: loadUnits('cash', hold.op.amountCents), transferId: f._id }));
   if (await has('child-open')) await post(f.childId, 'child-close', () => ({ kind: 'state-change', to: 'CLOSED', reason: `fork ${f._id} rolled back` }));

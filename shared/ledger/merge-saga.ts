@@ -10,7 +10,7 @@ import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
 import { type StoredAccount, newAccount } from '../db/account-repository.js';
-import { type LedgerDeps, postEntry } from './post.js';
+import { type LedgerDeps, sagaPoster } from './post.js';
 
 export interface MergeDeps extends LedgerDeps {
   merges: MergeRepository;
@@ -110,8 +110,7 @@ const partialOf = (m: StoredMerge) => (m.partial ? { amount: m.partial.amountCen
  */
 export async function runMerge(deps: MergeDeps, mergeId: string, jobId: string | null): Promise<StoredMerge> {
   let m = (await deps.merges.get(mergeId))!;
-  const post = (accountId: string, step: string, build: Parameters<typeof postEntry>[1]['build'], skipPolicy = true) =>
-    postEntry(deps, { accountId, entryKey: `${m._id}:${step}`, actor: m.requestedBy, jobId, build, skipPolicy });
+  const post = sagaPoster(deps, m._id, m.requestedBy, jobId);
   const advance = async (to: StoredMerge['phase'], patch: Partial<StoredMerge> = {}) => {
     await deps.merges.advance(m._id, m.phase, to, patch, deps.clock.now());
     m = { ...m, ...patch, phase: to };
@@ -206,7 +205,7 @@ export async function runMerge(deps: MergeDeps, mergeId: string, jobId: string |
 async function openNewTarget(deps: MergeDeps, m: StoredMerge, t: StoredNewTarget, jobId: string | null): Promise<void> {
   const now = deps.clock.now();
   await deps.stores.accounts.createIfAbsent(newAccount({ _id: m.targetId, tier: t.tier, name: t.name, ownerId: t.ownerId, parentId: t.parentId, config: {}, state: 'ACTIVE' }, now));
-  await postEntry(deps, { accountId: m.targetId, entryKey: `${m.groupId ?? m._id}:open`, actor: m.requestedBy, jobId, build: () => ({ kind: 'open', state: 'ACTIVE' }), skipPolicy: true });
+  await sagaPoster(deps, m.groupId ?? m._id, m.requestedBy, jobId)(m.targetId, 'open', () => ({ kind: 'open', state: 'ACTIVE' }));
 }
 
 /** Plans on the source's head (now MERGING, so only this saga changes it) and checks the target's limits. */
@@ -229,8 +228,7 @@ async function planNow(deps: MergeDeps, m: StoredMerge): Promise<MergePlan | Ref
 export async function rollBackMerge(deps: MergeDeps, m: StoredMerge, reason: { code: string; message: string }, jobId: string | null): Promise<void> {
   if (['MOVED', 'POSTED', 'COMPLETED', 'ROLLED_BACK', 'REJECTED'].includes(m.phase)) return;
   if (await deps.stores.journal.byKey(`${m._id}:merge-in`)) return; // credited: recovery completes it
-  const post = (accountId: string, step: string, build: Parameters<typeof postEntry>[1]['build'], skipPolicy = true) =>
-    postEntry(deps, { accountId, entryKey: `${m._id}:${step}`, actor: m.requestedBy, jobId, build, skipPolicy });
+  const post = sagaPoster(deps, m._id, m.requestedBy, jobId);
   const hold = await deps.stores.journal.byKey(`${m._id}:hold`);
   if (hold) await post(m.sourceId, 'release', () => ({ kind: 'release', amount: loadUnits('cash', hold.op.amountCents), transferId: m._id }));
   if (await deps.stores.journal.byKey(`${m._id}:merging`)) await post(m.sourceId, 'source-restore', () => ({ kind: 'state-change', to: 'ACTIVE', reason: `merge ${m._id} rolled back` }));

@@ -111,3 +111,13 @@ async function replayed(deps: LedgerDeps, entry: StoredEntry): Promise<PostResul
   }
   return { status: 'applied', entry, replayed: true };
 }
+
+/**
+ * The poster of one saga's steps: each entry keyed `<sagaId>:<step>`, so repeating a step after a
+ * crash finds it done. Fork and merge steps skip policy by default (the saga checked first);
+ * a transfer's steps are checked unless told otherwise.
+ */
+export const sagaPoster =
+  (deps: LedgerDeps, sagaId: string, actor: string, jobId: string | null, skipPolicyByDefault = true) =>
+  (accountId: string, step: string, build: PostRequest['build'], skipPolicy = skipPolicyByDefault): Promise<PostResult> =>
+    postEntry(deps, { accountId, entryKey: `${sagaId}:${step}`, actor, jobId, build, skipPolicy });

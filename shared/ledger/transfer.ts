@@ -6,7 +6,7 @@ import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
 import { type Outcome, refusedOutcome } from './outcome.js';
-import { type LedgerDeps, postEntry } from './post.js';
+import { type LedgerDeps, sagaPoster } from './post.js';
 import { entryView } from './views.js';
 
 /** The transfer id follows from the client's scoped key, so a replay finds the same transfer. */
@@ -53,8 +53,7 @@ export async function resumeTransfer(deps: LedgerDeps, start: StoredTransfer, jo
     await transfers.advance(t._id, t.phase, to, deps.clock.now(), voidReason ? { code: voidReason.code, message: voidReason.message } : undefined);
     t = { ...t, phase: to, voidReason: voidReason ? { code: voidReason.code, message: voidReason.message } : t.voidReason };
   };
-  const post = (accountId: string, suffix: string, build: Parameters<typeof postEntry>[1]['build'], skipPolicy = false) =>
-    postEntry(deps, { accountId, entryKey: `${t._id}:${suffix}`, actor: t.actor, jobId, build, skipPolicy });
+  const post = sagaPoster(deps, t._id, t.actor, jobId, false);
 
   for (let i = 0; i < STEPS_MAX; i++) {
     switch (t.phase) {
@@ -107,12 +106,5 @@ export async function resumeTransfer(deps: LedgerDeps, start: StoredTransfer, jo
 async function voidTransfer(deps: LedgerDeps, t: StoredTransfer, amount: Decimal, jobId: string | null): Promise<void> {
   const hold = await deps.stores.journal.byKey(`${t._id}:hold`);
   if (!hold) return;
-  await postEntry(deps, {
-    accountId: t.fromId,
-    entryKey: `${t._id}:release`,
-    actor: t.actor,
-    jobId,
-    build: () => ({ kind: 'release', amount, transferId: t._id }),
-    skipPolicy: true,
-  });
+  await sagaPoster(deps, t._id, t.actor, jobId)(t.fromId, 'release', () => ({ kind: 'release', amount, transferId: t._id }));
 }
