@@ -40,6 +40,14 @@ export const defaults: Config = {
     socketTimeoutMs: 30_000,
     maxPoolSize: 20,
   },
+  ledger: {
+    groupCommitBatchMax: 64,
+    groupCommitInFlightMax: 2,
+    headCacheMax: 50_000,
+    accountCacheMs: 1000,
+    projectionFlushMs: 50,
+    projectionBatchMax: 200,
+  },
   tiers: {
     GEN: {
       minCapital: '10000.00',

@@ -80,6 +80,21 @@ export const configSchema = z.strictObject({
     socketTimeoutMs: positiveInt,
     maxPoolSize: positiveInt.max(500),
   }),
+  /** The ledger's hot path: group commit, the head cache and the projection writer. */
+  ledger: z.strictObject({
+    /** Journal entries one insert writes at most (group commit). */
+    groupCommitBatchMax: positiveInt.max(1000),
+    /** Journal inserts in flight at once per process. */
+    groupCommitInFlightMax: positiveInt.max(16),
+    /** Account heads a process keeps (least recently used dropped first). */
+    headCacheMax: positiveInt,
+    /** How long a process trusts an account document it read (tier, limits): a configuration change applies within this. */
+    accountCacheMs: z.number().int().min(0),
+    /** How long a projection waits to share its write with others. */
+    projectionFlushMs: positiveInt.max(10_000),
+    /** Account projections one batch writes at most. */
+    projectionBatchMax: positiveInt.max(5000),
+  }),
   tiers: z.strictObject({ GEN: tierSchema, REV: tierSchema, COM: tierSchema }),
   queues: z.strictObject(Object.fromEntries(QUEUE_NAMES.map((q) => [q, queueSchema])) as Record<
     QueueName,

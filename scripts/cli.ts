@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'verify') {
       const report = await verifyLedger(await openLedgerStores(mongo), { idle: true });
-      process.stdout.write(`${JSON.stringify({ ok: report.ok, accounts: report.accounts, entries: report.entries, violations: report.violations, driftAccounts: report.driftAccounts, openTransfers: report.openTransfers, auditRecords: report.audit.records, auditBreaks: report.audit.breaks.length, totals: report.totals })}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: report.ok, accounts: report.accounts, entries: report.entries, violations: report.violations, driftAccounts: report.driftAccounts, openTransfers: report.openTransfers, sagaConservationViolations: report.sagaConservationViolations, auditRecords: report.audit.records, auditBreaks: report.audit.breaks.length, totals: report.totals })}\n`);
       if (!report.ok) {
         process.stderr.write(`verify failed: ${report.problems[0] ?? 'unknown problem'}\n`);
         for (const p of report.problems.slice(1, 10)) process.stderr.write(`  also: ${p}\n`);

@@ -47,7 +47,7 @@ beforeAll(async () => {
   const dead = new DeadLetterRepository(h.mongo);
   await dead.init();
   const registry = new Registry();
-  forkWorker = createWorker(QUEUE.fork, forkExecutorHandlers(fk, createForkMetrics(registry, fk.forks), { onFinished: async () => undefined }, silentLogger), {
+  forkWorker = createWorker(QUEUE.fork, forkExecutorHandlers(fk, createForkMetrics(registry, fk.forks), { onFinished: async () => undefined, onStuck: async () => undefined }, silentLogger), {
     connection: await connectRedis(h.config.redisUrl, 'worker', 'apifork', silentLogger),
     config: h.config,
     logger: silentLogger,
@@ -56,7 +56,7 @@ beforeAll(async () => {
   });
   void forkWorker.run();
   cd = await openConsolidationDeps(h.mongo, h.stores, h.config, clock);
-  const merges = consolidationHandlers(cd, h.producer, createMergeMetrics(registry, cd), { onMergeFinished: async () => undefined }, silentLogger);
+  const merges = consolidationHandlers(cd, h.producer, createMergeMetrics(registry, cd), { onMergeFinished: async () => undefined, onMergeStuck: async () => undefined }, silentLogger);
   mergeWorker = createWorker(QUEUE.merge, { execute: merges.execute, recover: merges.recover }, {
     connection: await connectRedis(h.config.redisUrl, 'worker', 'apimerge', silentLogger),
     config: h.config,
@@ -65,7 +65,7 @@ beforeAll(async () => {
     deadLetters: dead,
   });
   void mergeWorker.run();
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: cd };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: cd };
   app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
 });
 afterAll(async () => {

@@ -34,7 +34,7 @@ beforeAll(async () => {
   events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(h.config.redisUrl, redisOptions('worker', 'apiperf')), prefix: h.config.queuePrefix });
   await events.waitUntilReady();
   const forking = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock, config: h.config, producer: h.producer, forking, performance: { snapshots, alerts }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, clock) };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock, config: h.config, producer: h.producer, forking, performance: { snapshots, alerts }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, clock) };
   app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
 
   // Two stocks that move differently; a benchmark (SPY) that drifts up.

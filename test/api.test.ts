@@ -34,7 +34,7 @@ async function appWith(rateLimitMax: number) {
   const repo = new ApiKeyRepository(h.mongo);
   const config = { ...h.config, api: { ...h.config.api, rateLimitMax } };
   const forking = await openForkingDeps(h.mongo, h.stores, config, h.deps.clock, h.producer.queue(QUEUE.fork));
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, h.deps.clock) };
+  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock: h.deps.clock, config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, h.deps.clock) };
   return buildApp({ logger: silentLogger, api, auth: new Authenticator(repo, ADMIN), rateLimitRedis: null });
 }
 

@@ -11,7 +11,7 @@ import { MERGE_DONE } from '../shared/db/merge-repository.js';
 import { loadBalances } from '../shared/db/stored-balances.js';
 import { type ConsolidationDeps, openConsolidationDeps, requestMerges } from '../shared/ledger/consolidation.js';
 import { requestFork } from '../shared/ledger/fork-saga.js';
-import { scopedKey } from '../shared/ledger/operation.js';
+import { storedOutcome } from '../shared/ledger/operation.js';
 import { type LedgerStores, openLedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
 import { connectRedis } from '../shared/queue/connection.js';
@@ -202,8 +202,8 @@ describe(`fault injection (seed ${SEED}, ${STEPS} steps)`, () => {
     }
     expect([report.ok, report.problems.slice(0, 5), open], fail(`verify once idle (${faults.join('; ')})`)).toEqual([true, [], []]);
     for (const op of operations) {
-      const stored = await stores.idempotency.get(scopedKey(op.accountId, op.key));
-      expect(stored?.outcome ?? null, fail(`outcome of ${op.key}`)).not.toBeNull();
+      const stored = await storedOutcome(stores, op.accountId, op.key);
+      expect(stored === null || stored === 'running' ? null : stored.status, fail(`outcome of ${op.key}`)).not.toBeNull();
     }
     for (const s of sagas) {
       const doc = s.kind === 'fork' ? await forks.get(s.id) : await cd.merges.get(s.id);

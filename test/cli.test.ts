@@ -33,37 +33,51 @@ describe('npm run cli', () => {
     expect(report.totals).toMatchObject({ deposits: '40000.00', transfersIn: '1234.56', transfersOut: '1234.56', costBasis: '301.00' });
   });
 
-  it('verify finds a modified audit record and names it, and recovers once it is restored', async () => {
-    const record = await h.stores.audit.model.findOne({ chain: 'acc-a', seq: 2 }).lean();
-    await h.stores.audit.model.updateOne({ _id: record!._id }, { $set: { actor: 'someone-else' } });
+  // The journal is the hash chain of money movements: each entry seals the one before it.
+  it('verify finds a journal entry whose actor was changed and names it, and recovers once it is restored', async () => {
+    const entry = await h.stores.journal.model.findOne({ accountId: 'acc-a', seq: 2 }).lean();
+    await h.stores.journal.model.updateOne({ accountId: 'acc-a', seq: 2 }, { $set: { actor: 'someone-else' } });
     const r = cli('verify');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('audit chain acc-a: record 2 its content does not match its hash (modified)');
-    await h.stores.audit.model.updateOne({ _id: record!._id }, { $set: { actor: record!.actor } });
+    expect(r.stderr).toContain('account acc-a: entry 2 (deposit): its content does not match its hash (modified)');
+    await h.stores.journal.model.updateOne({ accountId: 'acc-a', seq: 2 }, { $set: { actor: entry!.actor } });
     expect(cli('verify').code).toBe(0);
   });
 
-  it('verify finds a deleted audit record', async () => {
-    const record = await h.stores.audit.model.findOne({ chain: 'acc-b', seq: 1 }).lean();
-    await h.stores.audit.model.deleteOne({ _id: record!._id });
+  it('verify finds a deleted journal entry', async () => {
+    const entry = await h.stores.journal.model.findOne({ accountId: 'acc-b', seq: 2 }).lean();
+    await h.stores.journal.model.deleteOne({ _id: entry!._id });
     const r = cli('verify');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('audit chain acc-b: record 2 expected record 1, found 2');
-    await h.stores.audit.model.collection.insertOne(record!);
+    expect(r.stderr).toContain('account acc-b: journal jumps from seq 1 to 3');
+    await h.stores.journal.model.collection.insertOne(entry!);
+    expect(cli('verify').code).toBe(0);
   });
 
-  it('verify finds two audit records swapped in their chain', async () => {
-    const [one, two] = await Promise.all([1, 2].map((seq) => h.stores.audit.model.findOne({ chain: 'acc-a', seq }).lean()));
-    // Reorder: each record takes the other's place (the unique (chain, seq) index is dodged through a free seq).
-    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 999 } });
-    await h.stores.audit.model.updateOne({ _id: two!._id }, { $set: { seq: 1 } });
-    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 2 } });
+  it('verify finds two journal entries swapped in their chain', async () => {
+    const [one, two] = await Promise.all([2, 3].map((seq) => h.stores.journal.model.findOne({ accountId: 'acc-b', seq }).lean()));
+    // Reorder: each entry takes the other's place (the unique (accountId, seq) index is dodged through a free seq).
+    const move = (e: typeof one, seq: number) => h.stores.journal.model.updateOne({ _id: e!._id }, { $set: { seq } });
+    await move(one, 999);
+    await move(two, 2);
+    await move(one, 3);
     const r = cli('verify');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/audit chain acc-a: record [12] /);
-    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 999 } });
-    await h.stores.audit.model.updateOne({ _id: two!._id }, { $set: { seq: 2 } });
-    await h.stores.audit.model.updateOne({ _id: one!._id }, { $set: { seq: 1 } });
+    expect(r.stderr).toMatch(/account acc-b: entry [23] \([a-z-]+\) does not link to the entry before it/);
+    await move(one, 999);
+    await move(two, 3);
+    await move(one, 2);
+    expect(cli('verify').code).toBe(0);
+  });
+
+  it('verify finds a modified audit record outside the journal (an operator changing a name)', async () => {
+    await h.stores.audit.append({ chain: 'acc-a', ref: 'cli-test-profile', actor: 'test', action: 'update-profile', jobId: null, before: { name: 'a' }, after: { name: 'b' }, outcome: 'applied' }, new Date());
+    const record = await h.stores.audit.model.findOne({ chain: 'acc-a', ref: 'cli-test-profile' }).lean();
+    await h.stores.audit.model.updateOne({ _id: record!._id }, { $set: { actor: 'someone-else' } });
+    const r = cli('verify');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`audit chain acc-a: record ${record!.seq} its content does not match its hash (modified)`);
+    await h.stores.audit.model.updateOne({ _id: record!._id }, { $set: { actor: record!.actor } });
     expect(cli('verify').code).toBe(0);
   });
 

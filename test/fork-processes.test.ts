@@ -74,7 +74,7 @@ describe('fork executors as real processes', () => {
     }
   });
 
-  const STEPS = ['fork.after-forking', 'fork.after-hold', 'fork.after-child', 'fork.after-fork-in', 'fork.after-fork-out', 'fork.after-activate'];
+  const STEPS = ['fork.after-start', 'fork.after-child', 'fork.after-fork-in', 'fork.after-fork-out', 'fork.after-activate'];
 
   it('finishes a fork killed at any saga step with exactly one child', async () => {
     const forkIds: Record<string, string> = {};

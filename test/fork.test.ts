@@ -23,14 +23,13 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-const balances = async (id: string) => {
-  const a = await h.stores.accounts.get(id);
-  return loadBalances((await h.stores.journal.head(id, a!.headSeq))!.after);
-};
-const seqOf = async (id: string) => (await h.stores.accounts.get(id))!.headSeq;
+const balances = async (id: string) => loadBalances((await h.stores.journal.head(id))!.after);
+const seqOf = async (id: string) => (await h.stores.journal.head(id))!.seq;
 async function fork(parentId: string, mode: 'full' | 'partial' | 'config-only' = 'full', symbols: string[] = []) {
   const { fork: f } = await requestFork(fk, { parentId, parentSeq: await seqOf(parentId), mode, symbols, requestedBy: 'test', decisionId: null });
-  return runFork(fk, f._id, null);
+  const done = await runFork(fk, f._id, null);
+  await h.stores.projector.flush();
+  return done;
 }
 
 describe('fork amounts and modes', () => {

@@ -130,7 +130,7 @@ describe('the API refuses bad input with a 4xx and writes nothing (fast-check, r
     await keys.insert({ _id: k.keyId, hash: k.hash, salt: k.salt, role: 'operator', ownerId: 'owner-1', createdAt: new Date(), revokedAt: null });
     operatorKey = k.key;
     const forking = await openForkingDeps(h.mongo, h.stores, h.config, h.deps.clock, h.producer.queue(QUEUE.fork));
-    const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores.idempotency, 15_000), clock: h.deps.clock, config: h.config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, h.deps.clock) };
+    const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock: h.deps.clock, config: h.config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, h.deps.clock) };
     app = await buildApp({ logger, api, auth: new Authenticator(keys, ADMIN), rateLimitRedis: null });
     await openAccount(h, ACC, '1000.00');
   });

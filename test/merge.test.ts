@@ -37,7 +37,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const balances = async (id: string) => loadBalances((await h.stores.journal.head(id, (await h.stores.accounts.get(id))!.headSeq))!.after);
+const balances = async (id: string) => loadBalances((await h.stores.journal.head(id))!.after);
 const snapshotOf = (b: Balances) => ({
   cash: b.cash.toFixed(2),
   reserved: b.reserved.toFixed(2),
@@ -48,7 +48,9 @@ const buy = (accountId: string, symbol: string, quantity: string, price: string)
   h.run('trade', { accountId, idempotencyKey: `buy-${accountId}-${symbol}`, actor: 'test', side: 'buy', symbol, quantity, price });
 async function merge(sourceId: string, targetId: string, strategy: 'parent' | 'sibling' | 'partial' = 'sibling', extra: { amount?: string; symbols?: string[] } = {}) {
   const [id] = await requestMerges(cd, { sourceIds: [sourceId], targetId, strategy, amount: extra.amount ? new Decimal(extra.amount) : null, symbols: extra.symbols ?? [], requestedBy: 'test', opportunityId: null, scheduledFor: null });
-  return runMerge(cd, id!, null);
+  const m = await runMerge(cd, id!, null);
+  await h.stores.projector.flush();
+  return m;
 }
 
 describe('merge saga', () => {
@@ -89,14 +91,14 @@ describe('merge saga', () => {
     expect(t.cash.toFixed(2)).toBe(new Decimal('100000.00').minus('3150.00').plus('50000.00').minus('77.50').toFixed(2));
   });
 
-  it('rolls back untouched when the merge would break the target position limit', async () => {
+  it('is refused before anything moves when the merge would break the target position limit', async () => {
     await openAccount(h, 'acc-full-t', '100000.00');
     for (let i = 0; i < 10; i++) await h.run('trade', { accountId: 'acc-full-t', idempotencyKey: `buy-full-${i}`, actor: 'test', side: 'buy', symbol: `F${i}`, quantity: '1', price: '10.00' });
     await openAccount(h, 'acc-full-s', '20000.00');
     await buy('acc-full-s', 'ZZZ', '10', '100.00');
     const [t0, s0] = [snapshotOf(await balances('acc-full-t')), snapshotOf(await balances('acc-full-s'))];
     const m = await merge('acc-full-s', 'acc-full-t');
-    expect(m).toMatchObject({ phase: 'ROLLED_BACK', error: { code: 'max_positions' } });
+    expect(m).toMatchObject({ phase: 'REJECTED', error: { code: 'max_positions' } });
     expect(snapshotOf(await balances('acc-full-t'))).toEqual(t0);
     expect(snapshotOf(await balances('acc-full-s'))).toEqual(s0);
     expect((await h.stores.accounts.get('acc-full-s'))!.mergedInto).toBeNull();
@@ -166,7 +168,7 @@ describe('consolidation scan on constructed histories', () => {
     // A chain deeper than the limit of 4.
     for (let i = 1; i <= 5; i++) await kid(`acc-s-d${i}`, '20000.00', i === 1 ? 'acc-s-root' : `acc-s-d${i - 1}`);
 
-    const handlers = consolidationHandlers(cd, h.producer, createMergeMetrics(new Registry(), cd), { onMergeFinished: async () => undefined }, silentLogger);
+    const handlers = consolidationHandlers(cd, h.producer, createMergeMetrics(new Registry(), cd), { onMergeFinished: async () => undefined, onMergeStuck: async () => undefined }, silentLogger);
     const date = clock.today();
     await handlers.batch({ date, afterAccountId: 'acc-s-', limit: 500 }, { job: { id: 'scan-test' } } as never);
     const fired = async (id: string) => (await cd.opportunities.get(`copp_${id}_${date}`))?.fired ?? [];
@@ -195,7 +197,7 @@ describe('consolidation scan on constructed histories', () => {
 });
 
 describe('merge workers as real processes', () => {
-  const STEPS = ['merge.after-merging', 'merge.after-hold', 'merge.after-merge-in', 'merge.after-merge-out', 'merge.after-close'];
+  const STEPS = ['merge.after-start', 'merge.after-merge-in', 'merge.after-merge-out', 'merge.after-close'];
 
   it('finishes a merge killed at any saga step with one clean outcome', async () => {
     const ids: Record<string, string> = {};
@@ -216,9 +218,9 @@ describe('merge workers as real processes', () => {
       ids[step] = id!;
       expect((await proc.exitWithin(20_000)).signal).toBe('SIGKILL');
     }
-    await start();
+    const healthy = await start();
     for (const [i, step] of STEPS.entries()) {
-      const m = await waitFor(`merge killed ${step} to finish`, async () => {
+      const m = await waitFor(() => `merge killed ${step} to finish; the worker said:\n${healthy.lines.filter((l) => /warn|error|fatal/.test(l)).slice(-5).join('\n')}`, async () => {
         const x = await cd.merges.get(ids[step]!);
         return x && ['COMPLETED', 'ROLLED_BACK', 'REJECTED'].includes(x.phase) ? (x as StoredMerge) : undefined;
       }, 30_000, 200);

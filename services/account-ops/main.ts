@@ -1,5 +1,5 @@
 import { QUEUE } from '../../shared/contracts/queues.js';
-import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { openServiceStores } from '../../shared/ledger/stores.js';
 import { runService } from '../../shared/runtime/service.js';
 import { accountOpsHandlers } from './handlers.js';
 import { afterPosting } from './after-posting.js';
@@ -9,7 +9,7 @@ const RECOVER_AFTER_SEC = 30;
 const RECOVER_EVERY_MS = 60_000;
 
 await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc) => {
-  const stores = await openLedgerStores(svc.mongo);
+  const stores = await openServiceStores(svc);
   const deps = {
     stores,
     config: svc.config,

@@ -4,16 +4,15 @@ import type { Operation } from '../../shared/domain/ledger.js';
 import { type Refusal, refuse } from '../../shared/domain/refusal.js';
 import type { Balances } from '../../shared/domain/balances.js';
 import { Decimal } from '../../shared/money/decimal.js';
-import { runOperation } from '../../shared/ledger/operation.js';
+import { outcomeOf, payloadHashOf, runSingleEntry, scopedKey } from '../../shared/ledger/operation.js';
 import { type Outcome, refusedOutcome } from '../../shared/ledger/outcome.js';
 import { type LedgerDeps, postEntry } from '../../shared/ledger/post.js';
 import { transfer } from '../../shared/ledger/transfer.js';
-import { entryView } from '../../shared/ledger/views.js';
 
 type Posting = { accountId: string; idempotencyKey: string; actor: string };
 
 /** The payload that defines an operation: everything but who sent it, so a retry from another client still matches. */
-function payloadOf<T extends Posting>(data: T): Omit<T, 'actor'> {
+export function payloadOf<T extends Posting>(data: T): Omit<T, 'actor'> {
   const { actor: _actor, ...rest } = data;
   return rest;
 }
@@ -26,13 +25,7 @@ export function singleEntry<T extends Posting>(
   jobId: string | null,
   build: (head: Balances, account: StoredAccount) => Promise<Operation | Refusal> | Operation | Refusal,
 ): Promise<Outcome> {
-  const req = { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId };
-  return runOperation(deps, req, async (key) => {
-    const r = await postEntry(deps, { accountId: data.accountId, entryKey: key, actor: data.actor, jobId, build });
-    return r.status === 'applied'
-      ? { status: 'applied', operation, accountId: data.accountId, seq: r.entry.seq, entry: entryView(r.entry) }
-      : refusedOutcome(operation, r.refusal);
-  });
+  return runSingleEntry(deps, { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId }, build);
 }
 
 export const deposit = (deps: LedgerDeps, d: JobData<'account-ops', 'deposit'>, jobId: string | null) =>
@@ -63,30 +56,31 @@ export const trade = (deps: LedgerDeps, d: JobData<'account-ops', 'trade'>, jobI
   });
 
 export const transferOp = (deps: LedgerDeps, d: JobData<'account-ops', 'transfer'>, jobId: string | null) =>
-  runOperation(
-    deps,
-    { accountId: d.accountId, key: d.idempotencyKey, operation: 'transfer', payload: payloadOf(d), actor: d.actor, jobId },
-    (key, payloadHash) =>
-      transfer(deps, { fromId: d.accountId, toId: d.toAccountId, amount: new Decimal(d.amount), scopedKey: key, payloadHash, actor: d.actor, jobId }),
-  );
+  transfer(deps, {
+    fromId: d.accountId,
+    toId: d.toAccountId,
+    amount: new Decimal(d.amount),
+    scopedKey: scopedKey(d.accountId, d.idempotencyKey),
+    payloadHash: payloadHashOf('transfer', payloadOf(d)),
+    actor: d.actor,
+    jobId,
+  });
 
-/** Creates the account document, its 'open' entry and the optional first deposit, each once. */
-export const openAccount = (deps: LedgerDeps, d: JobData<'account-ops', 'open-account'>, jobId: string | null) =>
-  runOperation(
-    deps,
-    { accountId: d.accountId, key: d.idempotencyKey, operation: 'open-account', payload: payloadOf(d), actor: d.actor, jobId },
-    async (key): Promise<Outcome> => {
-      if (d.parentId && !(await deps.stores.accounts.get(d.parentId))) {
-        return refusedOutcome('open-account', refuse('account_not_found', `no parent account ${d.parentId}`));
-      }
-      const now = deps.clock.now();
-      await deps.stores.accounts.createIfAbsent(newAccount({ _id: d.accountId, tier: d.tier, name: d.name, ownerId: d.ownerId, parentId: d.parentId, config: d.config, state: 'ACTIVE' }, now));
-      const post = (suffix: string, op: Operation) =>
-        postEntry(deps, { accountId: d.accountId, entryKey: `${key}:${suffix}`, actor: d.actor, jobId, build: () => op, skipPolicy: op.kind === 'open' });
-      let last = await post('open', { kind: 'open', state: 'ACTIVE' });
-      if (d.initialDeposit && last.status === 'applied') last = await post('deposit', { kind: 'deposit', amount: new Decimal(d.initialDeposit) });
-      if (last.status === 'refused') return refusedOutcome('open-account', last.refusal);
-      return { status: 'applied', operation: 'open-account', accountId: d.accountId, seq: last.entry.seq, entry: entryView(last.entry) };
-    },
-  );
-
+/**
+ * Creates the account document, its 'open' entry (keyed by the client's key, with the payload's hash)
+ * and the optional first deposit, each once.
+ */
+export async function openAccount(deps: LedgerDeps, d: JobData<'account-ops', 'open-account'>, jobId: string | null): Promise<Outcome> {
+  const key = scopedKey(d.accountId, d.idempotencyKey);
+  if (d.parentId && !(await deps.stores.accounts.get(d.parentId))) {
+    return refusedOutcome('open-account', refuse('account_not_found', `no parent account ${d.parentId}`));
+  }
+  await deps.hooks?.beforeWrite?.(`account-document ${d.accountId}`);
+  await deps.stores.accounts.createIfAbsent(newAccount({ _id: d.accountId, tier: d.tier, name: d.name, ownerId: d.ownerId, parentId: d.parentId, config: d.config, state: 'ACTIVE' }, deps.clock.now()));
+  const common = { accountId: d.accountId, operation: 'open-account', actor: d.actor, jobId };
+  let last = await postEntry(deps, { ...common, entryKey: key, payloadHash: payloadHashOf('open-account', payloadOf(d)), build: () => ({ kind: 'open', state: 'ACTIVE', owner: null }) });
+  if (d.initialDeposit && last.status === 'applied') {
+    last = await postEntry(deps, { ...common, entryKey: `${key}:deposit`, build: () => ({ kind: 'deposit', amount: new Decimal(d.initialDeposit!) }) });
+  }
+  return outcomeOf('open-account', d.accountId, last);
+}

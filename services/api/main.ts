@@ -6,7 +6,7 @@ import { AlertRepository } from '../../shared/db/alert-repository.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import { openForkingDeps } from '../../shared/ledger/forking-deps.js';
 import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
-import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { openServiceStores } from '../../shared/ledger/stores.js';
 import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
 import { runService } from '../../shared/runtime/service.js';
 import { buildApp } from './app.js';
@@ -16,7 +16,7 @@ import { createAccountGauge } from './fleet-gauges.js';
 
 // The API produces onto every queue, so it reports the depth of all of them.
 await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
-  const stores = await openLedgerStores(svc.mongo);
+  const stores = await openServiceStores(svc);
   const keys = new ApiKeyRepository(svc.mongo);
   await keys.init();
   // QueueEvents blocks on its own connection; it tells `?wait=true` when an operation finishes.
@@ -30,7 +30,7 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   svc.lifecycle.addConnection({ name: 'redis-ratelimit', close: async () => void (await rateLimitRedis.quit()) });
 
   const forking = await openForkingDeps(svc.mongo, stores, svc.config, svc.clock, svc.producer.queue(QUEUE.fork));
-  const operations = new Operations(svc.producer, events, stores.idempotency, svc.config.api.waitTimeoutMs);
+  const operations = new Operations(svc.producer, events, stores, svc.config.api.waitTimeoutMs);
   const snapshots = new SnapshotRepository(svc.mongo);
   const alerts = new AlertRepository(svc.mongo);
   await Promise.all([snapshots.init(), alerts.init()]);

@@ -1,8 +1,8 @@
 import type { QueueEvents } from 'bullmq';
 import { type JobInput, type JobName, jobId, jobSchema } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
-import type { IdempotencyRepository } from '../../shared/db/idempotency-repository.js';
-import { scopedKey } from '../../shared/ledger/operation.js';
+import { storedOutcome } from '../../shared/ledger/operation.js';
+import type { LedgerStores } from '../../shared/ledger/stores.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import { canonicalJson } from '../../shared/runtime/canonical-json.js';
@@ -35,7 +35,7 @@ export class Operations {
   constructor(
     private readonly producer: Producer,
     private readonly events: QueueEvents,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly stores: LedgerStores,
     private readonly waitTimeoutMs: number,
   ) {}
 
@@ -64,14 +64,15 @@ export class Operations {
         const outcome = (await job.waitUntilFinished(this.events, this.waitTimeoutMs)) as Outcome;
         return { done: true, operationId, outcome };
       } catch (err) {
-        if (!/timed out/i.test((err as Error).message)) throw new ApiError(500, 'operation_failed', `the operation failed: ${(err as Error).message}`);
+        // Only BullMQ's own wait timeout means "not finished yet"; a job that failed (whatever its reason says) is an error.
+        if (!/timed out before finishing/i.test((err as Error).message)) throw new ApiError(500, 'operation_failed', `the operation failed: ${(err as Error).message}`);
       }
     }
     const state = await job.getState();
     return { done: false, operationId, status: state === 'active' ? 'running' : 'queued', statusUrl: statusUrlOf(operationId) };
   }
 
-  /** From the job while BullMQ keeps it, then from the stored outcome (kept for good). */
+  /** From the job while BullMQ keeps it, then from the journal (the decision under the operation's key, kept for good). */
   async status(operationId: string): Promise<OperationStatus | null> {
     const job = await this.producer.queue(QUEUE.accountOps).getJob(operationId);
     if (job) {
@@ -84,8 +85,8 @@ export class Operations {
       return { operationId, status: state === 'active' ? 'running' : 'queued' };
     }
     const [, accountId, key] = operationId.split('.');
-    const stored = await this.idempotency.get<Outcome | null>(scopedKey(accountId!, key!));
+    const stored = await storedOutcome(this.stores, accountId!, key!);
     if (!stored) return null;
-    return stored.outcome ? { operationId, status: stored.outcome.status, outcome: stored.outcome } : { operationId, status: 'running' };
+    return stored === 'running' ? { operationId, status: 'running' } : { operationId, status: stored.status, outcome: stored };
   }
 }

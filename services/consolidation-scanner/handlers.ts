@@ -4,7 +4,7 @@ import { QUEUE } from '../../shared/contracts/queues.js';
 import { MERGE_DONE, MERGE_IN_FLIGHT, type StoredMerge } from '../../shared/db/merge-repository.js';
 import type { StoredOpportunity } from '../../shared/db/opportunity-repository.js';
 import { type ConsolidationDeps, PeerCache, assessAccount, enqueueMerge, orderOf, recordOpportunity, requestMerges } from '../../shared/ledger/consolidation.js';
-import { rollBackMerge, runMerge } from '../../shared/ledger/merge-saga.js';
+import { abortMerge, runMerge } from '../../shared/ledger/merge-saga.js';
 import { resumeStuck, settleSagaJob } from '../../shared/ledger/saga-job.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
@@ -30,6 +30,8 @@ export function createMergeMetrics(registry: Registry, deps: ConsolidationDeps) 
 
 export interface ScannerHooks {
   onMergeFinished: (merge: StoredMerge) => Promise<void>;
+  /** A merge that failed past its point of no return (its target credited): recovery retries it; a person is told. */
+  onMergeStuck: (mergeId: string, message: string) => Promise<void>;
 }
 
 const summary = (m: StoredMerge) => ({ mergeId: m._id, phase: m.phase, sourceId: m.sourceId, targetId: m.targetId, error: m.error });
@@ -101,8 +103,9 @@ export function consolidationHandlers(
       const merge = await settleSagaJob(job, {
         run: () => runMerge(deps, d.mergeId, job.id ?? null),
         get: async () => (await deps.merges.get(d.mergeId))!,
-        rollBack: (current, reason) => rollBackMerge(deps, current, reason, job.id ?? null),
+        abort: async (current, reason) => ({ committed: (await abortMerge(deps, current, reason, job.id ?? null)).committed }),
         done: MERGE_DONE,
+        onStuck: (current, err) => hooks.onMergeStuck(current._id, err.message),
       });
       metrics.outcomes.inc({ outcome: merge.phase });
       await hooks.onMergeFinished(merge);
@@ -110,11 +113,18 @@ export function consolidationHandlers(
       return summary(merge);
     },
     recover: (d, { job }) =>
-      resumeStuck(deps.merges.model, MERGE_IN_FLIGHT, new Date(deps.clock.now().getTime() - d.olderThanSec * 1000), (id) => runMerge(deps, id, job.id ?? null), async (done) => {
-        metrics.outcomes.inc({ outcome: done.phase });
-        await hooks.onMergeFinished(done);
-        logger.warn(summary(done), 'recovered a stuck merge');
-        return summary(done);
-      }),
+      resumeStuck(
+        deps.merges.model,
+        MERGE_IN_FLIGHT,
+        new Date(deps.clock.now().getTime() - d.olderThanSec * 1000),
+        (id) => runMerge(deps, id, job.id ?? null),
+        async (done) => {
+          metrics.outcomes.inc({ outcome: done.phase });
+          await hooks.onMergeFinished(done);
+          logger.warn(summary(done), 'recovered a stuck merge');
+          return summary(done);
+        },
+        (id, err) => hooks.onMergeStuck(id, err.message),
+      ),
   };
 }

@@ -2,12 +2,13 @@ import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import type { StoredMerge } from '../../shared/db/merge-repository.js';
 import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
-import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { checkThreshold, raiseSagaStuck } from '../../shared/ledger/saga-alerts.js';
+import { openServiceStores } from '../../shared/ledger/stores.js';
 import { runService } from '../../shared/runtime/service.js';
 import { consolidationHandlers, createMergeMetrics } from './handlers.js';
 
 await runService('consolidation-scanner', { depthQueues: [QUEUE.consolidationScan, QUEUE.merge] }, async (svc) => {
-  const stores = await openLedgerStores(svc.mongo);
+  const stores = await openServiceStores(svc);
   const deps = await openConsolidationDeps(svc.mongo, stores, svc.config, svc.clock);
 
   const onMergeFinished = async (m: StoredMerge) => {
@@ -19,13 +20,14 @@ await runService('consolidation-scanner', { depthQueues: [QUEUE.consolidationSca
         { jobId: jobId('alert', 'merge-rolled-back', m._id) },
       );
     }
-    if (m.phase === 'COMPLETED') {
-      // The target grew: it may now be large enough to fork.
-      const target = await stores.accounts.get(m.targetId);
-      if (target) await svc.producer.enqueue(QUEUE.thresholdCheck, 'check', { accountId: target._id, seq: target.headSeq }, { jobId: jobId('threshold', target._id, target.headSeq) });
-    }
+    // The target grew: it may now be large enough to fork.
+    if (m.phase === 'COMPLETED') await checkThreshold(svc.producer, stores, m.targetId);
   };
-  const h = consolidationHandlers(deps, svc.producer, createMergeMetrics(svc.registry, deps), { onMergeFinished }, svc.logger);
+  const onMergeStuck = async (mergeId: string, message: string) => {
+    const m = await deps.merges.get(mergeId);
+    if (m) await raiseSagaStuck(svc.producer, { kind: 'merge', id: m._id, accountId: m.sourceId }, message);
+  };
+  const h = consolidationHandlers(deps, svc.producer, createMergeMetrics(svc.registry, deps), { onMergeFinished, onMergeStuck }, svc.logger);
   svc.startWorker(QUEUE.consolidationScan, { scan: h.scan, batch: h.batch });
   svc.startWorker(QUEUE.merge, { execute: h.execute, recover: h.recover });
   // Upserted by id: restarts and replicas keep one. A second firing for a day finds each account's

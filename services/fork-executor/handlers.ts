@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ForkRepository, StoredFork } from '../../shared/db/fork-repository.js';
 import { FORK_DONE, FORK_IN_FLIGHT } from '../../shared/db/fork-repository.js';
 import { resumeStuck, settleSagaJob } from '../../shared/ledger/saga-job.js';
-import { type ForkDeps, requestFork, rollBack, runFork } from '../../shared/ledger/fork-saga.js';
+import { type ForkDeps, abortFork, requestFork, runFork } from '../../shared/ledger/fork-saga.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 import type { Logger } from '../../shared/runtime/logger.js';
 
@@ -24,6 +24,8 @@ export function createForkMetrics(registry: Registry, forks: ForkRepository) {
 export interface ForkExecutorHooks {
   /** Raises the 'fork-rolled-back' alert, and checks a new child (it may be large enough to fork itself). */
   onFinished: (fork: StoredFork) => Promise<void>;
+  /** A fork that failed past its point of no return (its child credited): recovery retries it; a person is told. */
+  onStuck: (forkId: string, message: string) => Promise<void>;
 }
 
 const summary = (f: StoredFork) => ({ forkId: f._id, phase: f.phase, parentId: f.parentId, childId: f.phase === 'COMPLETED' ? f.childId : null, error: f.error });
@@ -36,8 +38,9 @@ export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof 
       const fork = await settleSagaJob(job, {
         run: () => runFork(deps, d.forkId, job.id ?? null),
         get: async () => (await deps.forks.get(d.forkId))!,
-        rollBack: (current, reason) => rollBack(deps, current, reason, job.id ?? null),
+        abort: async (current, reason) => ({ committed: (await abortFork(deps, current, reason, job.id ?? null)).committed }),
         done: FORK_DONE,
+        onStuck: (current, err) => hooks.onStuck(current._id, err.message),
       });
       stop({ outcome: fork.phase });
       metrics.outcomes.inc({ outcome: fork.phase });
@@ -46,11 +49,18 @@ export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof 
       return summary(fork);
     },
     recover: (d, { job }) =>
-      resumeStuck(deps.forks.model, FORK_IN_FLIGHT, new Date(deps.clock.now().getTime() - d.olderThanSec * 1000), (id) => runFork(deps, id, job.id ?? null), async (done) => {
-        metrics.outcomes.inc({ outcome: done.phase });
-        await hooks.onFinished(done);
-        logger.warn(summary(done), 'recovered a stuck fork');
-        return summary(done);
-      }),
+      resumeStuck(
+        deps.forks.model,
+        FORK_IN_FLIGHT,
+        new Date(deps.clock.now().getTime() - d.olderThanSec * 1000),
+        (id) => runFork(deps, id, job.id ?? null),
+        async (done) => {
+          metrics.outcomes.inc({ outcome: done.phase });
+          await hooks.onFinished(done);
+          logger.warn(summary(done), 'recovered a stuck fork');
+          return summary(done);
+        },
+        (id, err) => hooks.onStuck(id, err.message),
+      ),
   };
 }

@@ -1,7 +1,7 @@
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
-import { ForkRepository } from '../../shared/db/fork-repository.js';
-import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { checkThreshold, raiseSagaStuck } from '../../shared/ledger/saga-alerts.js';
+import { openServiceStores } from '../../shared/ledger/stores.js';
 import { runService } from '../../shared/runtime/service.js';
 import { createForkMetrics, forkExecutorHandlers } from './handlers.js';
 
@@ -12,9 +12,8 @@ await runService('fork-executor', { depthQueues: [QUEUE.fork] }, async (svc) => 
   if (limit !== null) await queue.setGlobalConcurrency(limit);
   svc.logger.info({ globalConcurrency: limit }, 'fork queue global concurrency set');
 
-  const stores = await openLedgerStores(svc.mongo);
-  const forks = new ForkRepository(svc.mongo);
-  await forks.init();
+  const stores = await openServiceStores(svc);
+  const forks = stores.forks;
   const deps = { stores, forks, config: svc.config, clock: svc.clock, cooldownHours: svc.config.fork.cooldownHours };
   const onFinished = async (fork: { _id: string; phase: string; parentId: string; childId: string; error: { code: string; message: string } | null }) => {
     if (fork.phase === 'ROLLED_BACK') {
@@ -25,11 +24,12 @@ await runService('fork-executor', { depthQueues: [QUEUE.fork] }, async (svc) => 
         { jobId: jobId('alert', 'fork-rolled-back', fork._id) },
       );
     }
-    if (fork.phase === 'COMPLETED') {
-      const child = await stores.accounts.get(fork.childId);
-      if (child) await svc.producer.enqueue(QUEUE.thresholdCheck, 'check', { accountId: child._id, seq: child.headSeq }, { jobId: jobId('threshold', child._id, child.headSeq) });
-    }
+    if (fork.phase === 'COMPLETED') await checkThreshold(svc.producer, stores, fork.childId);
   };
-  svc.startWorker(QUEUE.fork, forkExecutorHandlers(deps, createForkMetrics(svc.registry, forks), { onFinished }, svc.logger));
+  const onStuck = async (forkId: string, message: string) => {
+    const fork = await forks.get(forkId);
+    if (fork) await raiseSagaStuck(svc.producer, { kind: 'fork', id: fork._id, accountId: fork.parentId }, message);
+  };
+  svc.startWorker(QUEUE.fork, forkExecutorHandlers(deps, createForkMetrics(svc.registry, forks), { onFinished, onStuck }, svc.logger));
   await queue.upsertJobScheduler('recover-forks', { every: 60_000 }, { name: 'recover', data: { olderThanSec: svc.config.fork.recoverAfterSec } });
 });

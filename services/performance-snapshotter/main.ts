@@ -1,11 +1,11 @@
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
-import { openLedgerStores } from '../../shared/ledger/stores.js';
+import { openServiceStores } from '../../shared/ledger/stores.js';
 import { runService } from '../../shared/runtime/service.js';
 import { snapshotterHandlers } from './handlers.js';
 
 await runService('performance-snapshotter', { depthQueues: [QUEUE.snapshot, QUEUE.retention] }, async (svc) => {
-  const stores = await openLedgerStores(svc.mongo);
+  const stores = await openServiceStores(svc);
   const snapshots = new SnapshotRepository(svc.mongo);
   await snapshots.init();
   const handlers = snapshotterHandlers({ stores, snapshots, clock: svc.clock }, svc.producer, svc.config, svc.registry);

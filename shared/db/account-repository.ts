@@ -4,11 +4,14 @@ import type { AccountState } from '../domain/states.js';
 import type { TierName } from '../domain/tiers.js';
 import { Repository } from './model.js';
 import { emptyBalances } from '../domain/balances.js';
-import { type StoredBalances, storeBalances, storedBalancesDefinition } from './stored-balances.js';
+import { zeroTotals } from '../domain/totals.js';
+import { type DocLocks, LocalDocLocks, withDocLocks } from './doc-locks.js';
+import { type StoredBalances, type StoredTotals, storeBalances, storeTotals, storedBalancesDefinition, storedTotalsDefinition } from './stored-balances.js';
 
 /**
  * Identity, tier, configuration and hierarchy, plus a projection of the journal head for listing and
- * scans. The projection is never used to authorise a debit; the journal head is (SPEC §3.4).
+ * scans: a derived cache, written in coalesced batches after the entries it copies, never read to
+ * authorise anything (the journal head is), repaired from the journal when it lags.
  * Children are found through the parentId index rather than an array here: on FerretDB an array
  * update is read-then-write and two concurrent forks could lose a child.
  */
@@ -26,6 +29,8 @@ export interface StoredAccount {
   headSeq: number;
   state: AccountState;
   head: StoredBalances;
+  /** The head's running totals. */
+  totals: StoredTotals;
   /** Equity at the last posting, valued at the last closes then (refreshed by valuations). */
   equityCents: bigint;
   /**
@@ -49,6 +54,7 @@ const accountSchema = new Schema<StoredAccount>(
     headSeq: { type: Number, required: true },
     state: { type: String, required: true },
     head: { _id: false, ...storedBalancesDefinition },
+    totals: { _id: false, ...storedTotalsDefinition },
     equityCents: { type: BigInt, required: true },
     forkCandidate: { type: Boolean, default: false },
   },
@@ -69,15 +75,31 @@ export interface AccountFilter {
 
 /** A new account's document: identity, hierarchy and configuration, with an empty projection in its first state. */
 export function newAccount(a: Pick<StoredAccount, '_id' | 'tier' | 'name' | 'ownerId' | 'parentId' | 'config' | 'state'>, now: Date): StoredAccount {
-  return { ...a, mergedInto: null, createdAt: now, updatedAt: now, headSeq: 0, head: storeBalances(emptyBalances(a.state)), equityCents: 0n, forkCandidate: false };
+  return { ...a, mergedInto: null, createdAt: now, updatedAt: now, headSeq: 0, head: storeBalances(emptyBalances(a.state)), totals: storeTotals(zeroTotals()), equityCents: 0n, forkCandidate: false };
+}
+
+/** One account's projection as a batch writes it: the journal head it copies, valued. */
+export interface Projection {
+  id: string;
+  seq: number;
+  head: StoredBalances;
+  totals: StoredTotals;
+  equityCents: bigint;
+  forkCandidate: boolean;
 }
 
 const PAGE_SIZE_MAX = 500;
-const PROJECTION_RETRIES_MAX = 5;
 
 export class AccountRepository extends Repository<StoredAccount> {
+  private locks: DocLocks = new LocalDocLocks();
+
   constructor(connection: Connection) {
     super(connection, 'Account', accountSchema);
+  }
+
+  /** The locks every update of an account document takes (Redis when several processes write). */
+  useLocks(locks: DocLocks): void {
+    this.locks = locks;
   }
 
   /** Creates the account once; a replay finds it there. */
@@ -103,29 +125,51 @@ export class AccountRepository extends Repository<StoredAccount> {
   }
 
   /**
-   * Moves the projection forward to `seq`, never back. The seq guard keeps an older update from
-   * overwriting a newer one; on FerretDB an update is read-then-write, so the result is read back
-   * and the write repeated (bounded) if a concurrent update overtook it.
+   * Moves projections forward, never back (the seq guard), for the accounts whose locks are free now;
+   * answers the ids it could not lock, for the caller's next batch.
    */
-  async project(id: string, seq: number, head: StoredBalances, equityCents: bigint, now: Date, forkCandidate?: boolean): Promise<void> {
-    for (let attempt = 0; attempt < PROJECTION_RETRIES_MAX; attempt++) {
-      await this.model.updateOne(
-        { _id: id, headSeq: { $lt: seq } },
-        { $set: { headSeq: seq, state: head.state, head, equityCents, updatedAt: now, ...(forkCandidate === undefined ? {} : { forkCandidate }) } },
-      );
-      const current = await this.model.findById(id, { headSeq: 1 }).lean<{ headSeq: number }>();
-      if (!current || current.headSeq >= seq) return;
+  async project(items: Projection[], now: Date): Promise<string[]> {
+    if (items.length === 0) return [];
+    const held = await this.locks.acquire(items.map((p) => p.id));
+    try {
+      const mine = items.filter((p) => held.ids.has(p.id));
+      if (mine.length > 0) {
+        await this.model.bulkWrite(
+          mine.map((p) => ({
+            updateOne: {
+              filter: { _id: p.id, headSeq: { $lt: p.seq } },
+              update: { $set: { headSeq: p.seq, state: p.head.state, head: p.head, totals: p.totals, equityCents: p.equityCents, forkCandidate: p.forkCandidate, updatedAt: now } },
+            },
+          })),
+          { ordered: false },
+        );
+      }
+      return items.filter((p) => !held.ids.has(p.id)).map((p) => p.id);
+    } finally {
+      await held.release();
     }
   }
 
   /** A merged source names its target; its children move to the target (a merge into a child lifts it). */
   async recordMerge(sourceId: string, targetId: string, sourceParentId: string | null, now: Date): Promise<void> {
-    await this.model.updateMany({ parentId: sourceId, _id: { $ne: targetId } }, { $set: { parentId: targetId, updatedAt: now } });
-    await this.model.updateOne({ _id: targetId, parentId: sourceId }, { $set: { parentId: sourceParentId, updatedAt: now } });
-    await this.model.updateOne({ _id: sourceId }, { $set: { mergedInto: targetId, updatedAt: now } });
+    const children = (await this.model.find({ parentId: sourceId }, { _id: 1 }).lean<Array<{ _id: string }>>()).map((c) => c._id);
+    await withDocLocks(this.locks, [sourceId, targetId, ...children], async () => {
+      await this.model.updateMany({ parentId: sourceId, _id: { $ne: targetId } }, { $set: { parentId: targetId, updatedAt: now } });
+      await this.model.updateOne({ _id: targetId, parentId: sourceId }, { $set: { parentId: sourceParentId, updatedAt: now } });
+      await this.model.updateOne({ _id: sourceId }, { $set: { mergedInto: targetId, updatedAt: now } });
+    });
   }
 
   async updateProfile(id: string, patch: { name?: string; config?: AccountConfig }, now: Date): Promise<void> {
-    await this.model.updateOne({ _id: id }, { $set: { ...patch, updatedAt: now } });
+    await withDocLocks(this.locks, [id], async () => {
+      await this.model.updateOne({ _id: id }, { $set: { ...patch, updatedAt: now } });
+    });
+  }
+
+  /** Deletes the document of an account that never got an entry (a fork child whose open was voided). */
+  async deleteUnopened(id: string): Promise<void> {
+    await withDocLocks(this.locks, [id], async () => {
+      await this.model.deleteOne({ _id: id, headSeq: 0 });
+    });
   }
 }

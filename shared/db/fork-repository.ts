@@ -86,9 +86,13 @@ export class ForkRepository extends Repository<StoredFork> {
     return this.model.findById(id).lean<StoredFork>();
   }
 
-  /** Moves the phase on from the one the caller saw; each step's ledger entries make repeating it safe. */
-  async advance(id: string, from: ForkPhase, to: ForkPhase, patch: Partial<StoredFork>, now: Date): Promise<void> {
-    await this.model.updateOne({ _id: id, phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
+  /**
+   * Moves the phase on from the one the caller saw (a compare-and-set); answers whether it did. The
+   * phase is a cache of what the saga's journal entries say: a run that loses it re-reads the record.
+   */
+  async advance(id: string, from: ForkPhase, to: ForkPhase, patch: Partial<StoredFork>, now: Date): Promise<boolean> {
+    const r = await this.model.updateOne({ _id: id, phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
+    return r.modifiedCount === 1;
   }
 
   /** Stores the plan once: a replay after a crash moves exactly what the first run planned. */
@@ -101,6 +105,10 @@ export class ForkRepository extends Repository<StoredFork> {
   async ofParent(parentId: string): Promise<StoredFork[]> {
     const forks = await this.model.find({ parentId }).lean<StoredFork[]>();
     return forks.sort((a, b) => +new Date(b.requestedAt) - +new Date(a.requestedAt));
+  }
+
+  async countIn(phases: readonly ForkPhase[]): Promise<number> {
+    return this.model.countDocuments({ phase: { $in: phases } });
   }
 
   async inFlight(): Promise<number> {

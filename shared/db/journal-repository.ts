@@ -1,23 +1,36 @@
 import { Schema, type Connection } from 'mongoose';
 import type { EntryKind } from '../domain/ledger.js';
-import { isDuplicateKeyError } from './connection.js';
 import { Repository } from './model.js';
-import { type StoredBalances, storedBalancesDefinition } from './stored-balances.js';
+import { type StoredBalances, type StoredTotals, storedBalancesDefinition, storedTotalsDefinition } from './stored-balances.js';
 import type { StoredOperation } from './stored-operation.js';
 
-/** One journal entry: append-only, numbered per account, holding the balances after it (SPEC §3.4). */
+/**
+ * One journal entry: append-only, numbered per account, holding the balances and running totals after
+ * it. It is the posting's one write: it carries the scoped idempotency key and the payload hash (a
+ * replay, or a reuse with other data, is answered from the entry), who asked, the saga it belongs to,
+ * and the link of the account's hash chain (the previous entry's hash).
+ */
 export interface StoredEntry {
   accountId: string;
   seq: number;
   kind: EntryKind;
-  /** Globally unique; replaying the same key finds this entry instead of appending again. */
+  /** Globally unique: the one decision (applied or refused) ever taken under this key. */
   idempotencyKey: string;
+  /** Hash of what the client asked, for client operations; null for saga steps. */
+  payloadHash: string | null;
+  /** The fork, merge or transfer this entry is a step of; null for a client's own operation. */
+  sagaId: string | null;
   op: StoredOperation;
   realisedPnlCents: bigint;
   after: StoredBalances;
+  totals: StoredTotals;
   actor: string;
   jobId: string | null;
+  /** The fleet's business date when it was appended. */
+  day: string;
   at: Date;
+  prevHash: string;
+  hash: string;
 }
 
 const entrySchema = new Schema<StoredEntry>(
@@ -26,6 +39,8 @@ const entrySchema = new Schema<StoredEntry>(
     seq: { type: Number, required: true, min: 1 },
     kind: { type: String, required: true },
     idempotencyKey: { type: String, required: true },
+    payloadHash: { type: String, default: null },
+    sagaId: { type: String, default: null },
     op: {
       _id: false,
       amountCents: BigInt,
@@ -39,27 +54,37 @@ const entrySchema = new Schema<StoredEntry>(
       feesCents: BigInt,
       reason: String,
       toState: String,
+      owner: String,
       forkId: String,
       mergeId: String,
       positions: { type: [{ _id: false, symbol: String, quantityUnits: BigInt, costBasisCents: BigInt }], default: undefined },
+      valueCents: BigInt,
+      closesSource: Boolean,
       buys: { type: [{ _id: false, symbol: String, quantityUnits: BigInt, priceMicros: BigInt }], default: undefined },
+      code: String,
+      operation: String,
     },
     realisedPnlCents: { type: BigInt, required: true },
     after: { _id: false, ...storedBalancesDefinition },
+    totals: { _id: false, ...storedTotalsDefinition },
     actor: { type: String, required: true },
     jobId: { type: String, default: null },
+    day: { type: String, required: true },
     at: { type: Date, required: true },
+    prevHash: { type: String, required: true },
+    hash: { type: String, required: true },
   },
   { collection: 'journal', versionKey: false, strict: 'throw' },
 );
 entrySchema.index({ accountId: 1, seq: 1 }, { unique: true });
 entrySchema.index({ idempotencyKey: 1 }, { unique: true });
+entrySchema.index({ day: 1 });
 
-export type AppendResult = { appended: true } | { appended: false; reason: 'seq-taken' } | { appended: false; reason: 'key-exists'; existing: StoredEntry };
+/** What became of one document of a batch insert. */
+export type InsertResult = 'inserted' | 'duplicate';
 
 const PAGE_SIZE_MAX = 1000;
-/** Entries a head lookup walks past its hint before it falls back to a sorted query. */
-const HEAD_PROBES_MAX = 8;
+const NEWER_MAX = 1000;
 
 export class JournalRepository extends Repository<StoredEntry> {
   constructor(connection: Connection) {
@@ -67,47 +92,44 @@ export class JournalRepository extends Repository<StoredEntry> {
   }
 
   /**
-   * The newest entry. Given a seq known to exist (the projection's), it walks forward by equality
-   * lookups, which every server answers from the (accountId, seq) index; FerretDB v1 sorts in memory,
-   * so a sorted query costs the whole journal. Without a hint (or if the hint is gone) it sorts.
+   * Inserts a batch in one command, unordered: each document stands or falls alone. A duplicate key
+   * (a taken seq, or a key decided before) is that document's answer; any other error fails the batch,
+   * and the callers find out from the journal what landed (every document has a unique key).
    */
-  async head(accountId: string, knownSeq = 0): Promise<StoredEntry | null> {
-    let current = knownSeq > 0 ? await this.at(accountId, knownSeq) : null;
-    if (knownSeq > 0 && !current) return this.headBySort(accountId);
-    for (let step = 0; step < HEAD_PROBES_MAX; step++) {
-      const next = await this.at(accountId, (current?.seq ?? 0) + 1);
-      if (!next) return current;
-      current = next;
+  async insertBatch(entries: StoredEntry[]): Promise<InsertResult[]> {
+    const results: InsertResult[] = entries.map(() => 'inserted');
+    try {
+      await this.model.collection.insertMany(entries as never[], { ordered: false });
+    } catch (err) {
+      const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number }; result?: { insertedCount?: number } };
+      const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
+      // Trust a per-document answer only when every failure is a duplicate key and the rest were
+      // counted as inserted; anything else (a lost connection, a timeout) leaves the outcome unknown.
+      const insertedCount = e.result?.insertedCount;
+      const consistent = list.length > 0 && list.every((w) => w.code === 11000) && (insertedCount === undefined || insertedCount === entries.length - list.length);
+      if (!consistent) throw err;
+      for (const w of list) results[w.index] = 'duplicate';
     }
-    return this.headBySort(accountId);
+    return results;
+  }
+
+  /** The newest entry of an account: one query (an index walk on MongoDB). */
+  async head(accountId: string): Promise<StoredEntry | null> {
+    return this.model.findOne({ accountId }, { _id: 0 }).sort({ seq: -1 }).lean<StoredEntry>();
+  }
+
+  /** Entries after `seq`, oldest first: what a process that knew `seq` has not seen (a lost race). */
+  async newerThan(accountId: string, seq: number): Promise<StoredEntry[]> {
+    const found = await this.model.find({ accountId, seq: { $gt: seq } }, { _id: 0 }).limit(NEWER_MAX).lean<StoredEntry[]>();
+    return found.sort((a, b) => a.seq - b.seq);
   }
 
   async at(accountId: string, seq: number): Promise<StoredEntry | null> {
     return this.model.findOne({ accountId, seq }, { _id: 0 }).lean<StoredEntry>();
   }
 
-  private async headBySort(accountId: string): Promise<StoredEntry | null> {
-    return this.model.findOne({ accountId }, { _id: 0 }).sort({ seq: -1 }).lean<StoredEntry>();
-  }
-
   async byKey(idempotencyKey: string): Promise<StoredEntry | null> {
     return this.model.findOne({ idempotencyKey }, { _id: 0 }).lean<StoredEntry>();
-  }
-
-  /**
-   * Inserts at the sequence the caller read as next. The unique indexes decide races: a taken seq
-   * means someone appended first (re-read the head and retry); a taken key means this very
-   * operation was already appended (a replay), and that entry is returned.
-   */
-  async append(entry: StoredEntry): Promise<AppendResult> {
-    try {
-      await this.model.create(entry);
-      return { appended: true };
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      const existing = await this.byKey(entry.idempotencyKey);
-      return existing ? { appended: false, reason: 'key-exists', existing } : { appended: false, reason: 'seq-taken' };
-    }
   }
 
   /** Newest first, `beforeSeq` exclusive: the API's journal pages. */
@@ -116,8 +138,18 @@ export class JournalRepository extends Repository<StoredEntry> {
     return this.model.find(filter, { _id: 0 }).sort({ seq: -1 }).limit(Math.min(opts.limit, PAGE_SIZE_MAX)).lean<StoredEntry[]>();
   }
 
-  /** Oldest first from `fromSeq`: how verify walks a journal in bounded pages. */
+  /** Oldest first from `fromSeq`: one account's journal in bounded pages. */
   async pageAsc(accountId: string, fromSeq: number, limit: number): Promise<StoredEntry[]> {
     return this.model.find({ accountId, seq: { $gte: fromSeq } }, { _id: 0 }).sort({ seq: 1 }).limit(Math.min(limit, PAGE_SIZE_MAX)).lean<StoredEntry[]>();
+  }
+
+  /** The entries appended on one business date (an equality every server filters at the source). */
+  async ofDay(day: string, batchSize: number): Promise<AsyncIterable<StoredEntry>> {
+    return this.model.find({ day }, { _id: 0 }).batchSize(batchSize).lean<StoredEntry>().cursor() as AsyncIterable<StoredEntry>;
+  }
+
+  /** Every entry, in the server's order, streamed in batches: verify reads the journal once, not once per account. */
+  all(batchSize: number): AsyncIterable<StoredEntry> {
+    return this.model.find({}, { _id: 0 }).batchSize(batchSize).lean<StoredEntry>().cursor() as AsyncIterable<StoredEntry>;
   }
 }

@@ -107,15 +107,23 @@ export class MergeRepository extends Repository<StoredMerge> {
     return this.model.findById(id).lean<StoredMerge>();
   }
 
-  /** Moves the phase on from the one the caller saw; each step's ledger entries make repeating it safe. */
-  async advance(id: string, from: MergePhase, to: MergePhase, patch: Partial<StoredMerge>, now: Date): Promise<void> {
-    await this.model.updateOne({ _id: id, phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
+  /**
+   * Moves the phase on from the one the caller saw (a compare-and-set); answers whether it did. The
+   * phase is a cache of what the saga's journal entries say: a run that loses it re-reads the record.
+   */
+  async advance(id: string, from: MergePhase, to: MergePhase, patch: Partial<StoredMerge>, now: Date): Promise<boolean> {
+    const r = await this.model.updateOne({ _id: id, phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
+    return r.modifiedCount === 1;
   }
 
   /** Stores the plan and its lineage once: a replay after a crash moves exactly what the first run planned. */
   async setPlanOnce(id: string, plan: StoredMergePlan, lineage: StoredLot[]): Promise<StoredMerge> {
     await this.model.updateOne({ _id: id, plan: null }, { $set: { plan, lineage } });
     return (await this.get(id))!;
+  }
+
+  async countIn(phases: readonly MergePhase[]): Promise<number> {
+    return this.model.countDocuments({ phase: { $in: phases } });
   }
 
   async inFlight(): Promise<number> {

@@ -1,4 +1,5 @@
-import type { Operation } from '../domain/ledger.js';
+import type { Move, Operation } from '../domain/ledger.js';
+import type { RefusalCode } from '../domain/refusal.js';
 import type { AccountState } from '../domain/states.js';
 import { loadUnits, storeUnits } from './stored-units.js';
 import { type StoredPosition, loadPositions, storePositions } from './stored-balances.js';
@@ -16,17 +17,28 @@ export interface StoredOperation {
   feesCents?: bigint;
   reason?: string;
   toState?: AccountState;
+  owner?: string;
   forkId?: string;
   mergeId?: string;
   positions?: StoredPosition[];
+  /** Market value of a move when it was planned (its external flow on each side). */
+  valueCents?: bigint;
+  closesSource?: boolean;
   buys?: Array<{ symbol: string; quantityUnits: bigint; priceMicros: bigint }>;
+  /** A refusal: its code, message and the operation it refused. */
+  code?: RefusalCode;
+  operation?: string;
 }
 
+const storeMove = (m: Move) => ({ amountCents: storeUnits('cash', m.cash), positions: storePositions(m.positions), valueCents: storeUnits('cash', m.value) });
+const loadMove = (s: StoredOperation): Move => ({ cash: loadUnits('cash', s.amountCents), positions: loadPositions(s.positions), value: loadUnits('cash', s.valueCents ?? 0n) });
 
 export function storeOperation(op: Operation): StoredOperation {
   switch (op.kind) {
+    case 'refusal':
+      return { code: op.code, reason: op.message, operation: op.operation };
     case 'open':
-      return { toState: op.state };
+      return { toState: op.state, ...(op.owner ? { owner: op.owner } : {}) };
     case 'deposit':
       return { amountCents: storeUnits('cash', op.amount) };
     case 'withdrawal':
@@ -51,17 +63,15 @@ export function storeOperation(op: Operation): StoredOperation {
       return { amountCents: storeUnits('cash', op.amount), reason: op.reason };
     case 'state-change':
       return { toState: op.to, reason: op.reason };
+    case 'fork-start':
     case 'fork-in':
     case 'fork-out':
-      return {
-        forkId: op.forkId,
-        counterpartyId: op.counterpartyId,
-        amountCents: storeUnits('cash', op.cash),
-        positions: storePositions(op.positions),
-      };
+      return { forkId: op.forkId, counterpartyId: op.counterpartyId, ...storeMove(op) };
+    case 'merge-start':
+      return { mergeId: op.mergeId, counterpartyId: op.counterpartyId, closesSource: op.closesSource, ...storeMove(op) };
     case 'merge-in':
     case 'merge-out':
-      return { mergeId: op.mergeId, counterpartyId: op.counterpartyId, amountCents: storeUnits('cash', op.cash), positions: storePositions(op.positions) };
+      return { mergeId: op.mergeId, counterpartyId: op.counterpartyId, ...storeMove(op) };
     case 'reinvestment':
       return {
         reason: op.trigger,
@@ -73,8 +83,10 @@ export function storeOperation(op: Operation): StoredOperation {
 export function loadOperation(kind: Operation['kind'], s: StoredOperation): Operation {
   const amount = () => loadUnits('cash', s.amountCents);
   switch (kind) {
+    case 'refusal':
+      return { kind, code: s.code!, message: s.reason ?? '', operation: s.operation ?? '' };
     case 'open':
-      return { kind, state: s.toState! };
+      return { kind, state: s.toState!, owner: s.owner ?? null };
     case 'deposit':
       return { kind, amount: amount() };
     case 'withdrawal':
@@ -100,18 +112,15 @@ export function loadOperation(kind: Operation['kind'], s: StoredOperation): Oper
       return { kind, amount: amount(), reason: s.reason ?? '' };
     case 'state-change':
       return { kind, to: s.toState!, reason: s.reason ?? '' };
+    case 'fork-start':
     case 'fork-in':
     case 'fork-out':
-      return {
-        kind,
-        forkId: s.forkId!,
-        counterpartyId: s.counterpartyId!,
-        cash: amount(),
-        positions: loadPositions(s.positions),
-      };
+      return { kind, forkId: s.forkId!, counterpartyId: s.counterpartyId!, ...loadMove(s) };
+    case 'merge-start':
+      return { kind, mergeId: s.mergeId!, counterpartyId: s.counterpartyId!, closesSource: s.closesSource ?? true, ...loadMove(s) };
     case 'merge-in':
     case 'merge-out':
-      return { kind, mergeId: s.mergeId!, counterpartyId: s.counterpartyId!, cash: amount(), positions: loadPositions(s.positions) };
+      return { kind, mergeId: s.mergeId!, counterpartyId: s.counterpartyId!, ...loadMove(s) };
     case 'reinvestment':
       return {
         kind,

@@ -55,9 +55,10 @@ export class TransferRepository extends Repository<StoredTransfer> {
     return this.model.findById(id).lean<StoredTransfer>();
   }
 
-  /** Advances the phase only from the phase the caller saw; the ledger entries are what make a step safe to repeat. */
-  async advance(id: string, from: TransferPhase, to: TransferPhase, now: Date, voidReason?: StoredTransfer['voidReason']): Promise<void> {
-    await this.model.updateOne({ _id: id, phase: from }, { $set: { phase: to, updatedAt: now, ...(voidReason ? { voidReason } : {}) } });
+  /** Advances the phase only from the phase the caller saw (a cache of what the journal decided); answers whether it did. */
+  async advance(id: string, from: TransferPhase, to: TransferPhase, now: Date, voidReason?: StoredTransfer['voidReason']): Promise<boolean> {
+    const r = await this.model.updateOne({ _id: id, phase: from }, { $set: { phase: to, updatedAt: now, ...(voidReason ? { voidReason } : {}) } });
+    return r.modifiedCount === 1;
   }
 
   /** Transfers left in an open phase since before `before`: what the recovery job finishes. */

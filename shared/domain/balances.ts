@@ -15,12 +15,14 @@ export interface Balances {
   reserved: Decimal;
   state: AccountState;
   positions: Position[];
+  /** The saga (fork or merge id) the account belongs to while FORKING or MERGING; null otherwise. */
+  owner: string | null;
 }
 
 export const ZERO = new Decimal(0);
 
-export function emptyBalances(state: AccountState): Balances {
-  return { cash: ZERO, reserved: ZERO, state, positions: [] };
+export function emptyBalances(state: AccountState, owner: string | null = null): Balances {
+  return { cash: ZERO, reserved: ZERO, state, positions: [], owner };
 }
 
 /** Cash that can be spent: held amounts count against it from the moment they are held. */
@@ -44,6 +46,7 @@ export function balancesEqual(a: Balances, b: Balances): boolean {
     a.cash.equals(b.cash) &&
     a.reserved.equals(b.reserved) &&
     a.state === b.state &&
+    a.owner === b.owner &&
     a.positions.length === b.positions.length &&
     a.positions.every((p, i) => {
       const q = b.positions[i]!;

@@ -43,10 +43,12 @@ const prices = new Map([
 
 /** Parent after fork-out + child after fork-in must equal the parent before, field by field. */
 function conserved(before: Balances, plan: ForkPlan) {
-  const op = { forkId: 'f', counterpartyId: 'x', cash: plan.cash, positions: plan.positions };
-  const held = applyEffects(before, { kind: 'hold', amount: plan.cash, transferId: 'f' }).after;
+  const op = { forkId: 'f', counterpartyId: 'x', cash: plan.cash, positions: plan.positions, value: plan.cash };
+  const held = applyEffects(before, { kind: 'fork-start', ...op }).after;
+  expect([held.state, held.owner, held.reserved.toFixed(2)]).toEqual(['FORKING', 'f', plan.cash.toFixed(2)]);
   const p = applyEffects(held, { kind: 'fork-out', ...op }).after;
-  const c = applyEffects(emptyBalances('FORKING'), { kind: 'fork-in', ...op }).after;
+  const c = applyEffects(emptyBalances('FORKING', 'f'), { kind: 'fork-in', ...op }).after;
+  expect([p.state, p.owner]).toEqual(['ACTIVE', null]);
   expect(p.cash.plus(c.cash).toFixed(2)).toBe(before.cash.toFixed(2));
   expect(p.reserved.toFixed(2)).toBe('0.00');
   for (const q of before.positions) {

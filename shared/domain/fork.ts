@@ -73,7 +73,7 @@ export function childLimitsProblem(plan: ForkPlan, childRules: TierRules, prices
   if (plan.positions.length > childRules.maxPositions) {
     return refuse('max_positions', `the child would hold ${plan.positions.length} positions; ${childRules.tier} allows ${childRules.maxPositions}`);
   }
-  const childEquity = valuate({ cash: plan.cash, reserved: ZERO, state: 'ACTIVE', positions: plan.positions }, prices).equity;
+  const childEquity = valuate({ cash: plan.cash, reserved: ZERO, state: 'ACTIVE', positions: plan.positions, owner: null }, prices).equity;
   for (const p of plan.positions) {
     const value = positionValue(p, prices);
     if (value.gt(childEquity.times(childRules.maxCapitalPerPosition))) {
@@ -84,5 +84,5 @@ export function childLimitsProblem(plan: ForkPlan, childRules: TierRules, prices
 }
 
 export const planValue = (plan: ForkPlan, prices: PriceMap): Decimal =>
-  valuate({ cash: plan.cash, reserved: ZERO, state: 'ACTIVE', positions: plan.positions }, prices).equity;
+  valuate({ cash: plan.cash, reserved: ZERO, state: 'ACTIVE', positions: plan.positions, owner: null }, prices).equity;
 

@@ -9,7 +9,7 @@ import { valuate } from './valuation.js';
 const d = (s: string) => new Decimal(s);
 const GEN = tierRules(defaults, 'GEN');
 const noPrices = new Map<string, Decimal>();
-const ctx = { rules: GEN, prices: noPrices };
+const ctx = { rules: GEN, prices: noPrices, sagaId: null };
 
 function account(cash: string, extra: Partial<Balances> = {}): Balances {
   return { ...emptyBalances('ACTIVE'), cash: d(cash), ...extra };
@@ -121,8 +121,8 @@ describe('trades', () => {
         { symbol: 'BBB', quantity: d('1'), costBasis: d('10.00') },
       ],
     });
-    expect(refusal(b, buy('1', '10.00'), { rules, prices: noPrices })).toBe('max_positions');
-    expect(refusal(b, { ...buy('1', '10.00'), symbol: 'AAA' } as Operation, { rules, prices: noPrices })).toBeNull();
+    expect(refusal(b, buy('1', '10.00'), { rules, prices: noPrices, sagaId: null })).toBe('max_positions');
+    expect(refusal(b, { ...buy('1', '10.00'), symbol: 'AAA' } as Operation, { rules, prices: noPrices, sagaId: null })).toBeNull();
   });
 
   it('refuses trading outside ACTIVE', () => {

@@ -2,15 +2,23 @@ import type { Decimal } from '../money/decimal.js';
 import { roundTo } from '../money/units.js';
 import { assert } from '../runtime/assert.js';
 import { type Balances, type Position, ZERO, available, positionOf, withPosition } from './balances.js';
-import { type Refusal, refuse } from './refusal.js';
-import { type AccountState, STATE_ALLOWS, canTransition } from './states.js';
+import { type Refusal, type RefusalCode, refuse } from './refusal.js';
+import { type AccountState, STATE_ALLOWS, canTransition, isSagaState } from './states.js';
 import type { TierRules } from './tiers.js';
 import { mergedBalances } from './merge.js';
 import { type PriceMap, valuate } from './valuation.js';
 
+/** What a saga moves between two accounts: cash, lots at cost, and their market value when planned. */
+export interface Move {
+  cash: Decimal;
+  positions: Position[];
+  /** Cash plus the lots at the closes known when the move was planned: the external flow of each side. */
+  value: Decimal;
+}
+
 /** What an entry does, with every amount already at its scale (the caller rounds once, here: trade gross). */
 export type Operation =
-  | { kind: 'open'; state: AccountState }
+  | { kind: 'open'; state: AccountState; owner: string | null }
   | { kind: 'deposit'; amount: Decimal }
   | { kind: 'withdrawal'; amount: Decimal; close: boolean }
   | { kind: 'hold'; amount: Decimal; transferId: string }
@@ -21,12 +29,21 @@ export type Operation =
   | { kind: 'dividend'; symbol: string; amount: Decimal }
   | { kind: 'fee'; amount: Decimal; reason: string }
   | { kind: 'state-change'; to: AccountState; reason: string }
-  /** A fork's move: out of the parent (settling its hold on the cash), into the child. */
-  | { kind: 'fork-out' | 'fork-in'; forkId: string; counterpartyId: string; cash: Decimal; positions: Position[] }
-  /** A merge's move: out of the source (settling its hold), into the target with netting; the lots name their source. */
-  | { kind: 'merge-out' | 'merge-in'; mergeId: string; counterpartyId: string; cash: Decimal; positions: Position[] }
-  /** Buys at the last close placed by the reinvestment engine (SPEC §6), applied as one entry. */
-  | { kind: 'reinvestment'; trigger: string; buys: ReinvestmentBuy[] };
+  /**
+   * A saga's first entry on the account it moves out of: the account becomes the saga's (FORKING or
+   * MERGING, owner = the saga), the cash to move is held and the plan is recorded, all in one append,
+   * so everything that makes the start safe is decided on the head it lands on.
+   */
+  | ({ kind: 'fork-start'; forkId: string; counterpartyId: string } & Move)
+  | ({ kind: 'merge-start'; mergeId: string; counterpartyId: string; closesSource: boolean } & Move)
+  /** A fork's move: into the child; out of the parent (settling the hold), which returns it to ACTIVE. */
+  | ({ kind: 'fork-out' | 'fork-in'; forkId: string; counterpartyId: string } & Move)
+  /** A merge's move: into the target with netting; out of the source (settling its hold). */
+  | ({ kind: 'merge-out' | 'merge-in'; mergeId: string; counterpartyId: string } & Move)
+  /** Buys at the last close placed by the reinvestment engine, applied as one entry. */
+  | { kind: 'reinvestment'; trigger: string; buys: ReinvestmentBuy[] }
+  /** A decision not to apply something, kept under its key so every replay gets the same answer. Changes nothing. */
+  | { kind: 'refusal'; code: RefusalCode; message: string; operation: string };
 
 export interface ReinvestmentBuy {
   symbol: string;
@@ -38,12 +55,20 @@ export type EntryKind = Operation['kind'];
 
 export interface Effect {
   after: Balances;
-  /** Realised profit or loss of a sell (proceeds − cost removed); zero otherwise. */
+  /** Realised profit or loss of a sell (proceeds − cost removed) or of netted lots; zero otherwise. */
   realisedPnl: Decimal;
 }
 
 /** The one rounding of a trade: gross = quantity × price, half-even to the cent. */
 export const tradeGross = (quantity: Decimal, price: Decimal): Decimal => roundTo('cash', quantity.times(price));
+
+/** A refusal as the entry that records it. */
+export const refusalOperation = (operation: string, r: Pick<Refusal, 'code' | 'message'>): Extract<Operation, { kind: 'refusal' }> => ({
+  kind: 'refusal',
+  code: r.code,
+  message: r.message,
+  operation,
+});
 
 /**
  * Pure arithmetic of an entry on the balances before it. Policy is not checked here (see decide), so
@@ -53,11 +78,15 @@ export function applyEffects(b: Balances, op: Operation): Effect {
   let after: Balances;
   let realisedPnl = ZERO;
   switch (op.kind) {
+    case 'refusal':
+      after = b;
+      break;
     case 'open':
-      after = { ...b, state: op.state };
+      after = { ...b, state: op.state, owner: op.owner };
       break;
     case 'deposit':
     case 'transfer-in':
+    case 'dividend':
       after = { ...b, cash: b.cash.plus(op.amount) };
       break;
     case 'withdrawal':
@@ -65,9 +94,6 @@ export function applyEffects(b: Balances, op: Operation): Effect {
       break;
     case 'fee':
       after = { ...b, cash: b.cash.minus(op.amount) };
-      break;
-    case 'dividend':
-      after = { ...b, cash: b.cash.plus(op.amount) };
       break;
     case 'hold':
       after = { ...b, reserved: b.reserved.plus(op.amount) };
@@ -80,13 +106,24 @@ export function applyEffects(b: Balances, op: Operation): Effect {
       after = { ...b, cash: b.cash.minus(op.amount), reserved: b.reserved.minus(op.amount) };
       break;
     case 'state-change':
-      after = { ...b, state: op.to };
+      // Leaving a saga state ends the saga's ownership.
+      after = { ...b, state: op.to, owner: isSagaState(op.to) ? b.owner : null };
+      break;
+    case 'fork-start':
+      after = { ...b, reserved: b.reserved.plus(op.cash), state: 'FORKING', owner: op.forkId };
+      break;
+    case 'merge-start':
+      after = { ...b, reserved: b.reserved.plus(op.cash), state: 'MERGING', owner: op.mergeId };
       break;
     case 'fork-in':
-    case 'fork-out':
     case 'merge-in':
+      ({ after, realisedPnl } = mergedBalances(b, op));
+      break;
+    case 'fork-out':
+      after = { ...moveOut(b, op), state: 'ACTIVE', owner: null };
+      break;
     case 'merge-out':
-      ({ after, realisedPnl } = moveEffects(b, op));
+      after = moveOut(b, op);
       break;
     case 'reinvestment':
       after = op.buys.reduce((acc, buy) => applyEffects(acc, asTrade(buy)).after, b);
@@ -117,27 +154,23 @@ export function applyEffects(b: Balances, op: Operation): Effect {
   return { after, realisedPnl };
 }
 
-/** Cash and lots moving between two accounts: out settles the hold on the cash; in nets every lot. */
-function moveEffects(b: Balances, op: Extract<Operation, { kind: 'fork-in' | 'fork-out' | 'merge-in' | 'merge-out' }>): Effect {
-  if (op.kind === 'fork-in' || op.kind === 'merge-in') {
-    const { after, realisedPnl } = mergedBalances(b, op);
-    return { after, realisedPnl };
-  }
+/** Cash and lots leaving an account: settles the hold on the cash; every lot must be held. */
+function moveOut(b: Balances, op: Move): Balances {
   let next: Balances = { ...b, cash: b.cash.minus(op.cash), reserved: b.reserved.minus(op.cash) };
   for (const moved of op.positions) {
     const held = positionOf(next, moved.symbol);
     const quantity = (held?.quantity ?? ZERO).minus(moved.quantity);
     const costBasis = (held?.costBasis ?? ZERO).minus(moved.costBasis);
-    assert(!quantity.isNegative(), `${op.kind} moves more ${moved.symbol} than is held`);
+    assert(!quantity.isNegative(), `a move takes more ${moved.symbol} than is held`);
     next = { ...next, positions: withPosition(next, moved.symbol, quantity.isZero() ? null : { symbol: moved.symbol, quantity, costBasis }) };
   }
-  return { after: next, realisedPnl: ZERO };
+  return next;
 }
 
 /** A reinvestment buy as the trade it is: at its price, without fees. */
 const asTrade = (buy: ReinvestmentBuy): Extract<Operation, { kind: 'trade' }> => ({ kind: 'trade', side: 'buy', symbol: buy.symbol, quantity: buy.quantity, price: buy.price, fees: ZERO });
 
-/** SPEC §3.4: cash never below zero nor below reserved; nothing reserved below zero; positions positive. */
+/** Cash never below zero nor below reserved; nothing reserved below zero; positions positive; saga states owned. */
 export function invariantProblem(b: Balances): string | null {
   if (b.cash.isNegative()) return `cash ${b.cash.toFixed(2)} is negative`;
   if (b.reserved.isNegative()) return `reserved ${b.reserved.toFixed(2)} is negative`;
@@ -146,6 +179,7 @@ export function invariantProblem(b: Balances): string | null {
     if (!p.quantity.isPositive() || p.quantity.isZero()) return `position ${p.symbol} has quantity ${p.quantity.toString()}`;
     if (p.costBasis.isNegative()) return `position ${p.symbol} has negative cost basis`;
   }
+  if (isSagaState(b.state) !== (b.owner !== null)) return `state ${b.state} with owner ${b.owner ?? 'none'}`;
   return null;
 }
 
@@ -158,41 +192,63 @@ export interface PolicyContext {
   rules: TierRules;
   /** Last closes of the held symbols (and the traded one), for limits that depend on value. */
   prices: PriceMap;
+  /** The saga the entry belongs to (fork, merge or transfer id), or null for a client's own operation. */
+  sagaId: string | null;
+}
+
+/**
+ * Ownership, checked before any other rule: an account a saga holds (FORKING, MERGING) accepts only
+ * entries of that saga. A refusal changes nothing and may be recorded on any account.
+ */
+function ownershipProblem(b: Balances, op: Operation, sagaId: string | null): Refusal | null {
+  if (op.kind === 'refusal' || b.owner === null || b.owner === sagaId) return null;
+  return refuse('account_locked', `the account belongs to ${b.owner} until it completes or is rolled back; use its resume or abort`);
 }
 
 /** Rules that refuse an operation, checked before its effects; null when it may go ahead. */
 export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Refusal | null {
+  const locked = ownershipProblem(b, op, ctx.sagaId);
+  if (locked) return locked;
   const inState = (allowed: readonly AccountState[], what: string) =>
     allowed.includes(b.state) ? null : refuse('invalid_state', `a ${b.state} account cannot ${what}`);
   const spend = (amount: Decimal, what: string) =>
     available(b).gte(amount)
       ? null
       : refuse('insufficient_funds', `${what} of ${amount.toFixed(2)} exceeds available cash ${available(b).toFixed(2)}`);
+  const ownedBySaga = () => (b.owner !== null && b.owner === ctx.sagaId ? null : refuse('invalid_state', `the account is not held by ${ctx.sagaId ?? 'a saga'}`));
 
   switch (op.kind) {
+    case 'refusal':
     case 'open':
       return null;
     case 'deposit':
       return inState(STATE_ALLOWS.deposit, 'take deposits');
     case 'transfer-in':
       return inState(STATE_ALLOWS.transferIn, 'receive transfers');
+    case 'merge-in':
+      return inState(STATE_ALLOWS.transferIn, 'receive merges');
     case 'dividend':
       return inState(STATE_ALLOWS.income, 'receive dividends');
     case 'fee':
       return inState(STATE_ALLOWS.charge, 'be charged fees') ?? spend(op.amount, 'a fee');
     case 'hold':
       return inState(STATE_ALLOWS.transferOut, 'send transfers') ?? spend(op.amount, 'a transfer');
+    case 'fork-start':
+    case 'merge-start':
+      return checkStart(b, op);
+    case 'fork-in':
+    case 'fork-out':
+    case 'merge-out':
+      return ownedBySaga();
     case 'release':
     case 'transfer-out':
-    case 'fork-out':
-    case 'fork-in':
-    case 'merge-out':
-    case 'merge-in':
-      return null; // saga steps, checked by the saga before anything moves; here only asserted
+      // Settlement of this saga's own hold: the hold it placed is still reserved.
+      return b.reserved.gte(op.amount) ? null : refuse('invalid_state', `${op.kind} of ${op.amount.toFixed(2)} exceeds the ${b.reserved.toFixed(2)} reserved`);
     case 'state-change':
+      if (isSagaState(op.to)) return refuse('invalid_transition', `${op.to} is entered only by its saga's start`);
       if (!canTransition(b.state, op.to)) return refuse('invalid_transition', `cannot go from ${b.state} to ${op.to}`);
-      if (op.to === 'CLOSED' && (!b.cash.isZero() || b.positions.length > 0)) {
-        return refuse('close_requires_empty', 'an account closes only when it holds no cash and no positions; withdraw with close first');
+      if (op.to === 'CLOSED' && (!b.cash.isZero() || b.positions.length > 0 || !b.reserved.isZero())) {
+        return refuse('close_requires_empty', 'an account closes only when it holds no cash, holds and positions; withdraw with close first');
       }
       return null;
     case 'withdrawal':
@@ -202,6 +258,19 @@ export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Ref
     case 'reinvestment':
       return inState(STATE_ALLOWS.trade, 'reinvest') ?? checkReinvestment(b, op, ctx);
   }
+}
+
+/** What makes a fork or merge safe to start, decided on the very head the start entry lands on. */
+function checkStart(b: Balances, op: Extract<Operation, { kind: 'fork-start' | 'merge-start' }>): Refusal | null {
+  const what = op.kind === 'fork-start' ? 'forks' : 'merges';
+  if (b.state !== 'ACTIVE') return refuse('invalid_state', `the account is ${b.state}; ${what} start from ACTIVE`);
+  if (!b.reserved.isZero()) return refuse('invalid_state', `a transfer holds ${b.reserved.toFixed(2)} of the cash; the ${what.slice(0, -1)} waits until it settles`);
+  if (available(b).lt(op.cash)) return refuse('insufficient_funds', `the plan moves ${op.cash.toFixed(2)} but ${available(b).toFixed(2)} is available`);
+  for (const moved of op.positions) {
+    const held = positionOf(b, moved.symbol);
+    if (!held || held.quantity.lt(moved.quantity)) return refuse('sell_exceeds_position', `the plan moves more ${moved.symbol} than is held`);
+  }
+  return null;
 }
 
 /** Each buy must pass as a trade on the balances the buys before it left. */

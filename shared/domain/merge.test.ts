@@ -31,13 +31,13 @@ describe('netting lots (SPEC §5.3)', () => {
 });
 
 describe('merge plans', () => {
-  const source: Balances = { ...emptyBalances('MERGING'), cash: d('1234.56'), positions: [lot('AAA', '1.5', '150.00'), lot('BBB', '2', '300.00')] };
+  const source: Balances = { ...emptyBalances('MERGING', 'm'), cash: d('1234.56'), positions: [lot('AAA', '1.5', '150.00'), lot('BBB', '2', '300.00')] };
 
   it('a full merge moves all cash and positions; the source is left empty', () => {
     const plan = planMerge(source, null);
     if ('code' in plan) throw new Error(plan.message);
     const held = applyEffects(source, { kind: 'hold', amount: plan.cash, transferId: 'm' }).after;
-    const out = applyEffects(held, { kind: 'merge-out', mergeId: 'm', counterpartyId: 't', cash: plan.cash, positions: plan.positions }).after;
+    const out = applyEffects(held, { kind: 'merge-out', mergeId: 'm', counterpartyId: 't', cash: plan.cash, positions: plan.positions, value: plan.cash }).after;
     expect([out.cash.toFixed(2), out.reserved.toFixed(2), out.positions.length, plan.closesSource]).toEqual(['0.00', '0.00', 0, true]);
   });
 

@@ -23,7 +23,13 @@ export type RefusalCode =
   | 'same_account'
   | 'cooldown'
   | 'not_eligible'
-  | 'owner_mismatch';
+  | 'owner_mismatch'
+  /** The account belongs to a fork or merge in flight: only that saga's entries are accepted. */
+  | 'account_locked'
+  /** The account has no 'open' entry yet (or never will): nothing is posted before it. */
+  | 'account_not_open'
+  /** A saga step that will never run: its key was claimed by the saga's abort (or its rollback). */
+  | 'aborted';
 
 const STATUS: Record<RefusalCode, Refusal['status']> = {
   account_not_found: 404,
@@ -41,6 +47,9 @@ const STATUS: Record<RefusalCode, Refusal['status']> = {
   cooldown: 422,
   not_eligible: 422,
   owner_mismatch: 422,
+  account_locked: 409,
+  account_not_open: 409,
+  aborted: 409,
 };
 
 export function refuse(code: RefusalCode, message: string): Refusal {

@@ -21,7 +21,7 @@ function account(): Balances {
 /** Every limit of SPEC §6 on the result, and the ledger's own policy on the entry. */
 function expectWithinLimits(b: Balances, buys: ReturnType<typeof planReinvestment>, buffer: Decimal) {
   const op = { kind: 'reinvestment' as const, trigger: 'test', buys };
-  expect(checkPolicy(b, op, { rules: GEN, prices })).toBeNull();
+  expect(checkPolicy(b, op, { rules: GEN, prices, sagaId: null })).toBeNull();
   const after = applyEffects(b, op).after;
   const equity = valuate(after, prices).equity;
   expect(equity.toFixed(2)).toBe(valuate(b, prices).equity.toFixed(2));

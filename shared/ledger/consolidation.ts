@@ -1,7 +1,7 @@
 import type { Connection } from 'mongoose';
 import type { Config } from '../../config/schema.js';
 import type { StoredAccount } from '../db/account-repository.js';
-import { MergeRepository, type StoredMerge } from '../db/merge-repository.js';
+import type { StoredMerge } from '../db/merge-repository.js';
 import { jobId } from '../contracts/jobs.js';
 import { QUEUE } from '../contracts/queues.js';
 import type { Producer } from '../queue/producer.js';
@@ -239,8 +239,9 @@ export const orderOf = (o: StoredOpportunity, requestedBy: string): MergeOrder =
 
 /** What assessing and requesting merges needs, opened on one connection (scanner, API, tests). */
 export async function openConsolidationDeps(mongo: Connection, stores: LedgerStores, config: ConsolidationDeps['config'], clock: Clock): Promise<ConsolidationDeps> {
-  const [merges, snapshots, opportunities, reviews] = [new MergeRepository(mongo), new SnapshotRepository(mongo), new OpportunityRepository(mongo), new ReviewRepository(mongo)];
-  await Promise.all([merges.init(), snapshots.init(), opportunities.init(), reviews.init()]);
+  const merges = stores.merges;
+  const [snapshots, opportunities, reviews] = [new SnapshotRepository(mongo), new OpportunityRepository(mongo), new ReviewRepository(mongo)];
+  await Promise.all([snapshots.init(), opportunities.init(), reviews.init()]);
   return { stores, merges, snapshots, opportunities, reviews, config, clock };
 }
 

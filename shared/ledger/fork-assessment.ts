@@ -32,7 +32,7 @@ export type Assessment =
 export async function assessFork(deps: AssessDeps, accountId: string, source: StoredDecision['source']): Promise<Assessment> {
   const account = await deps.stores.accounts.get(accountId);
   if (!account) return { status: 'skipped', reason: 'no such account' };
-  const head = await deps.stores.journal.head(accountId, account.headSeq);
+  const head = await deps.stores.journal.head(accountId);
   if (!head) return { status: 'skipped', reason: 'no journal yet' };
   const balances = loadBalances(head.after);
   const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today());

@@ -1,15 +1,19 @@
-import { newAccount } from '../db/account-repository.js';
-import type { ForkRepository, StoredFork, StoredForkPlan } from '../db/fork-repository.js';
-import { loadBalances, loadPositions, storePositions } from '../db/stored-balances.js';
-import { loadUnits, storeUnits } from '../db/stored-units.js';
-import { emptyBalances } from '../domain/balances.js';
-import { childLimitsProblem, forkEligibility, planFork, type ForkMode, type ForkPlan } from '../domain/fork.js';
+import { newAccount, type StoredAccount } from '../db/account-repository.js';
+import { FORK_DONE, type ForkPhase, type ForkRepository, type StoredFork } from '../db/fork-repository.js';
+import type { StoredEntry } from '../db/journal-repository.js';
+import { storePositions } from '../db/stored-balances.js';
+import { loadOperation } from '../db/stored-operation.js';
+import { storeUnits } from '../db/stored-units.js';
+import type { Balances } from '../domain/balances.js';
+import { childLimitsProblem, forkEligibility, planFork, planValue, type ForkMode } from '../domain/fork.js';
+import type { Move, Operation } from '../domain/ledger.js';
 import { type Refusal, refuse } from '../domain/refusal.js';
 import { tierRules } from '../domain/tiers.js';
 import { valuate } from '../domain/valuation.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
-import { type LedgerDeps, sagaPoster } from './post.js';
+import { type LedgerDeps, peekAccount } from './post.js';
+import { sagaSteps } from './saga-steps.js';
 
 export interface ForkDeps extends LedgerDeps {
   forks: ForkRepository;
@@ -21,7 +25,8 @@ export const forkIdOf = (parentId: string, seq: number) => `fork_${parentId}_${s
 /** The child's id follows from the fork, so a replay finds the child it created. */
 export const childIdOf = (forkId: string) => `acc_c${sha256Hex(forkId).slice(0, 19)}`;
 
-const STEPS_MAX = 12;
+/** Phases in order: the record only moves forward (a slower run never writes an earlier phase back). */
+const RANK: Record<ForkPhase, number> = { REQUESTED: 0, FORKING: 1, HELD: 2, CHILD_OPENED: 3, MOVED: 4, POSTED: 5, COMPLETED: 6, ROLLED_BACK: 6, REJECTED: 6 };
 
 export async function requestFork(
   deps: ForkDeps,
@@ -48,159 +53,146 @@ export async function requestFork(
   });
 }
 
-/** Why a fork may not start now (SPEC §4.3), checked before and again inside the saga; null if it may. */
-export async function forkPrerequisite(deps: ForkDeps, f: Pick<StoredFork, '_id' | 'parentId'> & Partial<Pick<StoredFork, 'mode' | 'symbols'>>): Promise<Refusal | null> {
-  const account = await deps.stores.accounts.get(f.parentId);
-  if (!account) return refuse('account_not_found', `no account ${f.parentId}`);
-  const head = await deps.stores.journal.head(f.parentId, account.headSeq);
-  const b = head ? loadBalances(head.after) : emptyBalances('SAFE');
-  if (b.state !== 'ACTIVE') return refuse('invalid_state', `the account is ${b.state}; forks start from ACTIVE`);
-  if (!b.reserved.isZero()) return refuse('invalid_state', 'a transfer holds part of the cash; the fork waits until it settles');
+type ForkSpec = Pick<StoredFork, '_id' | 'parentId' | 'childId' | 'mode' | 'symbols'>;
+
+/**
+ * The parent's start entry for this fork on the head given, or why it may not start: not ACTIVE, held
+ * by another saga, cash held by a transfer, another fork in progress or within the cooldown, not
+ * eligible, or a split the child's tier cannot hold (refused here rather than rolled back every day).
+ * Run inside the start's append, on the head it lands on; also run before a fork is requested.
+ */
+async function startOf(deps: ForkDeps, f: ForkSpec, head: Balances, account: StoredAccount): Promise<Operation | Refusal> {
+  if (head.state !== 'ACTIVE') return refuse('invalid_state', `the account is ${head.state}; forks start from ACTIVE`);
+  if (head.owner) return refuse('account_locked', `the account belongs to ${head.owner}`);
+  if (!head.reserved.isZero()) return refuse('invalid_state', 'a transfer holds part of the cash; the fork waits until it settles');
   const since = deps.clock.now().getTime() - deps.cooldownHours * 3600_000;
   for (const other of await deps.forks.ofParent(f.parentId)) {
     if (other._id === f._id) continue;
-    if (['FORKING', 'HELD', 'CHILD_OPENED', 'MOVED', 'POSTED'].includes(other.phase)) return refuse('invalid_state', `fork ${other._id} is in progress`);
     if (other.startedAt && new Date(other.startedAt).getTime() > since) {
       return refuse('cooldown', `the account forked (or tried to) at ${new Date(other.startedAt).toISOString()}; forks are ${deps.cooldownHours} h apart`);
     }
   }
-  const prices = await deps.stores.prices.lastCloses(b.positions.map((p) => p.symbol), deps.clock.today());
-  const eligibility = forkEligibility(tierRules(deps.config, account.tier, account.config), valuate(b, prices).equity);
-  if (!eligibility.eligible) return refuse('not_eligible', eligibility.reason);
-  if (!f.mode) return null;
-  // A split the child's tier cannot hold would only roll back (and start the cooldown): refuse it first.
-  const plan = planFork(b, prices, eligibility.forkAmount, f.mode, f.symbols ?? []);
-  if ('code' in plan) return plan;
-  return childLimitsProblem(plan, tierRules(deps.config, eligibility.childTier, account.config), prices);
-}
-
-const storePlan = (forkAmount: ForkPlan['cash'], p: ForkPlan): StoredForkPlan => ({
-  forkAmountCents: storeUnits('cash', forkAmount),
-  cashCents: storeUnits('cash', p.cash),
-  positions: storePositions(p.positions),
-});
-const loadPlan = (s: StoredForkPlan): ForkPlan => ({
-  cash: loadUnits('cash', s.cashCents),
-  positions: loadPositions(s.positions),
-});
-
-/**
- * Drives a fork from whatever phase it is in to COMPLETED, ROLLED_BACK or REJECTED (SPEC §4.4).
- * Every step is a journal entry keyed by the fork, so a replay after a crash finds its steps done and
- * goes on; the plan is stored once, so the replay moves exactly what the first run planned. Up to the
- * child's credit, a refusal rolls back; from then on the fork can only complete.
- */
-export async function runFork(deps: ForkDeps, forkId: string, jobId: string | null): Promise<StoredFork> {
-  let f = (await deps.forks.get(forkId))!;
-  const post = sagaPoster(deps, f._id, f.requestedBy, jobId);
-  const advance = async (to: StoredFork['phase'], patch: Partial<StoredFork> = {}) => {
-    await deps.forks.advance(f._id, f.phase, to, patch, deps.clock.now());
-    f = { ...f, ...patch, phase: to };
-  };
-
-  for (let i = 0; i < STEPS_MAX; i++) {
-    switch (f.phase) {
-      case 'REQUESTED': {
-        // A crash after the parent went FORKING but before the phase was saved: this fork started it.
-        if (await deps.stores.journal.byKey(`${f._id}:forking`)) {
-          await advance('FORKING', { startedAt: f.startedAt ?? deps.clock.now() });
-          break;
-        }
-        const problem = await forkPrerequisite(deps, f);
-        if (problem) {
-          await advance('REJECTED', { error: { code: problem.code, message: problem.message }, completedAt: deps.clock.now() });
-          break;
-        }
-        const moved = await post(f.parentId, 'forking', () => ({ kind: 'state-change', to: 'FORKING', reason: `fork ${f._id}` }), false);
-        if (moved.status === 'refused') {
-          await advance('REJECTED', { error: { code: moved.refusal.code, message: moved.refusal.message }, completedAt: deps.clock.now() });
-          break;
-        }
-        faultPoint('fork.after-forking');
-        await advance('FORKING', { startedAt: deps.clock.now() });
-        break;
-      }
-      case 'FORKING': {
-        if (!f.plan) {
-          const planned = await planNow(deps, f);
-          if ('code' in planned) {
-            await rollBack(deps, f, planned, jobId);
-            return (await deps.forks.get(f._id))!;
-          }
-          f = { ...f, plan: await deps.forks.setPlanOnce(f._id, storePlan(planned.forkAmount, planned.plan)) };
-        }
-        const plan = loadPlan(f.plan!);
-        if (plan.cash.isPositive() && !plan.cash.isZero()) await post(f.parentId, 'hold', () => ({ kind: 'hold', amount: plan.cash, transferId: f._id }));
-        faultPoint('fork.after-hold');
-        await advance('HELD');
-        break;
-      }
-      case 'HELD': {
-        const parent = (await deps.stores.accounts.get(f.parentId))!;
-        const childTier = tierRules(deps.config, parent.tier).nextTier!;
-        const now = deps.clock.now();
-        // The child inherits the parent's configuration overrides (SPEC §4.4).
-        await deps.stores.accounts.createIfAbsent(newAccount({ _id: f.childId, tier: childTier, name: `${parent.name} / ${childTier}`, ownerId: parent.ownerId, parentId: parent._id, config: parent.config, state: 'FORKING' }, now));
-        await post(f.childId, 'child-open', () => ({ kind: 'open', state: 'FORKING' }));
-        faultPoint('fork.after-child');
-        await advance('CHILD_OPENED');
-        break;
-      }
-      case 'CHILD_OPENED': {
-        const plan = loadPlan(f.plan!);
-        await post(f.childId, 'fork-in', () => ({ kind: 'fork-in', forkId: f._id, counterpartyId: f.parentId, cash: plan.cash, positions: plan.positions }));
-        faultPoint('fork.after-fork-in');
-        await advance('MOVED');
-        break;
-      }
-      case 'MOVED': {
-        const plan = loadPlan(f.plan!);
-        await post(f.parentId, 'fork-out', () => ({ kind: 'fork-out', forkId: f._id, counterpartyId: f.childId, cash: plan.cash, positions: plan.positions }));
-        faultPoint('fork.after-fork-out');
-        await advance('POSTED');
-        break;
-      }
-      case 'POSTED': {
-        await post(f.childId, 'child-active', () => ({ kind: 'state-change', to: 'ACTIVE', reason: `fork ${f._id} completed` }));
-        await post(f.parentId, 'parent-active', () => ({ kind: 'state-change', to: 'ACTIVE', reason: `fork ${f._id} completed` }));
-        faultPoint('fork.after-activate');
-        await advance('COMPLETED', { completedAt: deps.clock.now() });
-        break;
-      }
-      case 'COMPLETED':
-      case 'ROLLED_BACK':
-      case 'REJECTED':
-        return f;
-    }
-  }
-  throw new Error(`fork ${f._id} did not settle within ${STEPS_MAX} steps (phase ${f.phase})`);
-}
-
-/** Re-checks eligibility on the parent's head (now FORKING, so it cannot change) and plans the move. */
-async function planNow(deps: ForkDeps, f: StoredFork): Promise<{ forkAmount: ForkPlan['cash']; plan: ForkPlan } | Refusal> {
-  const parent = (await deps.stores.accounts.get(f.parentId))!;
-  const head = loadBalances((await deps.stores.journal.head(f.parentId, parent.headSeq))!.after);
   const prices = await deps.stores.prices.lastCloses(head.positions.map((p) => p.symbol), deps.clock.today());
-  const rules = tierRules(deps.config, parent.tier, parent.config);
-  const eligibility = forkEligibility(rules, valuate(head, prices).equity);
+  const eligibility = forkEligibility(tierRules(deps.config, account.tier, account.config), valuate(head, prices).equity);
   if (!eligibility.eligible) return refuse('not_eligible', eligibility.reason);
   const plan = planFork(head, prices, eligibility.forkAmount, f.mode, f.symbols);
   if ('code' in plan) return plan;
-  const childRules = tierRules(deps.config, eligibility.childTier, parent.config);
-  return childLimitsProblem(plan, childRules, prices) ?? { forkAmount: eligibility.forkAmount, plan };
+  const problem = childLimitsProblem(plan, tierRules(deps.config, eligibility.childTier, account.config), prices);
+  if (problem) return problem;
+  return { kind: 'fork-start', forkId: f._id, counterpartyId: f.childId, cash: plan.cash, positions: plan.positions, value: planValue(plan, prices) };
+}
+
+/** Why a fork may not start now, read without writing anything (the start's append decides again); null if it may. */
+export async function forkPrerequisite(deps: ForkDeps, f: Pick<StoredFork, '_id' | 'parentId'> & Partial<Pick<StoredFork, 'mode' | 'symbols'>>): Promise<Refusal | null> {
+  const parent = await peekAccount(deps, f.parentId);
+  if (!parent) return refuse('account_not_found', `no account ${f.parentId}`);
+  if (!parent.head) return refuse('account_not_open', `account ${f.parentId} is not open`);
+  const op = await startOf(deps, { _id: f._id, parentId: f.parentId, childId: childIdOf(f._id), mode: f.mode ?? 'full', symbols: f.symbols ?? [] }, parent.head, parent.account);
+  return 'code' in op && !('kind' in op) ? op : null;
+}
+
+/** The move a start entry recorded: what the fork moves, whichever run planned it. */
+function moveOf(start: StoredEntry): Move {
+  const op = loadOperation(start.kind, start.op);
+  if (op.kind !== 'fork-start') throw new Error(`entry ${start.idempotencyKey} is a ${op.kind}, not a fork start`);
+  return { cash: op.cash, positions: op.positions, value: op.value };
+}
+
+/** The fork's record, moved forward only; a run that loses the compare-and-set re-reads it and goes on from the journal. */
+function recordOf(deps: ForkDeps, start: StoredFork) {
+  let f = start;
+  return {
+    get: () => f,
+    async moveTo(to: ForkPhase, patch: Partial<StoredFork> = {}): Promise<void> {
+      if (RANK[f.phase] >= RANK[to]) return;
+      // Whoever reads the fork as ended reads its accounts' projections as of its end.
+      if (FORK_DONE.includes(to)) await deps.stores.projector.flush();
+      await deps.hooks?.beforeWrite?.(`fork-phase ${to}`);
+      if (await deps.forks.advance(f._id, f.phase, to, patch, deps.clock.now())) f = { ...f, ...patch, phase: to };
+      else f = (await deps.forks.get(f._id))!;
+    },
+  };
 }
 
 /**
- * Undoes what this fork did before the child was credited: gives back its hold, closes its child,
- * returns the parent to ACTIVE; each only if this fork's own entry for it exists. Safe to repeat.
+ * Drives a fork to COMPLETED, ROLLED_BACK or REJECTED. Each step is one entry keyed by the fork, so
+ * a replay or a second run at the same time finds each decision already taken and follows it. Steps:
+ * the parent's start (FORKING, owned by the fork, the cash held and the plan recorded, all checks in
+ * that one append) → the child's document and its open entry (FORKING, owned) → the child's credit,
+ * the point of no return → the parent's debit (back to ACTIVE) → the child to ACTIVE. A step refused
+ * before the credit (or claimed by an abort) rolls back; a step after it can only be retried.
  */
-export async function rollBack(deps: ForkDeps, f: StoredFork, reason: Refusal | { code: string; message: string }, jobId: string | null): Promise<void> {
-  const has = async (step: string) => (await deps.stores.journal.byKey(`${f._id}:${step}`)) !== null;
-  if (['MOVED', 'POSTED', 'COMPLETED', 'ROLLED_BACK', 'REJECTED'].includes(f.phase)) return;
-  const post = sagaPoster(deps, f._id, f.requestedBy, jobId);
-  const hold = await deps.stores.journal.byKey(`${f._id}:hold`);
-  if (hold) await post(f.parentId, 'release', () => ({ kind: 'release', amount: loadUnits('cash', hold.op.amountCents), transferId: f._id }));
-  if (await has('child-open')) await post(f.childId, 'child-close', () => ({ kind: 'state-change', to: 'CLOSED', reason: `fork ${f._id} rolled back` }));
-  if (await has('forking')) await post(f.parentId, 'parent-restore', () => ({ kind: 'state-change', to: 'ACTIVE', reason: `fork ${f._id} rolled back` }));
-  await deps.forks.advance(f._id, f.phase, 'ROLLED_BACK', { error: { code: reason.code, message: reason.message }, completedAt: deps.clock.now() }, deps.clock.now());
+export async function runFork(deps: ForkDeps, forkId: string, jobId: string | null): Promise<StoredFork> {
+  const loaded = await deps.forks.get(forkId);
+  if (!loaded) throw new Error(`no fork ${forkId}`);
+  if (FORK_DONE.includes(loaded.phase)) return loaded;
+  const record = recordOf(deps, loaded);
+  const f = loaded;
+  const steps = sagaSteps(deps, f._id, 'fork', f.requestedBy, jobId);
+  const started = RANK[record.get().phase] >= RANK.FORKING ? await steps.recorded('start') : null;
+  const start = started ?? (await steps.post(f.parentId, 'start', (head, account) => startOf(deps, f, head, account)));
+  if (start.status === 'refused') {
+    const rolledBack = start.refusal.code === 'aborted';
+    await record.moveTo(rolledBack ? 'ROLLED_BACK' : 'REJECTED', { error: { code: start.refusal.code, message: start.refusal.message }, completedAt: deps.clock.now() });
+    return record.get();
+  }
+  const move = moveOf(start.entry);
+  await record.moveTo('FORKING', { startedAt: record.get().startedAt ?? deps.clock.now(), plan: { forkAmountCents: storeUnits('cash', move.value), cashCents: storeUnits('cash', move.cash), positions: storePositions(move.positions) } });
+  faultPoint('fork.after-start');
+
+  if (RANK[record.get().phase] < RANK.MOVED) {
+    const parent = (await peekAccount(deps, f.parentId))!.account;
+    const childTier = tierRules(deps.config, parent.tier).nextTier!;
+    await deps.hooks?.beforeWrite?.(`child-document ${f.childId}`);
+    // The child inherits the parent's configuration overrides.
+    await deps.stores.accounts.createIfAbsent(newAccount({ _id: f.childId, tier: childTier, name: `${parent.name} / ${childTier}`, ownerId: parent.ownerId, parentId: parent._id, config: parent.config, state: 'FORKING' }, deps.clock.now()));
+    const opened = await steps.post(f.childId, 'child-open', () => ({ kind: 'open', state: 'FORKING', owner: f._id }));
+    if (opened.status === 'refused') return (await abortFork(deps, record.get(), opened.refusal, jobId)).fork;
+    faultPoint('fork.after-child');
+    const credited = await steps.post(f.childId, 'in', () => ({ kind: 'fork-in', forkId: f._id, counterpartyId: f.parentId, ...move }));
+    if (credited.status === 'refused') return (await abortFork(deps, record.get(), credited.refusal, jobId)).fork;
+    faultPoint('fork.after-fork-in');
+    await record.moveTo('MOVED');
+  }
+
+  // The child has the money: from here the fork only goes forward.
+  await steps.must(f.parentId, 'out', () => ({ kind: 'fork-out', forkId: f._id, counterpartyId: f.childId, ...move }));
+  faultPoint('fork.after-fork-out');
+  await steps.must(f.childId, 'child-active', () => ({ kind: 'state-change', to: 'ACTIVE', reason: `fork ${f._id} completed` }));
+  faultPoint('fork.after-activate');
+  await record.moveTo('COMPLETED', { completedAt: deps.clock.now() });
+  return record.get();
+}
+
+/**
+ * Rolls a fork back if it has not been credited, deciding from its journal keys, never from a phase:
+ * first the credit's key is claimed (if the child was credited, the claim fails and the fork can only
+ * go forward: `committed`), then the child's open (a child opened is closed; one never opened is not
+ * left behind), then the start (a start that applied gives back its hold and returns the parent to
+ * ACTIVE). Each claim makes its step impossible for any other run, so nothing can move after it.
+ */
+export async function abortFork(deps: ForkDeps, f: StoredFork, reason: { code: string; message: string }, jobId: string | null): Promise<{ fork: StoredFork; committed: boolean }> {
+  const record = recordOf(deps, f);
+  const steps = sagaSteps(deps, f._id, 'fork', f.requestedBy, jobId);
+  const why = `fork ${f._id} rolled back: ${reason.message}`.slice(0, 500);
+  const credit = await steps.claim(f.parentId, 'in', why);
+  if (!credit.claimed) return { fork: record.get(), committed: true };
+  const opened = await steps.claim(f.parentId, 'child-open', why);
+  if (!opened.claimed) await steps.must(f.childId, 'child-close', () => ({ kind: 'state-change', to: 'CLOSED', reason: why }));
+  else if (!(await deps.stores.journal.head(f.childId))) {
+    await deps.hooks?.beforeWrite?.(`child-delete ${f.childId}`);
+    await deps.stores.accounts.deleteUnopened(f.childId);
+  }
+  const start = await steps.claim(f.parentId, 'start', why);
+  if (start.claimed) {
+    const rejected = start.refusal.code !== 'aborted';
+    const error = rejected ? { code: start.refusal.code, message: start.refusal.message } : { code: reason.code, message: reason.message };
+    await record.moveTo(rejected ? 'REJECTED' : 'ROLLED_BACK', { error, completedAt: deps.clock.now() });
+    return { fork: record.get(), committed: false };
+  }
+  const move = moveOf(start.entry);
+  if (!move.cash.isZero()) await steps.must(f.parentId, 'release', () => ({ kind: 'release', amount: move.cash, transferId: f._id }));
+  await steps.must(f.parentId, 'restore', () => ({ kind: 'state-change', to: 'ACTIVE', reason: why }));
+  await record.moveTo('ROLLED_BACK', { error: { code: reason.code, message: reason.message }, completedAt: deps.clock.now() });
+  return { fork: record.get(), committed: false };
 }

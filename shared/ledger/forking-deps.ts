@@ -2,7 +2,6 @@ import type { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
 import type { Config } from '../../config/schema.js';
 import { DecisionRepository } from '../db/decision-repository.js';
-import { ForkRepository } from '../db/fork-repository.js';
 import { ReviewRepository } from '../db/review-repository.js';
 import { SnapshotRepository } from '../db/snapshot-repository.js';
 import type { Clock } from '../runtime/clock.js';
@@ -12,8 +11,9 @@ import type { LedgerStores } from './stores.js';
 
 /** What deciding on and requesting forks needs, opened on one connection (threshold monitor and API). */
 export async function openForkingDeps(mongo: Connection, stores: LedgerStores, config: Config, clock: Clock, forkQueue: Queue): Promise<AssessDeps> {
-  const [forks, decisions, reviews] = [new ForkRepository(mongo), new DecisionRepository(mongo), new ReviewRepository(mongo)];
-  await Promise.all([forks.init(), decisions.init(), reviews.init()]);
+  const forks = stores.forks;
+  const [decisions, reviews] = [new DecisionRepository(mongo), new ReviewRepository(mongo)];
+  await Promise.all([decisions.init(), reviews.init()]);
   return {
     stores,
     forks,

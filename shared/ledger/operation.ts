@@ -1,10 +1,13 @@
-import { refuse } from '../domain/refusal.js';
+import { type RefusalCode, refuse } from '../domain/refusal.js';
 import { canonicalJson, sha256Hex } from '../runtime/canonical-json.js';
 import { type Outcome, refusedOutcome } from './outcome.js';
-import type { LedgerDeps } from './post.js';
+import { type LedgerDeps, type PostRequest, type PostResult, postEntry } from './post.js';
+import type { LedgerStores } from './stores.js';
+import { transferIdOf } from './transfer.js';
+import { entryView } from './views.js';
 
 export interface OperationRequest {
-  /** The account the operation is about: it scopes the client's key and names the audit chain. */
+  /** The account the operation is about: it scopes the client's key. */
   accountId: string;
   /** The client's idempotency key (unscoped). */
   key: string;
@@ -18,52 +21,51 @@ export interface OperationRequest {
 /** Keys are per account, so two clients' keys never collide across accounts. */
 export const scopedKey = (accountId: string, key: string) => `${accountId}/${key}`;
 
-/**
- * Runs a client operation exactly once per key (SPEC §3.4): the key is claimed with the payload's
- * hash first; a finished key answers its stored outcome; the same key with another payload is
- * refused; an unfinished claim (a crash mid-way) is finished by the replay, its steps being idempotent.
- * Each finished operation is appended to the account's audit chain.
- */
-export async function runOperation(deps: LedgerDeps, req: OperationRequest, perform: (key: string, payloadHash: string) => Promise<Outcome>): Promise<Outcome> {
-  const { idempotency } = deps.stores;
-  const key = scopedKey(req.accountId, req.key);
-  const payloadHash = sha256Hex(canonicalJson({ operation: req.operation, payload: req.payload }));
-  const claim = await idempotency.claim<Outcome>(key, payloadHash, deps.clock.now());
-  if (claim.payloadHash !== payloadHash) {
-    return refusedOutcome(req.operation, refuse('idempotency_key_reused', `idempotency key ${req.key} was already used with a different payload`));
-  }
-  if (claim.outcome) return claim.outcome;
+/** What defines an operation, hashed: the same key with another payload is refused from the entry itself. */
+export const payloadHashOf = (operation: string, payload: unknown) => sha256Hex(canonicalJson({ operation, payload }));
 
-  return finishOperation(deps, { ...req, key }, await perform(key, payloadHash));
+/** The answer a client gets for a posting's result. */
+export function outcomeOf(operation: string, accountId: string, r: PostResult): Outcome {
+  return r.status === 'applied'
+    ? { status: 'applied', operation, accountId, seq: r.entry.seq, entry: entryView(r.entry) }
+    : refusedOutcome(operation, r.refusal);
 }
 
 /**
- * Records an operation's outcome under its (scoped) key, keeping the first one if another run got
- * there before, and appends it to the account's audit chain. Recovery uses it to close operations
- * whose job died.
+ * A client operation that is one journal entry: the entry carries the scoped key and the payload's
+ * hash, so it is the operation's claim, its outcome and its audit record in one write. A replay finds
+ * the entry and answers it; the same key with another payload is refused; a refusal is recorded too,
+ * so a retry never flips the answer.
  */
-export async function finishOperation(
-  deps: LedgerDeps,
-  op: { accountId: string; key: string; operation: string; actor: string; jobId: string | null },
-  outcome: Outcome,
-): Promise<Outcome> {
-  const { idempotency, audit } = deps.stores;
-  const stored = await idempotency.complete(op.key, outcome);
-  await audit.append(
-    {
-      chain: op.accountId,
-      ref: `op:${op.key}`,
-      actor: op.actor,
-      action: op.operation,
-      jobId: op.jobId,
-      before: stored.status === 'applied' ? { seq: stored.seq - 1 } : null,
-      after:
-        stored.status === 'applied' && stored.entry
-          ? { seq: stored.seq, cash: stored.entry.cash, reservedCash: stored.entry.reservedCash, state: stored.entry.state, ...(stored.transferId ? { transferId: stored.transferId } : {}) }
-          : null,
-      outcome: stored.status === 'applied' ? 'applied' : `refused:${stored.code}`,
-    },
-    deps.clock.now(),
-  );
-  return stored;
+export async function runSingleEntry(deps: LedgerDeps, req: OperationRequest, build: PostRequest['build']): Promise<Outcome> {
+  const r = await postEntry(deps, {
+    accountId: req.accountId,
+    entryKey: scopedKey(req.accountId, req.key),
+    payloadHash: payloadHashOf(req.operation, req.payload),
+    operation: req.operation,
+    actor: req.actor,
+    jobId: req.jobId,
+    build,
+  });
+  return outcomeOf(req.operation, req.accountId, r);
+}
+
+/**
+ * A client operation's outcome read back from the journal, for when its job is gone: the entry under
+ * its key (the answer, applied or refused), or its transfer's end. Null when nothing was decided yet.
+ */
+export async function storedOutcome(stores: LedgerStores, accountId: string, key: string): Promise<Outcome | 'running' | null> {
+  const scoped = scopedKey(accountId, key);
+  const entry = await stores.journal.byKey(scoped);
+  if (entry) {
+    if (entry.kind === 'refusal') return refusedOutcome(entry.op.operation ?? 'operation', refuse(entry.op.code ?? 'invalid_state', entry.op.reason ?? 'refused'));
+    const last = entry.kind === 'open' ? ((await stores.journal.byKey(`${scoped}:deposit`)) ?? entry) : entry;
+    return { status: 'applied', operation: entry.kind === 'open' ? 'open-account' : entry.kind, accountId, seq: last.seq, entry: entryView(last) };
+  }
+  const t = await stores.transfers.get(transferIdOf(scoped));
+  if (!t) return null;
+  if (t.phase === 'VOIDED') return refusedOutcome('transfer', refuse((t.voidReason?.code ?? 'insufficient_funds') as RefusalCode, t.voidReason?.message ?? 'transfer voided'));
+  if (t.phase !== 'POSTED') return 'running';
+  const posted = await stores.journal.byKey(`${t._id}:post`);
+  return { status: 'applied', operation: 'transfer', accountId, seq: posted?.seq ?? 0, entry: posted ? entryView(posted) : null, transferId: t._id };
 }

@@ -1,123 +1,228 @@
+import type { Config } from '../../config/schema.js';
 import type { StoredAccount } from '../db/account-repository.js';
 import type { StoredEntry } from '../db/journal-repository.js';
-import { loadBalances, storeBalances } from '../db/stored-balances.js';
-import { storeOperation } from '../db/stored-operation.js';
+import { loadBalances } from '../db/stored-balances.js';
 import { storeUnits } from '../db/stored-units.js';
-import { type Balances, emptyBalances } from '../domain/balances.js';
-import { applyEffects, decide, type Operation } from '../domain/ledger.js';
+import { type Balances, ZERO, emptyBalances } from '../domain/balances.js';
+import { decide, type Operation, refusalOperation } from '../domain/ledger.js';
 import { type Refusal, refuse } from '../domain/refusal.js';
 import { tierRules } from '../domain/tiers.js';
-import { valuate } from '../domain/valuation.js';
-import type { Config } from '../../config/schema.js';
+import { type PriceMap, valuate } from '../domain/valuation.js';
+import { AssertionError } from '../runtime/assert.js';
 import type { Clock } from '../runtime/clock.js';
-import { KeyedMutex } from '../runtime/keyed-mutex.js';
+import { nextEntry } from './entry.js';
+import type { KnownAccount } from './head-cache.js';
 import type { LedgerStores } from './stores.js';
+
+/** Points between the writes of a step, for tests that interleave runs step by step. Never set in production. */
+export interface WriteHooks {
+  beforeWrite?: (label: string) => Promise<void>;
+}
 
 export interface LedgerDeps {
   stores: LedgerStores;
   config: Pick<Config, 'tiers'>;
   clock: Clock;
-  /** Called after each new entry (not on a replay): account-ops enqueues a threshold check here. */
-  afterPosting?: (entry: StoredEntry) => Promise<void>;
+  /** Called after each entry appended (and again on a replay): account-ops enqueues follow-up work here. */
+  afterPosting?: (entry: StoredEntry, account: StoredAccount) => Promise<void>;
+  hooks?: WriteHooks;
 }
 
 export interface PostRequest {
   accountId: string;
-  /** Unique key of this entry, already scoped; the same key never makes a second entry. */
+  /** Unique key of this entry, already scoped: the one decision ever recorded under it. */
   entryKey: string;
+  /** What a client asked (hash of its payload): a replay with another payload is refused. Null for saga steps. */
+  payloadHash?: string | null;
+  /** The saga this entry is a step of (fork, merge or transfer id): the only one an owned account accepts. */
+  sagaId?: string | null;
+  /** The operation's name, kept on a refusal's entry. */
+  operation: string;
   actor: string;
   jobId: string | null;
   /** Builds the operation from the current head, or refuses before policy (e.g. no price known). */
   build: (head: Balances, account: StoredAccount) => Promise<Operation | Refusal> | Operation | Refusal;
-  /** Settlement steps of a saga (release, transfer-out) are asserted, never refused by policy. */
-  skipPolicy?: boolean;
+  /**
+   * A step that must apply (a saga's settlement after its point of no return): a refusal is answered
+   * but not recorded, so the step can apply once whatever refused it is resolved.
+   */
+  mustApply?: boolean;
 }
 
-export type PostResult = { status: 'applied'; entry: StoredEntry; replayed: boolean } | { status: 'refused'; refusal: Refusal };
+export type PostResult =
+  | { status: 'applied'; entry: StoredEntry; replayed: boolean }
+  /** Refused: recorded under its key (entry), or answered without a write (a reused key: entry null). */
+  | { status: 'refused'; refusal: Refusal; entry: StoredEntry | null; replayed: boolean };
+
+/** The account has a document but not its 'open' entry yet: the posting waits (its job retries). */
+export class AccountNotOpenError extends Error {
+  override readonly name = 'AccountNotOpenError';
+}
 
 /** Bound on append races per posting: each lost race means another entry landed, so progress is made. */
 const APPEND_RETRIES_MAX = 32;
 
-const isRefusal = (x: Operation | Refusal): x is Refusal => 'code' in x && 'status' in x;
+const isRefusal = (x: Operation | Refusal): x is Refusal => 'code' in x && 'status' in x && !('kind' in x);
+
+/** Where a refusal for an account that does not exist is kept: in the journal (so its key is taken), outside every account's. */
+export const orphanAccountId = (entryKey: string) => `orphan:${entryKey}`;
 
 /**
- * Appends one entry to an account's journal, safely under concurrency and replays:
- * read the head → build and decide on it → insert at head.seq + 1. A lost race (seq taken) reads the
- * new head and decides again; a taken key means this entry exists already and is returned as is.
+ * Appends the one entry of a posting: decided on the head this process knows, written at head.seq + 1
+ * through the group commit, and that write is all (no idempotency record, no audit record, no read on
+ * the common path: the entry carries its key, payload hash and chain link; the projection follows in
+ * a batch). The unique indexes decide every race: a taken seq means the head was stale (reload, decide
+ * again); a taken key means this posting was decided before (answer that decision). A refusal is
+ * recorded the same way, so a retry can never flip an outcome.
  */
 export function postEntry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
-  return accountLocks.run(req.accountId, () => appendWithRetry(deps, req));
+  return deps.stores.accountLocks.run(req.accountId, () => appendWithRetry(deps, req));
 }
-
-const accountLocks = new KeyedMutex();
 
 async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
   const { stores } = deps;
   for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
-    const existing = await stores.journal.byKey(req.entryKey);
-    if (existing) return replayed(deps, existing);
-    const account = await stores.accounts.get(req.accountId);
-    if (!account) return { status: 'refused', refusal: refuse('account_not_found', `no account ${req.accountId}`) };
-    // The projection's seq is a lower bound of the head (it only moves after an append): start there.
-    const head = await stores.journal.head(req.accountId, account.headSeq);
-    // Before its 'open' entry an account has nothing; the open entry sets its first state.
-    const before = head ? loadBalances(head.after) : emptyBalances('SAFE');
-    const op = await req.build(before, account);
-    if (isRefusal(op)) return { status: 'refused', refusal: op };
-
-    const symbols = before.positions.map((p) => p.symbol).concat(op.kind === 'trade' ? [op.symbol] : []);
-    const prices = symbols.length > 0 ? await stores.prices.lastCloses(symbols, deps.clock.today()) : new Map();
-    const rules = tierRules(deps.config, account.tier, account.config);
-    const decision = req.skipPolicy ? { ok: true as const, ...applyEffects(before, op) } : decide(before, op, { rules, prices });
-    if (!decision.ok) return { status: 'refused', refusal: decision.refusal };
-
-    const now = deps.clock.now();
-    const entry: StoredEntry = {
-      accountId: req.accountId,
-      seq: (head?.seq ?? 0) + 1,
-      kind: op.kind,
-      idempotencyKey: req.entryKey,
-      op: storeOperation(op),
-      realisedPnlCents: storeUnits('cash', decision.realisedPnl),
-      after: storeBalances(decision.after),
-      actor: req.actor,
-      jobId: req.jobId,
-      at: now,
-    };
-    const result = await stores.journal.append(entry);
-    if (result.appended) {
-      const equity = valuate(decision.after, op.kind === 'trade' ? new Map(prices).set(op.symbol, op.price) : prices).equity;
-      const forkCandidate = rules.forkThreshold !== null && equity.gte(rules.forkThreshold.plus(rules.minCapital));
-      await stores.accounts.project(req.accountId, entry.seq, entry.after, storeUnits('cash', equity), now, forkCandidate);
-      await deps.afterPosting?.(entry);
-      return { status: 'applied', entry, replayed: false };
+    const known = stores.heads.get(req.accountId, Date.now()) ?? (await load(deps, req.accountId));
+    if (!known) return refuseOrphan(deps, req);
+    let built: Awaited<ReturnType<typeof buildAndDecide>>;
+    try {
+      built = await buildAndDecide(deps, req, known);
+    } catch (err) {
+      // An entry that cannot follow this head at all (a step replayed after it applied): answer the decision made.
+      const existing = err instanceof AssertionError ? await stores.journal.byKey(req.entryKey) : null;
+      if (existing) return replayed(deps, req, existing);
+      throw err;
     }
-    if (result.reason === 'key-exists') return replayed(deps, result.existing);
-    // seq taken: someone else appended first; decide again on the new head.
+    if (!built) throw new AccountNotOpenError(`account ${req.accountId} has no 'open' entry yet; the posting waits for it`);
+    const { entry, refusal, prices } = built;
+    if (refusal && req.mustApply) {
+      const existing = await stores.journal.byKey(req.entryKey);
+      return existing ? replayed(deps, req, existing) : { status: 'refused', refusal, entry: null, replayed: false };
+    }
+    await deps.hooks?.beforeWrite?.(`append ${req.entryKey}`);
+    const result = await stores.writer.append(entry);
+    if (result === 'inserted') {
+      const fresh: KnownAccount = { ...known, head: entry };
+      stores.heads.set(req.accountId, fresh);
+      markProjection(deps, fresh, prices);
+      await deps.afterPosting?.(entry, known.account);
+      return refusal ? { status: 'refused', refusal, entry, replayed: false } : { status: 'applied', entry, replayed: false };
+    }
+    // A duplicate key: either the seq was taken (our head is stale) or this key was decided before.
+    const newer = await stores.journal.newerThan(req.accountId, known.head?.seq ?? 0);
+    if (newer.length > 0) {
+      stores.heads.set(req.accountId, { ...known, head: newer[newer.length - 1]! });
+      const mine = newer.find((e) => e.idempotencyKey === req.entryKey);
+      if (mine) return replayed(deps, req, mine);
+      continue;
+    }
+    const existing = await stores.journal.byKey(req.entryKey);
+    if (existing) return replayed(deps, req, existing);
+    stores.heads.forget(req.accountId); // neither visible yet: read everything again
   }
   throw new Error(`account ${req.accountId}: lost ${APPEND_RETRIES_MAX} append races in a row; retrying the job`);
 }
 
-/**
- * A replay answers the entry that exists. It also moves the projection up to it if it lags: a crash
- * between append and projection, or two runs of one saga whose projection writes crossed (on FerretDB
- * an update is read-then-write), would otherwise leave it behind until the reconciler.
- */
-async function replayed(deps: LedgerDeps, entry: StoredEntry): Promise<PostResult> {
-  const account = await deps.stores.accounts.get(entry.accountId);
-  if (account && account.headSeq < entry.seq) {
-    const head = await deps.stores.journal.head(entry.accountId, account.headSeq);
-    if (head) await deps.stores.accounts.project(entry.accountId, head.seq, head.after, account.equityCents, deps.clock.now());
+/** Reads what this process does not know of an account: its document and its journal head, together. */
+async function load(deps: LedgerDeps, accountId: string): Promise<KnownAccount | null> {
+  const [account, head] = await Promise.all([deps.stores.accounts.get(accountId), deps.stores.journal.head(accountId)]);
+  if (!account) return null;
+  const known = { account, head, accountReadAt: Date.now() };
+  deps.stores.heads.set(accountId, known);
+  return known;
+}
+
+const ZERO_PRICES: PriceMap = new Map();
+
+/** The entry this posting makes on the known head: the operation if policy allows it, else its refusal. Null: not open yet. */
+async function buildAndDecide(deps: LedgerDeps, req: PostRequest, known: KnownAccount): Promise<{ entry: StoredEntry; refusal: Refusal | null; prices: PriceMap } | null> {
+  const before = known.head ? loadBalances(known.head.after) : emptyBalances('SAFE');
+  const built = await req.build(before, known.account);
+  if (!known.head && (isRefusal(built) || built.kind !== 'open')) return null;
+  let after = before;
+  let realisedPnl = ZERO;
+  let refusal: Refusal | null = null;
+  let prices = ZERO_PRICES;
+  if (isRefusal(built)) refusal = built;
+  else if (built.kind === 'open' && known.head) refusal = refuse('invalid_state', `account ${req.accountId} is open already`);
+  else {
+    const symbols = before.positions.map((p) => p.symbol).concat(built.kind === 'trade' ? [built.symbol] : []);
+    prices = symbols.length > 0 ? await deps.stores.prices.lastCloses(symbols, deps.clock.today()) : ZERO_PRICES;
+    const decision = decide(before, built, { rules: rulesOf(deps, known.account), prices, sagaId: req.sagaId ?? null });
+    if (decision.ok) {
+      after = decision.after;
+      realisedPnl = decision.realisedPnl;
+      if (built.kind === 'trade') prices = new Map(prices).set(built.symbol, built.price);
+    } else refusal = decision.refusal;
   }
-  return { status: 'applied', entry, replayed: true };
+  const op: Operation = refusal ? refusalOperation(req.operation, refusal) : (built as Operation);
+  const entry = nextEntry(known.head, fieldsOf(deps, req, req.accountId), op, after, realisedPnl);
+  return { entry, refusal, prices };
+}
+
+const rulesOf = (deps: LedgerDeps, account: StoredAccount) => tierRules(deps.config, account.tier, account.config);
+
+const fieldsOf = (deps: LedgerDeps, req: PostRequest, accountId: string) => ({
+  accountId,
+  idempotencyKey: req.entryKey,
+  payloadHash: req.payloadHash ?? null,
+  sagaId: req.sagaId ?? null,
+  actor: req.actor,
+  jobId: req.jobId,
+  day: deps.clock.today(),
+  at: deps.clock.now(),
+});
+
+/** The projection of a head this process now knows (written later, in a batch). */
+function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap): void {
+  const head = known.head!;
+  const rules = rulesOf(deps, known.account);
+  const equity = valuate(loadBalances(head.after), prices).equity;
+  const forkCandidate = rules.forkThreshold !== null && equity.gte(rules.forkThreshold.plus(rules.minCapital));
+  deps.stores.projector.mark({ id: known.account._id, seq: head.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate });
 }
 
 /**
- * The poster of one saga's steps: each entry keyed `<sagaId>:<step>`, so repeating a step after a
- * crash finds it done. Fork and merge steps skip policy by default (the saga checked first);
- * a transfer's steps are checked unless told otherwise.
+ * A replay answers the decision recorded under the key. The same key with another payload is refused
+ * (and nothing is written). The projection is marked again: a crash between append and projection
+ * would otherwise leave it behind until the reconciler.
  */
-export const sagaPoster =
-  (deps: LedgerDeps, sagaId: string, actor: string, jobId: string | null, skipPolicyByDefault = true) =>
-  (accountId: string, step: string, build: PostRequest['build'], skipPolicy = skipPolicyByDefault): Promise<PostResult> =>
-    postEntry(deps, { accountId, entryKey: `${sagaId}:${step}`, actor, jobId, build, skipPolicy });
+async function replayed(deps: LedgerDeps, req: PostRequest, entry: StoredEntry): Promise<PostResult> {
+  if (req.payloadHash && entry.payloadHash !== req.payloadHash) {
+    return { status: 'refused', refusal: refuse('idempotency_key_reused', 'this idempotency key was already used with a different payload'), entry: null, replayed: true };
+  }
+  const known = deps.stores.heads.get(entry.accountId, Date.now());
+  if (known?.head) {
+    const prices = known.head.after.positions.length > 0 ? await deps.stores.prices.lastCloses(known.head.after.positions.map((p) => p.symbol), deps.clock.today()) : ZERO_PRICES;
+    markProjection(deps, known, prices);
+    await deps.afterPosting?.(entry, known.account);
+  }
+  if (entry.kind !== 'refusal') return { status: 'applied', entry, replayed: true };
+  const code = entry.op.code ?? 'invalid_state';
+  return { status: 'refused', refusal: refuse(code, entry.op.reason ?? 'refused'), entry, replayed: true };
+}
+
+/** An account that does not exist: the refusal is recorded under the key all the same, outside every journal. */
+async function refuseOrphan(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
+  const refusal = refuse('account_not_found', `no account ${req.accountId}`);
+  const accountId = orphanAccountId(req.entryKey);
+  const entry = nextEntry(null, fieldsOf(deps, req, accountId), refusalOperation(req.operation, refusal), emptyBalances('CLOSED'), ZERO);
+  await deps.hooks?.beforeWrite?.(`append ${req.entryKey}`);
+  if ((await deps.stores.writer.append(entry)) === 'inserted') return { status: 'refused', refusal, entry, replayed: false };
+  const existing = await deps.stores.journal.byKey(req.entryKey);
+  if (!existing) throw new Error(`key ${req.entryKey}: neither recorded nor found; retrying`);
+  return replayed(deps, req, existing);
+}
+
+
+/**
+ * Another account's document and head as this process knows them (or as read now, without keeping
+ * them): for checks a saga makes before it moves anything. The step that moves money decides again,
+ * on its own account's head, under that account's append.
+ */
+export async function peekAccount(deps: LedgerDeps, accountId: string): Promise<{ account: StoredAccount; head: Balances | null } | null> {
+  const known = deps.stores.heads.get(accountId, Date.now());
+  if (known) return { account: known.account, head: known.head ? loadBalances(known.head.after) : null };
+  const [account, head] = await Promise.all([deps.stores.accounts.get(accountId), deps.stores.journal.head(accountId)]);
+  return account ? { account, head: head ? loadBalances(head.after) : null } : null;
+}

@@ -1,20 +1,32 @@
 import type { Job } from 'bullmq';
 import type { Model } from 'mongoose';
 
+export interface SagaJob<T extends { phase: string }> {
+  run: () => Promise<T>;
+  get: () => Promise<T>;
+  /** Rolls back unless the saga is past its point of no return (then `committed`: it can only go forward). */
+  abort: (current: T, reason: { code: string; message: string }) => Promise<{ committed: boolean }>;
+  done: readonly string[];
+  /** A saga that failed past its point of no return: left to the recovery job, and a person is told. */
+  onStuck: (current: T, err: Error) => Promise<void>;
+}
+
 /**
- * Runs one saga job: the saga resumes from its stored phase. Failures are retried while attempts
- * remain (each retry resumes); on the last one the saga rolls back what can still be rolled back, and
- * a saga past its point of no return is left to the recovery job, which can only finish it.
+ * Runs one saga job: the saga resumes from its journal. Failures are retried while attempts remain;
+ * on the last one the saga rolls back if it still can. One past its point of no return stays where it
+ * is (the recovery job finishes it) and raises an alert.
  */
-export async function settleSagaJob<T extends { phase: string }>(
-  job: Pick<Job, 'attemptsMade' | 'opts'>,
-  saga: { run: () => Promise<T>; get: () => Promise<T>; rollBack: (current: T, reason: { code: string; message: string }) => Promise<void>; done: readonly string[] },
-): Promise<T> {
+export async function settleSagaJob<T extends { phase: string }>(job: Pick<Job, 'attemptsMade' | 'opts'>, saga: SagaJob<T>): Promise<T> {
   try {
     return await saga.run();
   } catch (err) {
     if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw err;
-    await saga.rollBack(await saga.get(), { code: 'error', message: (err as Error).message.slice(0, 500) });
+    const current = await saga.get();
+    const { committed } = await saga.abort(current, { code: 'error', message: (err as Error).message.slice(0, 500) });
+    if (committed) {
+      await saga.onStuck(current, err as Error);
+      throw err;
+    }
     const settled = await saga.get();
     if (!saga.done.includes(settled.phase)) throw err;
     return settled;
@@ -25,7 +37,8 @@ const RECOVER_BATCH_MAX = 50;
 
 /**
  * The recovery job of a saga: resumes every one in an open phase untouched since `before` (its job
- * died or gave up), at most a batch a run, and reports each through `finished`.
+ * died or gave up), at most a batch a run. A saga that fails again is reported through `stuck` and
+ * tried again on the next run; the others go on.
  */
 export async function resumeStuck<T extends { _id: string; updatedAt: Date }, S>(
   model: Model<T>,
@@ -33,9 +46,18 @@ export async function resumeStuck<T extends { _id: string; updatedAt: Date }, S>
   before: Date,
   resume: (id: string) => Promise<T>,
   finished: (saga: T) => Promise<S>,
-): Promise<{ resumed: S[] }> {
-  const stuck = (await model.find({ phase: { $in: openPhases } }).lean<T[]>()).filter((s) => new Date(s.updatedAt) < before);
+  stuck: (id: string, err: Error) => Promise<void>,
+): Promise<{ resumed: S[]; failed: string[] }> {
+  const open = (await model.find({ phase: { $in: openPhases } }).limit(RECOVER_BATCH_MAX * 4).lean<T[]>()).filter((s) => new Date(s.updatedAt) < before);
   const resumed: S[] = [];
-  for (const s of stuck.slice(0, RECOVER_BATCH_MAX)) resumed.push(await finished(await resume(s._id)));
-  return { resumed };
+  const failed: string[] = [];
+  for (const s of open.slice(0, RECOVER_BATCH_MAX)) {
+    try {
+      resumed.push(await finished(await resume(s._id)));
+    } catch (err) {
+      failed.push(s._id);
+      await stuck(s._id, err as Error);
+    }
+  }
+  return { resumed, failed };
 }

@@ -1,23 +1,24 @@
-import { type StoredTransfer, type TransferPhase } from '../db/transfer-repository.js';
+import type { StoredTransfer } from '../db/transfer-repository.js';
 import { loadUnits, storeUnits } from '../db/stored-units.js';
-import { refuse, type Refusal } from '../domain/refusal.js';
+import { type Refusal, type RefusalCode, refuse } from '../domain/refusal.js';
 import { STATE_ALLOWS } from '../domain/states.js';
 import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
 import { type Outcome, refusedOutcome } from './outcome.js';
-import { type LedgerDeps, sagaPoster } from './post.js';
+import { type LedgerDeps, peekAccount } from './post.js';
+import { sagaSteps } from './saga-steps.js';
 import { entryView } from './views.js';
 
 /** The transfer id follows from the client's scoped key, so a replay finds the same transfer. */
 export const transferIdOf = (scopedKey: string) => `tr_${sha256Hex(scopedKey).slice(0, 24)}`;
 
-const STEPS_MAX = 6;
+const ACCEPTS = STATE_ALLOWS.transferIn as readonly string[];
 
 /**
- * Starts (or resumes) the transfer a client asked for: hold on the source → credit the
- * destination → post, or void. The record's phase says how far it got; every step is an entry
- * with a key derived from the transfer, so repeating a step after a crash finds it done.
+ * Starts (or resumes) the transfer a client asked for: hold on the source → credit the destination →
+ * post, or release. The record is the claim of the client's key (with its payload hash) and what the
+ * recovery job finds; the journal decides everything else.
  */
 export async function transfer(
   deps: LedgerDeps,
@@ -25,6 +26,7 @@ export async function transfer(
 ): Promise<Outcome> {
   if (req.fromId === req.toId) return refusedOutcome('transfer', refuse('same_account', 'a transfer needs two different accounts'));
   const now = deps.clock.now();
+  await deps.hooks?.beforeWrite?.(`transfer-record ${req.scopedKey}`);
   const record = await deps.stores.transfers.getOrCreate({
     _id: transferIdOf(req.scopedKey),
     fromId: req.fromId,
@@ -44,67 +46,42 @@ export async function transfer(
   return resumeTransfer(deps, record, req.jobId);
 }
 
-/** Drives a transfer from whatever phase it is in to POSTED or VOIDED; used by the job and by recovery. */
-export async function resumeTransfer(deps: LedgerDeps, start: StoredTransfer, jobId: string | null): Promise<Outcome> {
-  const { transfers } = deps.stores;
-  let t = start;
+/**
+ * Drives a transfer to POSTED or VOIDED from whatever the journal holds; used by the job and by
+ * recovery, and safe to run twice at once. The credit's key is the point of no return: whichever
+ * decision lands under it first (the destination credited, or refused) settles the transfer, so a
+ * void can never race a late credit. Before it, every step is one that a refusal undoes.
+ */
+export async function resumeTransfer(deps: LedgerDeps, t: StoredTransfer, jobId: string | null): Promise<Outcome> {
   const amount = loadUnits('cash', t.amountCents);
-  const step = async (to: TransferPhase, voidReason?: Refusal) => {
-    await transfers.advance(t._id, t.phase, to, deps.clock.now(), voidReason ? { code: voidReason.code, message: voidReason.message } : undefined);
-    t = { ...t, phase: to, voidReason: voidReason ? { code: voidReason.code, message: voidReason.message } : t.voidReason };
-  };
-  const post = sagaPoster(deps, t._id, t.actor, jobId, false);
+  const steps = sagaSteps(deps, t._id, 'transfer', t.actor, jobId);
+  const held = await steps.post(t.fromId, 'hold', async () => {
+    const destination = await peekAccount(deps, t.toId);
+    if (!destination) return refuse('account_not_found', `no account ${t.toId}`);
+    if (!destination.head) return refuse('account_not_open', `account ${t.toId} is not open yet`);
+    if (!ACCEPTS.includes(destination.head.state) || destination.head.owner) return refuse('invalid_state', `destination ${t.toId} is ${destination.head.state}`);
+    return { kind: 'hold', amount, transferId: t._id };
+  });
+  if (held.status === 'refused') return settle(deps, t, 'VOIDED', held.refusal);
+  faultPoint('transfer.after-hold');
 
-  for (let i = 0; i < STEPS_MAX; i++) {
-    switch (t.phase) {
-      case 'PENDING': {
-        const destinationAccount = await deps.stores.accounts.get(t.toId);
-        const destination = destinationAccount ? await deps.stores.journal.head(t.toId, destinationAccount.headSeq) : null;
-        const accepts = destination && (STATE_ALLOWS.transferIn as readonly string[]).includes(destination.after.state);
-        if (!accepts) {
-          await voidTransfer(deps, t, amount, jobId);
-          await step('VOIDED', destination ? refuse('invalid_state', `destination ${t.toId} is ${destination.after.state}`) : refuse('account_not_found', `no account ${t.toId}`));
-          break;
-        }
-        const held = await post(t.fromId, 'hold', () => ({ kind: 'hold', amount, transferId: t._id }));
-        if (held.status === 'refused') await step('VOIDED', held.refusal);
-        else {
-          faultPoint('transfer.after-hold');
-          await step('HELD');
-        }
-        break;
-      }
-      case 'HELD': {
-        const credited = await post(t.toId, 'credit', () => ({ kind: 'transfer-in', amount, transferId: t._id, counterpartyId: t.fromId }));
-        if (credited.status === 'refused') {
-          await voidTransfer(deps, t, amount, jobId);
-          await step('VOIDED', credited.refusal);
-        } else {
-          faultPoint('transfer.after-credit');
-          await step('CREDITED');
-        }
-        break;
-      }
-      case 'CREDITED': {
-        // Once the destination has the money, the transfer can only complete.
-        await post(t.fromId, 'post', () => ({ kind: 'transfer-out', amount, transferId: t._id, counterpartyId: t.toId }), true);
-        await step('POSTED');
-        break;
-      }
-      case 'POSTED': {
-        const posted = await deps.stores.journal.byKey(`${t._id}:post`);
-        return { status: 'applied', operation: 'transfer', accountId: t.fromId, seq: posted?.seq ?? 0, entry: posted ? entryView(posted) : null, transferId: t._id };
-      }
-      case 'VOIDED':
-        return refusedOutcome('transfer', refuse((t.voidReason?.code ?? 'insufficient_funds') as Refusal['code'], t.voidReason?.message ?? 'transfer voided'));
-    }
+  const credited = await steps.post(t.toId, 'credit', () => ({ kind: 'transfer-in', amount, transferId: t._id, counterpartyId: t.fromId }));
+  if (credited.status === 'refused') {
+    await steps.must(t.fromId, 'release', () => ({ kind: 'release', amount, transferId: t._id }));
+    return settle(deps, t, 'VOIDED', credited.refusal);
   }
-  throw new Error(`transfer ${t._id} did not settle within ${STEPS_MAX} steps (phase ${t.phase})`);
+  faultPoint('transfer.after-credit');
+  // The destination has the money: the transfer can only complete.
+  const posted = await steps.must(t.fromId, 'post', () => ({ kind: 'transfer-out', amount, transferId: t._id, counterpartyId: t.toId }));
+  await settle(deps, t, 'POSTED', null);
+  return { status: 'applied', operation: 'transfer', accountId: t.fromId, seq: posted.seq, entry: entryView(posted), transferId: t._id };
 }
 
-/** Gives back a hold if one was placed (a crash may have left one behind a PENDING phase). */
-async function voidTransfer(deps: LedgerDeps, t: StoredTransfer, amount: Decimal, jobId: string | null): Promise<void> {
-  const hold = await deps.stores.journal.byKey(`${t._id}:hold`);
-  if (!hold) return;
-  await sagaPoster(deps, t._id, t.actor, jobId)(t.fromId, 'release', () => ({ kind: 'release', amount, transferId: t._id }));
+/** Records the end the journal decided (a cache for listings and recovery; two runs write the same). */
+async function settle(deps: LedgerDeps, t: StoredTransfer, to: 'POSTED' | 'VOIDED', reason: Refusal | null): Promise<Outcome> {
+  if (t.phase !== to) {
+    await deps.hooks?.beforeWrite?.(`transfer-settle ${t._id}`);
+    await deps.stores.transfers.advance(t._id, t.phase, to, deps.clock.now(), reason ? { code: reason.code, message: reason.message } : undefined);
+  }
+  return reason ? refusedOutcome('transfer', refuse(reason.code as RefusalCode, reason.message)) : { status: 'applied', operation: 'transfer', accountId: t.fromId, seq: 0, entry: null, transferId: t._id };
 }

@@ -26,7 +26,7 @@ export interface EntryView {
 function operationDetails(op: Operation): Record<string, string | boolean> {
   switch (op.kind) {
     case 'open':
-      return { state: op.state };
+      return op.owner ? { state: op.state, owner: op.owner } : { state: op.state };
     case 'deposit':
     case 'fee':
     case 'hold':
@@ -53,6 +53,10 @@ function operationDetails(op: Operation): Record<string, string | boolean> {
       };
     case 'state-change':
       return { to: op.to, reason: op.reason };
+    case 'refusal':
+      return { code: op.code, message: op.message, operation: op.operation };
+    case 'fork-start':
+    case 'merge-start':
     case 'fork-in':
     case 'fork-out':
     case 'merge-in':
@@ -62,6 +66,7 @@ function operationDetails(op: Operation): Record<string, string | boolean> {
         counterpartyId: op.counterpartyId,
         cash: formatUnits('cash', op.cash),
         positions: op.positions.map((p) => `${formatUnits('quantity', p.quantity)} ${p.symbol} at cost ${formatUnits('cash', p.costBasis)}`).join('; '),
+        value: formatUnits('cash', op.value),
       };
     case 'reinvestment':
       return {

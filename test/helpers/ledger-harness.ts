@@ -70,7 +70,11 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
       const deadline = Date.now() + 30_000;
       for (;;) {
         const state = await job.getState();
-        if (state === 'completed') return (await queue.getJob(job.id!))!.returnvalue as Outcome;
+        if (state === 'completed') {
+          // The answer is out; the projection follows in its batch: written now, so a test can read it.
+          await stores.projector.flush();
+          return (await queue.getJob(job.id!))!.returnvalue as Outcome;
+        }
         if (state === 'failed') throw new Error(`job ${job.id} failed: ${(await queue.getJob(job.id!))?.failedReason}`);
         if (Date.now() > deadline) throw new Error(`job ${job.id} still ${state} after 30 s`);
         await new Promise((r) => setTimeout(r, 20));
@@ -78,6 +82,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
     },
     async close() {
       await worker?.close();
+      await stores.close();
       await producer.close();
       workerRedis.disconnect();
       producerRedis.disconnect();

@@ -47,7 +47,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       const candidates = await deps.stores.accounts.model.find(query).sort({ _id: 1 }).limit(req.query.limit).lean();
       for (const a of candidates) {
         // The projection finds candidates; the journal head decides.
-        const head = loadBalances((await deps.stores.journal.head(a._id, a.headSeq))!.after);
+        const head = loadBalances((await deps.stores.journal.head(a._id))!.after);
         const prices = await deps.stores.prices.lastCloses(head.positions.map((x) => x.symbol), deps.clock.today());
         const e = forkEligibility(tierRules(deps.config, tier, a.config), valuate(head, prices).equity);
         if (!e.eligible) continue;
@@ -84,7 +84,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       requireAccess(p, account, 'operate');
       const mode = req.body.mode ?? deps.config.fork.defaultMode;
       if (mode === 'partial' && !req.body.symbols?.length) throw new ApiError(400, 'validation_failed', 'partial forks name the positions to move in symbols');
-      const head = await deps.stores.journal.head(account._id, account.headSeq);
+      const head = await deps.stores.journal.head(account._id);
       const forkId = forkIdOf(account._id, head!.seq);
       // A second execute on the same head answers the fork it already started: never a second child.
       const existing = await fk.forks.get(forkId);
