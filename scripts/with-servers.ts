@@ -51,6 +51,9 @@ async function main(): Promise<number> {
       servers.push(...started);
       const mongo = started[started.length - 1]!;
       env['MONGODB_URL'] = mongo.url;
+      // The PostgreSQL FerretDB stores in, for tests that stop one of its writes to force an interleaving.
+      const postgres = started.find((s) => s.name === 'postgres');
+      if (postgres) env['FLEET_POSTGRES_URL'] = postgres.url;
       log(`${started.map((s) => s.name).join(' on ')} at ${mongo.url}`);
     }
     if (!env['REDIS_URL']) {

@@ -57,7 +57,7 @@ beforeAll(async () => {
   void forkWorker.run();
   cd = await openConsolidationDeps(h.mongo, h.stores, h.config, clock);
   const merges = consolidationHandlers(cd, h.producer, createMergeMetrics(registry, cd), { onMergeFinished: async () => undefined, onMergeStuck: async () => undefined }, silentLogger);
-  mergeWorker = createWorker(QUEUE.merge, { execute: merges.execute, recover: merges.recover }, {
+  mergeWorker = createWorker(QUEUE.merge, { execute: merges.execute, recover: merges.recover, resume: merges.resume }, {
     connection: await connectRedis(h.config.redisUrl, 'worker', 'apimerge', silentLogger),
     config: h.config,
     logger: silentLogger,

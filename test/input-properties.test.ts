@@ -47,8 +47,9 @@ const SAMPLES: { [Q in QueueName]: Record<string, Record<string, unknown>> } = {
   fork: {
     execute: { forkId: 'fork_x_1', accountId: ACC, parentSeq: 1, mode: 'full', requestedBy: 'test' },
     recover: { olderThanSec: 60 },
+    resume: { forkId: 'fork_x_1', requestedBy: 'test' },
   },
-  merge: { execute: { mergeId: 'merge_x_1_ab' }, recover: { olderThanSec: 60 } },
+  merge: { execute: { mergeId: 'merge_x_1_ab' }, recover: { olderThanSec: 60 }, resume: { mergeId: 'merge_x_1_ab', requestedBy: 'test' } },
   'consolidation-scan': { scan: { date: '2026-01-02' }, batch: { date: '2026-01-02', afterAccountId: null, limit: 10 } },
   snapshot: { day: { date: '2026-01-02' }, batch: { date: '2026-01-02', afterAccountId: null, limit: 10 } },
   retention: { prune: { date: '2026-01-02' } },

@@ -14,6 +14,7 @@ import { forkingRoutes } from './routes/forking.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { consolidationRoutes } from './routes/consolidation.js';
 import { performanceRoutes } from './routes/performance.js';
+import { sagaControlRoutes } from './routes/saga-control.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -60,5 +61,6 @@ export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authe
   await app.register(consolidationRoutes(deps.api));
   await app.register(reviewRoutes(deps.api));
   await app.register(performanceRoutes(deps.api));
+  await app.register(sagaControlRoutes(deps.api));
   return app;
 }

@@ -75,3 +75,27 @@ export async function viewOf(deps: ApiDeps, account: StoredAccount) {
   const prices = balances.positions.length > 0 ? await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today()) : new Map();
   return accountView(account, balances, account.headSeq, prices);
 }
+
+/**
+ * Records an operator's action in the audit chain of the account it concerns (actions that are not
+ * journal entries: saga resume and abort, review decisions, execute requests, profile changes).
+ */
+export async function auditAction(
+  deps: Pick<ApiDeps, 'stores' | 'clock'>,
+  a: { chain: string; actor: string; action: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null; outcome: string },
+): Promise<void> {
+  await deps.stores.audit.append({ ...a, ref: `${a.action}:${randomUUID()}`, jobId: null }, deps.clock.now());
+}
+
+const WAIT_POLL_MS = 100;
+
+/** `?wait=true` on a saga: its record read until it ends or the wait runs out (bounded by the API's wait timeout). */
+export async function waitForEnd<T extends { phase: string }>(deps: Pick<ApiDeps, 'config'>, read: () => Promise<T[]>, done: readonly string[]): Promise<T[]> {
+  const deadline = Date.now() + deps.config.api.waitTimeoutMs;
+  let current = await read();
+  while (Date.now() < deadline && !current.every((s) => done.includes(s.phase))) {
+    await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+    current = await read();
+  }
+  return current;
+}

@@ -112,6 +112,13 @@ export function consolidationHandlers(
       logger.info(summary(merge), 'merge finished');
       return summary(merge);
     },
+    resume: async (d, { job }) => {
+      const merge = await runMerge(deps, d.mergeId, job.id ?? null);
+      metrics.outcomes.inc({ outcome: merge.phase });
+      await hooks.onMergeFinished(merge);
+      logger.info({ ...summary(merge), resumedBy: d.requestedBy }, 'merge resumed');
+      return summary(merge);
+    },
     recover: (d, { job }) =>
       resumeStuck(
         deps.merges.model,

@@ -29,7 +29,7 @@ await runService('consolidation-scanner', { depthQueues: [QUEUE.consolidationSca
   };
   const h = consolidationHandlers(deps, svc.producer, createMergeMetrics(svc.registry, deps), { onMergeFinished, onMergeStuck }, svc.logger);
   svc.startWorker(QUEUE.consolidationScan, { scan: h.scan, batch: h.batch });
-  svc.startWorker(QUEUE.merge, { execute: h.execute, recover: h.recover });
+  svc.startWorker(QUEUE.merge, { execute: h.execute, recover: h.recover, resume: h.resume });
   // Upserted by id: restarts and replicas keep one. A second firing for a day finds each account's
   // opportunity of the day already recorded and acted on.
   const { timezone: tz, consolidationScanCron } = svc.config.schedules;

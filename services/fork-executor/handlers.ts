@@ -48,6 +48,13 @@ export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof 
       logger.info(summary(fork), 'fork finished');
       return summary(fork);
     },
+    resume: async (d, { job }) => {
+      const fork = await runFork(deps, d.forkId, job.id ?? null);
+      metrics.outcomes.inc({ outcome: fork.phase });
+      await hooks.onFinished(fork);
+      logger.info({ ...summary(fork), resumedBy: d.requestedBy }, 'fork resumed');
+      return summary(fork);
+    },
     recover: (d, { job }) =>
       resumeStuck(
         deps.forks.model,

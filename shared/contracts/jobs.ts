@@ -64,10 +64,13 @@ export const JOBS = {
       decisionId: z.string().max(160).nullable().default(null),
     }),
     recover: z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
+    /** An operator's resume: the saga goes on from its journal, forward only (it is never rolled back by this job). */
+    resume: z.strictObject({ forkId: id.max(128), requestedBy: actor }),
   },
   [QUEUE.merge]: {
     execute: z.strictObject({ mergeId: id.max(128) }),
     recover: z.strictObject({ olderThanSec: z.number().int().min(0).max(86_400) }),
+    resume: z.strictObject({ mergeId: id.max(128), requestedBy: actor }),
   },
   [QUEUE.consolidationScan]: {
     /** Without a date, the fleet clock's business date (a scheduler cannot template one). */

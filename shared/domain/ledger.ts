@@ -3,7 +3,7 @@ import { roundTo } from '../money/units.js';
 import { assert } from '../runtime/assert.js';
 import { type Balances, type Position, ZERO, available, positionOf, withPosition } from './balances.js';
 import { type Refusal, type RefusalCode, refuse } from './refusal.js';
-import { type AccountState, STATE_ALLOWS, canTransition, isSagaState } from './states.js';
+import { type AccountState, STATE_ALLOWS, canTransition, canTransitionManually, isSagaState } from './states.js';
 import type { TierRules } from './tiers.js';
 import { mergedBalances } from './merge.js';
 import { type PriceMap, valuate } from './valuation.js';
@@ -246,7 +246,8 @@ export function checkPolicy(b: Balances, op: Operation, ctx: PolicyContext): Ref
       return b.reserved.gte(op.amount) ? null : refuse('invalid_state', `${op.kind} of ${op.amount.toFixed(2)} exceeds the ${b.reserved.toFixed(2)} reserved`);
     case 'state-change':
       if (isSagaState(op.to)) return refuse('invalid_transition', `${op.to} is entered only by its saga's start`);
-      if (!canTransition(b.state, op.to)) return refuse('invalid_transition', `cannot go from ${b.state} to ${op.to}`);
+      // Out of a saga state only its saga moves the account (ownership refused anyone else above).
+      if (!(ctx.sagaId ? canTransition(b.state, op.to) : canTransitionManually(b.state, op.to))) return refuse('invalid_transition', `cannot go from ${b.state} to ${op.to}`);
       if (op.to === 'CLOSED' && (!b.cash.isZero() || b.positions.length > 0 || !b.reserved.isZero())) {
         return refuse('close_requires_empty', 'an account closes only when it holds no cash, holds and positions; withdraw with close first');
       }

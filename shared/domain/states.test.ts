@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACCOUNT_STATES, TRANSITIONS, canTransition } from './states.js';
+import { ACCOUNT_STATES, MANUAL_TARGET_STATES, TRANSITIONS, canTransition, canTransitionManually } from './states.js';
 import { tierRules } from './tiers.js';
 import { defaults } from '../../config/defaults.js';
 
@@ -9,12 +9,20 @@ describe('the state machine', () => {
     for (const targets of Object.values(TRANSITIONS)) for (const t of targets) expect(ACCOUNT_STATES).toContain(t);
   });
 
-  it('makes CLOSED terminal and lets sagas return to ACTIVE', () => {
+  it('makes CLOSED terminal and lets sagas return their accounts to ACTIVE', () => {
     for (const s of ACCOUNT_STATES) expect(canTransition('CLOSED', s)).toBe(false);
     expect(canTransition('FORKING', 'ACTIVE')).toBe(true);
     expect(canTransition('MERGING', 'CLOSED')).toBe(true);
+    expect(canTransition('FORKING', 'ERROR')).toBe(false);
     expect(canTransition('SAFE', 'MERGING')).toBe(false);
     expect(canTransition('ACTIVE', 'ACTIVE')).toBe(false);
+  });
+
+  it('never lets a person move an account into or out of a saga state', () => {
+    for (const from of ['FORKING', 'MERGING'] as const) for (const to of ACCOUNT_STATES) expect([from, to, canTransitionManually(from, to)]).toEqual([from, to, false]);
+    for (const from of ACCOUNT_STATES) for (const to of ['FORKING', 'MERGING'] as const) expect(canTransitionManually(from, to)).toBe(false);
+    expect(MANUAL_TARGET_STATES).not.toContain('FORKING');
+    expect(canTransitionManually('SAFE', 'ACTIVE')).toBe(true);
   });
 });
 

@@ -17,6 +17,8 @@ import type { LedgerStores } from './stores.js';
 /** Points between the writes of a step, for tests that interleave runs step by step. Never set in production. */
 export interface WriteHooks {
   beforeWrite?: (label: string) => Promise<void>;
+  /** After a journal write landed, before its writer heard: a throw here is a reply lost on the way back. */
+  afterWrite?: (label: string) => Promise<void>;
 }
 
 export interface LedgerDeps {
@@ -101,6 +103,7 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     }
     await deps.hooks?.beforeWrite?.(`append ${req.entryKey}`);
     const result = await stores.writer.append(entry);
+    if (result === 'inserted') await deps.hooks?.afterWrite?.(`append ${req.entryKey}`);
     if (result === 'inserted') {
       const fresh: KnownAccount = { ...known, head: entry };
       stores.heads.set(req.accountId, fresh);

@@ -43,6 +43,8 @@ export interface LedgerStoresOptions {
   /** Locks on account documents shared with the other processes (Redis); in-process ones otherwise. */
   locks?: DocLocks;
   onError?: (err: unknown) => void;
+  /** Indexes are built already (another set of stores on the same database did it): skip building them. */
+  skipInit?: boolean;
 }
 
 export async function openLedgerStores(connection: Connection, opts: LedgerStoresOptions = {}): Promise<LedgerStores> {
@@ -51,7 +53,7 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
   accounts.useLocks(opts.locks ?? new LocalDocLocks());
   const journal = new JournalRepository(connection);
   const repositories = { accounts, journal, transfers: new TransferRepository(connection), prices: new PriceRepository(connection), audit: new AuditRepository(connection), forks: new ForkRepository(connection), merges: new MergeRepository(connection) };
-  await Promise.all(Object.values(repositories).map((s) => s.init()));
+  if (!opts.skipInit) await Promise.all(Object.values(repositories).map((s) => s.init()));
   const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax }, () => new Date(), opts.onError ?? (() => undefined));
   return {
     ...repositories,

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sha256Hex } from '../../../shared/runtime/canonical-json.js';
 import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, answer, generatedKey, loadAccountView, principalOf, viewOf } from '../context.js';
+import { type ApiDeps, answer, auditAction, generatedKey, loadAccountView, principalOf, viewOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
 
@@ -57,10 +56,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     if (b.name !== undefined || b.config !== undefined) {
       const patch = { ...(b.name !== undefined ? { name: b.name } : {}), ...(b.config !== undefined ? { config: b.config } : {}) };
       await deps.stores.accounts.updateProfile(account._id, patch, deps.clock.now());
-      await deps.stores.audit.append(
-        { chain: account._id, ref: `profile:${randomUUID()}`, actor: p.id, action: 'update-profile', jobId: null, before: { name: account.name, config: account.config }, after: patch, outcome: 'applied' },
-        deps.clock.now(),
-      );
+      await auditAction(deps, { chain: account._id, actor: p.id, action: 'update-profile', before: { name: account.name, config: account.config }, after: patch, outcome: 'applied' });
     }
     if (b.state === undefined) return (await loadAccountView(deps, account._id))!.view;
     const submitted = await deps.operations.submit(

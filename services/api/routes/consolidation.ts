@@ -11,11 +11,10 @@ import { Decimal } from '../../../shared/money/decimal.js';
 import { assessAccount, assessmentView, enqueueMerge, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { mergePrerequisite } from '../../../shared/ledger/merge-saga.js';
 import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, principalOf } from '../context.js';
+import { type ApiDeps, auditAction, principalOf, waitForEnd } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, mergeViewSchema, waitQuery } from '../schemas.js';
 
-const WAIT_POLL_MS = 100;
 
 export const mergeView = (m: StoredMerge) => ({
   id: m._id,
@@ -148,12 +147,9 @@ export const consolidationRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => asy
       const fresh = merges.filter((m) => m.phase === 'REQUESTED' && m.requestedBy === p.id);
       if (fresh.length === 0) return reply.status(200).send({ merges: merges.map(mergeView) }); // a repeat on the same heads
       for (const m of merges) await enqueueMerge(deps.producer, m, deps.clock.now());
+      for (const s of sources) await auditAction(deps, { chain: s._id, actor: p.id, action: 'consolidation-execute', before: null, after: { mergeIds: ids, strategy, targetId }, outcome: 'requested' });
       if (req.query.wait !== 'true' || scheduledFor) return reply.status(202).send({ merges: merges.map(mergeView), statusUrl: '/api/v1/consolidation/status' });
-      const deadline = Date.now() + deps.config.api.waitTimeoutMs;
-      while (Date.now() < deadline && !merges.every((m) => MERGE_DONE.includes(m.phase))) {
-        await new Promise((res) => setTimeout(res, WAIT_POLL_MS));
-        merges = await Promise.all(ids.map(async (id) => (await cd.merges.get(id))!));
-      }
+      merges = await waitForEnd(deps, () => Promise.all(ids.map(async (id) => (await cd.merges.get(id))!)), MERGE_DONE);
       const status = merges.every((m) => m.phase === 'COMPLETED') ? 201 : merges.every((m) => MERGE_DONE.includes(m.phase)) ? 422 : 202;
       return reply.status(status).send({ merges: merges.map(mergeView), statusUrl: '/api/v1/consolidation/status' });
     },

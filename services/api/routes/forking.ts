@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { accountId as accountIdSchema, symbol } from '../../../shared/contracts/fields.js';
 import { jobId } from '../../../shared/contracts/jobs.js';
 import { QUEUE } from '../../../shared/contracts/queues.js';
-import type { StoredFork } from '../../../shared/db/fork-repository.js';
+import { FORK_DONE, type StoredFork } from '../../../shared/db/fork-repository.js';
 import { loadBalances } from '../../../shared/db/stored-balances.js';
 import { FORK_MODES, forkEligibility } from '../../../shared/domain/fork.js';
 import { TIER_NAMES, tierRules } from '../../../shared/domain/tiers.js';
@@ -12,12 +12,11 @@ import { assessFork } from '../../../shared/ledger/fork-assessment.js';
 import { forkIdOf, forkPrerequisite, requestFork } from '../../../shared/ledger/fork-saga.js';
 import { formatUnits } from '../../../shared/money/units.js';
 import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, principalOf } from '../context.js';
+import { type ApiDeps, auditAction, principalOf, waitForEnd } from '../context.js';
 import { ApiError } from '../errors.js';
 import { decisionSchema, errorResponse, forkStatusSchema, forkViewSchema, opportunitiesSchema, waitQuery } from '../schemas.js';
 
 const OPPORTUNITIES_MAX = 200;
-const WAIT_POLL_MS = 100;
 
 export const forkView = (f: StoredFork) => ({
   id: f._id,
@@ -94,15 +93,11 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       // The operator's approval stands in for the confidence threshold, not for eligibility or cooldown.
       const { fork, created } = await requestFork(fk, { parentId: account._id, parentSeq: head!.seq, mode, symbols: req.body.symbols ?? [], requestedBy: p.id, decisionId: null });
       if (!created) return reply.status(200).send(forkView(fork)); // a concurrent execute got there first
+      await auditAction(deps, { chain: account._id, actor: p.id, action: 'fork-execute', before: { seq: head!.seq }, after: { forkId, mode }, outcome: 'requested' });
       await deps.producer.enqueue(QUEUE.fork, 'execute', { forkId, accountId: account._id, parentSeq: head!.seq, mode, symbols: req.body.symbols ?? [], requestedBy: p.id, decisionId: null }, { jobId: jobId('fork', account._id, head!.seq) });
       if (req.query.wait !== 'true') return reply.status(202).send({ ...forkView(fork), statusUrl: '/api/v1/forking/status' });
-      const deadline = Date.now() + deps.config.api.waitTimeoutMs;
-      let current = fork;
-      while (Date.now() < deadline && !['COMPLETED', 'ROLLED_BACK', 'REJECTED'].includes(current.phase)) {
-        await new Promise((res) => setTimeout(res, WAIT_POLL_MS));
-        current = (await fk.forks.get(forkId)) ?? current;
-      }
-      return reply.status(current.phase === 'COMPLETED' ? 201 : current.phase === 'REJECTED' || current.phase === 'ROLLED_BACK' ? 422 : 202).send(forkView(current));
+      const [current] = await waitForEnd(deps, async () => [(await fk.forks.get(forkId)) ?? fork], FORK_DONE);
+      return reply.status(current!.phase === 'COMPLETED' ? 201 : current!.phase === 'REJECTED' || current!.phase === 'ROLLED_BACK' ? 422 : 202).send(forkView(current!));
     },
   );
 

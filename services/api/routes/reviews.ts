@@ -5,7 +5,7 @@ import { QUEUE } from '../../../shared/contracts/queues.js';
 import { requestFork } from '../../../shared/ledger/fork-saga.js';
 import { enqueueMerge, orderOf, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, principalOf } from '../context.js';
+import { type ApiDeps, auditAction, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, reviewSchema } from '../schemas.js';
 
@@ -36,6 +36,7 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
       const state = req.params.decision === 'approve' ? 'APPROVED' : 'REJECTED';
       const decided = (await fk.reviews.decide(review._id, state, p.id, req.body?.note ?? null, deps.clock.now()))!;
       if (decided.decidedBy !== p.id || decided.state !== state) throw new ApiError(409, 'already_decided', 'someone else decided this review first');
+      await auditAction(deps, { chain: review.accountId, actor: p.id, action: `review-${req.params.decision}`, before: { reviewId: review._id, kind: review.kind, state: review.state }, after: { state, note: req.body?.note ?? null }, outcome: 'applied' });
       if (state === 'APPROVED' && review.kind === 'merge') {
         // The opportunity's proposal, on the accounts' current states; the saga re-checks every prerequisite.
         const opportunity = await deps.consolidation.opportunities.get(review.decisionId);
