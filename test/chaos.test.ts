@@ -10,7 +10,13 @@ import { FORK_DONE, ForkRepository } from '../shared/db/fork-repository.js';
 import { MERGE_DONE } from '../shared/db/merge-repository.js';
 import { loadBalances } from '../shared/db/stored-balances.js';
 import { type ConsolidationDeps, openConsolidationDeps, requestMerges } from '../shared/ledger/consolidation.js';
-import { requestFork } from '../shared/ledger/fork-saga.js';
+import { requestFork, runFork } from '../shared/ledger/fork-saga.js';
+import { runMerge } from '../shared/ledger/merge-saga.js';
+import { transferOp } from '../services/account-ops/postings.js';
+import type { JobData } from '../shared/contracts/jobs.js';
+import { failingAt } from './helpers/stepped.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { storedOutcome } from '../shared/ledger/operation.js';
 import { type LedgerStores, openLedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
@@ -50,6 +56,12 @@ let cd: ConsolidationDeps;
 let forks: ForkRepository;
 const procs = new Map<string, Proc>();
 let env: Record<string, string>;
+/** Fault points the worker processes fail at (throw) while this file names them. */
+const FAULT_FILE = join(mkdtempSync(join(tmpdir(), 'chaos-faults-')), 'faults');
+const THROW_POINTS = ['transfer.after-hold', 'transfer.after-credit', 'fork.after-start', 'fork.after-child', 'fork.after-fork-in', 'fork.after-fork-out', 'merge.after-start', 'merge.after-merge-in', 'merge.after-merge-out'];
+/** A second "worker" in this process: its own stores, so its runs race the processes' runs as another process would. */
+let side: LedgerStores;
+const sideRuns: Array<Promise<unknown>> = [];
 
 // Short locks: a killed worker's job is taken up again within seconds; stalls never exhaust a job.
 const fastLocks = Object.fromEntries(
@@ -58,6 +70,12 @@ const fastLocks = Object.fromEntries(
     return [[`${k}__LOCK_DURATION_MS`, '3000'], [`${k}__STALLED_INTERVAL_MS`, '1000'], [`${k}__MAX_STALLED_COUNT`, '50']];
   }),
 );
+
+/** Deps of the side worker: its own stores, and one write in three failing (before it, or after it landed). */
+function sideDeps(rng: Rng) {
+  const base = { stores: side, forks: side.forks, merges: side.merges, config, clock: systemClock, cooldownHours: config.fork.cooldownHours };
+  return rng.next() < 0.33 ? { ...base, hooks: failingAt(rng.int(0, 8), rng.next() < 0.5 ? 'before' : 'after') } : base;
+}
 
 async function startWorker(name: (typeof WORKERS)[number]): Promise<void> {
   const { env: ports } = await portEnv();
@@ -80,10 +98,11 @@ async function enqueue<Q extends (typeof QUEUE)[keyof typeof QUEUE]>(queue: Q, n
 beforeAll(async () => {
   redis = await RestartableRedis.start();
   // Sagas whose job gave up (attempts spent during an outage) are resumed by the recovery jobs: soon, here.
-  env = { ...iso.env, REDIS_URL: redis.url, FLEET__FORK__RECOVER_AFTER_SEC: '5', ...fastLocks };
+  env = { ...iso.env, REDIS_URL: redis.url, FLEET__FORK__RECOVER_AFTER_SEC: '5', FLEET_FAULT_FILE: FAULT_FILE, ...fastLocks };
   config = loadConfig({ ...env });
   mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
   stores = await openLedgerStores(mongo);
+  side = await openLedgerStores(mongo, { skipInit: true });
   producer = new Producer(await connectRedis(config.redisUrl, 'producer', 'chaos', silentLogger), config);
   cd = await openConsolidationDeps(mongo, stores, config, systemClock);
   forks = new ForkRepository(mongo);
@@ -95,6 +114,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of procs.values()) p.kill('SIGKILL');
+  await side?.close();
   await producer?.close();
   await mongo?.dropDatabase().catch(() => undefined);
   await mongo?.close();
@@ -151,12 +171,15 @@ describe(`fault injection (seed ${SEED}, ${STEPS} steps)`, () => {
           const { fork } = await requestFork({ ...cd, forks, cooldownHours: config.fork.cooldownHours }, { parentId: account, parentSeq: a.headSeq, mode: 'full', symbols: [], requestedBy: 'chaos', decisionId: null });
           await enqueue(QUEUE.fork, 'execute', { forkId: fork._id, accountId: account, parentSeq: a.headSeq, mode: 'full', symbols: [], requestedBy: 'chaos', decisionId: null }, jobId('fork', account, a.headSeq));
           sagas.push({ kind: 'fork', id: fork._id });
+          // The same fork run at once by another worker, sometimes failing at one of its writes.
+          if (rng.next() < 0.5) sideRuns.push(runFork(sideDeps(rng), fork._id, `chaos-dup-${step}`).catch(() => undefined));
         }
       } else if (roll < 0.9) {
         const [id] = await requestMerges(cd, { sourceIds: [account], targetId: other, strategy: 'sibling', amount: null, symbols: [], requestedBy: 'chaos', opportunityId: null, scheduledFor: null });
         if (id) {
           await enqueue(QUEUE.merge, 'execute', { mergeId: id }, jobId('merge', id));
           sagas.push({ kind: 'merge', id });
+          if (rng.next() < 0.5) sideRuns.push(runMerge(sideDeps(rng), id, `chaos-dup-${step}`).catch(() => undefined));
         }
       } else {
         await enqueue(QUEUE.snapshot, 'day', { date: systemClock.today() }, jobId('chaos-snapshot', step));
@@ -165,6 +188,8 @@ describe(`fault injection (seed ${SEED}, ${STEPS} steps)`, () => {
         await enqueue(QUEUE.accountOps, job.name, job.data, jobId('chaos', step, 'a'));
         // A duplicate delivery: the same operation under another job id.
         if (rng.next() < 0.25) await enqueue(QUEUE.accountOps, job.name, job.data, jobId('chaos', step, 'b'));
+        // The same transfer processed at once by a second worker (a stalled job re-run while the first is alive).
+        else if (job.name === 'transfer' && rng.next() < 0.4) sideRuns.push(transferOp(sideDeps(rng), job.data as JobData<'account-ops', 'transfer'>, `chaos-dup-${step}`).catch(() => undefined));
         operations.push({ accountId: account, key });
       }
 
@@ -174,6 +199,12 @@ describe(`fault injection (seed ${SEED}, ${STEPS} steps)`, () => {
         await startWorker(victim);
         faults.push(`step ${step}: killed ${victim}`);
       }
+      // Write errors in the worker processes: a fault point fails its step (a connection reset) for a while.
+      if (rng.next() < 0.2) {
+        const point = rng.pick(THROW_POINTS);
+        writeFileSync(FAULT_FILE, `${point} throw\n`);
+        faults.push(`step ${step}: ${point} throws`);
+      } else if (rng.next() < 0.5) writeFileSync(FAULT_FILE, '');
       if (step === redisRestartAt) {
         await redis.restart();
         faults.push(`step ${step}: restarted Redis`);
@@ -186,6 +217,8 @@ describe(`fault injection (seed ${SEED}, ${STEPS} steps)`, () => {
     }
 
     // Idle: every operation has its one outcome, every saga ended, nothing held, verify passes.
+    writeFileSync(FAULT_FILE, '');
+    await Promise.all(sideRuns);
     const deadline = Date.now() + 150_000;
     let report = await verifyLedger(stores, { idle: true });
     while (Date.now() < deadline && !((await idle()) && (report = await verifyLedger(stores, { idle: true })).ok)) await new Promise((r) => setTimeout(r, 500));
