@@ -26,7 +26,8 @@ export interface BenchContext {
   producer: Producer;
   workerRedis: Redis;
   procs: ChildProcess[];
-  spawnService(name: ServiceName, extra?: Record<string, string>): Promise<ChildProcess>;
+  /** Starts a real service process; answers it and the port of its /metrics. */
+  spawnService(name: ServiceName, extra?: Record<string, string>): Promise<{ child: ChildProcess; metricsPort: number }>;
   close(): Promise<void>;
 }
 
@@ -66,7 +67,7 @@ export async function benchContext(tag: string, extraEnv: Record<string, string>
         },
         60_000,
       );
-      return child;
+      return { child, metricsPort: Number(port) };
     },
     async close() {
       await Promise.all(procs.map((p) => new Promise<void>((r) => (p.exitCode !== null ? r() : (p.once('exit', () => r()), p.kill('SIGTERM'))))));
@@ -109,4 +110,24 @@ export async function pool<T>(items: T[], concurrency: number, task: (item: T, i
       }
     }),
   );
+}
+
+/** A counter's value summed over its labels, read from a process's /metrics. */
+export async function scrapeCounter(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** A counter's values by its first label, read from a process's /metrics. */
+export async function scrapeByLabel(port: number, name: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const l of text.split('\n')) {
+    const m = l.match(new RegExp(`^${name}\\{[a-z_]+="([^"]+)"[^}]*\\} (\\S+)$`));
+    if (m) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  }
+  return out;
 }

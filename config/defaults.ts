@@ -44,7 +44,7 @@ export const defaults: Config = {
     groupCommitBatchMax: 64,
     groupCommitInFlightMax: 2,
     headCacheMax: 50_000,
-    accountCacheMs: 1000,
+    accountCacheMs: 5000,
     projectionFlushMs: 50,
     projectionBatchMax: 200,
   },

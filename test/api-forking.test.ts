@@ -120,19 +120,19 @@ describe('forking through the API', () => {
 
   it('turns a low-confidence decision into a review that an operator approves into a fork', async () => {
     await openAccount(h, 'acc-review', '120000.00');
-    await thresholdMonitorHandlers(fk, h.producer, new Registry()).check({ accountId: 'acc-review', seq: 2 }, { job: {} as never, logger: {} as never });
+    await thresholdMonitorHandlers(fk, h.producer, new Registry()).check({ accountId: 'acc-review', seq: 1 }, { job: {} as never, logger: {} as never });
     const pending = await call('GET', '/api/v1/reviews?state=PENDING');
     const review = pending.body.items.find((r: { accountId: string }) => r.accountId === 'acc-review');
-    expect(review).toMatchObject({ kind: 'fork', state: 'PENDING', forkId: 'fork_acc-review_2' });
+    expect(review).toMatchObject({ kind: 'fork', state: 'PENDING', forkId: 'fork_acc-review_1' });
     const approved = await call('POST', `/api/v1/reviews/${review.id}/approve`, { note: 'looks fine' });
     expect(approved.body).toMatchObject({ state: 'APPROVED', decidedBy: 'admin-env', note: 'looks fine' });
     const twice = await call('POST', `/api/v1/reviews/${review.id}/reject`);
     expect([twice.status, twice.body.error.code]).toEqual([409, 'already_decided']);
     const deadline = Date.now() + 15_000;
-    let fork = await fk.forks.get('fork_acc-review_2');
+    let fork = await fk.forks.get('fork_acc-review_1');
     while (fork?.phase !== 'COMPLETED' && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
-      fork = await fk.forks.get('fork_acc-review_2');
+      fork = await fk.forks.get('fork_acc-review_1');
     }
     expect(fork?.phase).toBe('COMPLETED');
   });

@@ -7,7 +7,7 @@ import { AlertRepository } from '../shared/db/alert-repository.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
 import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
 import { openForkingDeps } from '../shared/ledger/forking-deps.js';
-import { snapshotAccount } from '../shared/ledger/snapshot.js';
+import { snapshotPage } from '../shared/ledger/snapshot.js';
 import { Decimal } from '../shared/money/decimal.js';
 import { redisOptions } from '../shared/queue/connection.js';
 import { buildApp } from '../services/api/app.js';
@@ -49,7 +49,10 @@ beforeAll(async () => {
     await openAccount(h, id, '10000.00');
     await h.run('trade', { accountId: id, idempotencyKey: `perf-buy-${id}`, actor: 'test', side: 'buy', symbol: sym, quantity: '19', price: '100.00' });
   }
-  for (const date of days) for (const id of ['acc-up', 'acc-down']) await snapshotAccount({ stores: h.stores, snapshots, clock }, id, date);
+  for (const date of days) {
+    await snapshots.markDay(date, clock.now());
+    await snapshotPage({ stores: h.stores, snapshots, clock }, date, null);
+  }
 });
 afterAll(async () => {
   await app?.close();

@@ -35,12 +35,12 @@ describe('npm run cli', () => {
 
   // The journal is the hash chain of money movements: each entry seals the one before it.
   it('verify finds a journal entry whose actor was changed and names it, and recovers once it is restored', async () => {
-    const entry = await h.stores.journal.model.findOne({ accountId: 'acc-a', seq: 2 }).lean();
-    await h.stores.journal.model.updateOne({ accountId: 'acc-a', seq: 2 }, { $set: { actor: 'someone-else' } });
+    const entry = await h.stores.journal.model.findOne({ accountId: 'acc-a', seq: 1 }).lean();
+    await h.stores.journal.model.updateOne({ accountId: 'acc-a', seq: 1 }, { $set: { actor: 'someone-else' } });
     const r = cli('verify');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('account acc-a: entry 2 (deposit): its content does not match its hash (modified)');
-    await h.stores.journal.model.updateOne({ accountId: 'acc-a', seq: 2 }, { $set: { actor: entry!.actor } });
+    expect(r.stderr).toContain('account acc-a: entry 1 (open): its content does not match its hash (modified)');
+    await h.stores.journal.model.updateOne({ accountId: 'acc-a', seq: 1 }, { $set: { actor: entry!.actor } });
     expect(cli('verify').code).toBe(0);
   });
 
@@ -86,7 +86,7 @@ describe('npm run cli', () => {
     await h.stores.journal.model.updateOne({ _id: entry!._id }, { $set: { 'after.cashCents': 2_100_000n } });
     const r = cli('verify');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('account acc-a: entry 2 (deposit) does not follow from entry 1');
+    expect(r.stderr).toContain('account acc-a: entry 2 (hold) does not follow from entry 1');
     await h.stores.journal.model.updateOne({ _id: entry!._id }, { $set: { 'after.cashCents': entry!.after.cashCents } });
     expect(cli('verify').code).toBe(0);
   });

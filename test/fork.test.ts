@@ -151,7 +151,7 @@ describe('the threshold monitor', () => {
     await openAccount(h, 'acc-decide', '112000.00');
     const handlers = thresholdMonitorHandlers(fk, h.producer, new Registry());
     const job = { job: {} as never, logger: {} as never };
-    const out = (await handlers.check({ accountId: 'acc-decide', seq: 2 }, job)) as { outcome: string; confidence: number };
+    const out = (await handlers.check({ accountId: 'acc-decide', seq: 1 }, job)) as { outcome: string; confidence: number };
     // market 0.5 (no benchmark), performance 0.5 (no daily values), load 1, timing 1 → 0.65
     expect(out).toMatchObject({ outcome: 'review', confidence: 0.65 });
     const decision = await fk.decisions.latestFor('acc-decide');
@@ -159,7 +159,7 @@ describe('the threshold monitor', () => {
     expect(decision).toMatchObject({ equity: '112000.00', forkAmount: '102000.00', childTier: 'REV' });
     expect((await fk.reviews.list({ state: 'PENDING' }, 10)).map((r) => r.accountId)).toContain('acc-decide');
     // The same head checked again decides nothing new.
-    await handlers.check({ accountId: 'acc-decide', seq: 2 }, job);
+    await handlers.check({ accountId: 'acc-decide', seq: 1 }, job);
     expect(await fk.decisions.model.countDocuments({ accountId: 'acc-decide' })).toBe(1);
   });
 
@@ -171,10 +171,10 @@ describe('the threshold monitor', () => {
     await openAccount(h, 'acc-go', '112000.00');
     const fresh = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
     const handlers = thresholdMonitorHandlers(fresh, h.producer, new Registry());
-    const out = (await handlers.check({ accountId: 'acc-go', seq: 2 }, { job: {} as never, logger: {} as never })) as { outcome: string; confidence: number };
+    const out = (await handlers.check({ accountId: 'acc-go', seq: 1 }, { job: {} as never, logger: {} as never })) as { outcome: string; confidence: number };
     expect(out.outcome).toBe('execute');
     expect(out.confidence).toBeGreaterThanOrEqual(0.8);
-    const queued = await h.producer.queue(QUEUE.fork).getJob('fork.acc-go.2');
-    expect(queued?.data).toMatchObject({ forkId: 'fork_acc-go_2', accountId: 'acc-go', parentSeq: 2, mode: 'full' });
+    const queued = await h.producer.queue(QUEUE.fork).getJob('fork.acc-go.1');
+    expect(queued?.data).toMatchObject({ forkId: 'fork_acc-go_1', accountId: 'acc-go', parentSeq: 1, mode: 'full' });
   });
 });

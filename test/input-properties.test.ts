@@ -51,7 +51,7 @@ const SAMPLES: { [Q in QueueName]: Record<string, Record<string, unknown>> } = {
   },
   merge: { execute: { mergeId: 'merge_x_1_ab' }, recover: { olderThanSec: 60 }, resume: { mergeId: 'merge_x_1_ab', requestedBy: 'test' } },
   'consolidation-scan': { scan: { date: '2026-01-02' }, batch: { date: '2026-01-02', afterAccountId: null, limit: 10 } },
-  snapshot: { day: { date: '2026-01-02' }, batch: { date: '2026-01-02', afterAccountId: null, limit: 10 } },
+  snapshot: { day: { date: '2026-01-02' }, batch: { date: '2026-01-02', bucket: 7 } },
   retention: { prune: { date: '2026-01-02' } },
   alerts: { raise: { rule: 'daily-loss', severity: 'warning', accountId: null, period: '2026-01-02', message: 'm' }, sweep: {} },
   webhooks: { deliver: { url: 'https://example.com/h', alert: { rule: 'r', severity: 'warning', accountId: null, period: 'p', message: 'm', raisedAt: '2026-01-02T00:00:00Z' } } },

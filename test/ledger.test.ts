@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FollowUps } from '../shared/queue/follow-ups.js';
 import { loadBalances } from '../shared/db/stored-balances.js';
 import { Decimal } from '../shared/money/decimal.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
@@ -118,15 +119,17 @@ describe('the ledger through the account-ops worker', () => {
     expect(repaired!.headSeq).toBe((await h.stores.journal.head('acc-x'))!.seq);
   });
 
-  it('enqueues a fork check after each entry and an alert when an account goes into ERROR', async () => {
+  it('enqueues a fork check for an entry at or over the fork line only, and an alert when an account goes into ERROR', async () => {
     const { afterPosting } = await import('../services/account-ops/after-posting.js');
-    h.deps.afterPosting = afterPosting(h.producer, h.deps);
+    h.deps.afterPosting = afterPosting(new FollowUps(h.producer), h.deps);
     await openAccount(h, 'acc-error', '10000.00');
     const out = await h.run('state-change', { accountId: 'acc-error', idempotencyKey: 'to-error-1', actor: 'test', to: 'ERROR', reason: 'broker reconciliation mismatch' });
+    await openAccount(h, 'acc-at-line', '110000.00');
     h.deps.afterPosting = undefined;
     expect(out).toMatchObject({ status: 'applied', entry: { state: 'ERROR' } });
     const seq = (out as { seq: number }).seq;
-    expect((await h.producer.queue('threshold-check').getJob(`threshold.acc-error.${seq}`))?.data).toEqual({ accountId: 'acc-error', seq });
+    expect(await h.producer.queue('threshold-check').getJob(`threshold.acc-error.${seq}`)).toBeUndefined();
+    expect((await h.producer.queue('threshold-check').getJob('threshold.acc-at-line.1'))?.data).toEqual({ accountId: 'acc-at-line', seq: 1 });
     expect((await h.producer.queue('alerts').getJob(`alert.account-error.acc-error.${seq}`))?.data).toMatchObject({ rule: 'account-error', severity: 'critical', accountId: 'acc-error' });
   });
 

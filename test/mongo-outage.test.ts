@@ -63,7 +63,7 @@ const deposit = (key: string) =>
 describe('a MongoDB outage', () => {
   it('holds the jobs while the database is down and applies each once when it is back', async () => {
     await producer.enqueue(QUEUE.accountOps, 'open-account', { accountId: 'acc-o', idempotencyKey: 'open-acc-o', actor: 'test', tier: 'GEN', name: 'o', ownerId: 'o', parentId: null, initialDeposit: '10000.00' }, { jobId: jobId('outage', 'open') });
-    await waitFor('the account', async () => ((await stores.accounts.get('acc-o'))?.headSeq ?? 0) >= 2 || undefined, 20_000, 100);
+    await waitFor('the account', async () => ((await stores.accounts.get('acc-o'))?.headSeq ?? 0) >= 1 || undefined, 20_000, 100);
 
     ferret!.kill('SIGKILL');
     for (const k of ['during-outage-1', 'during-outage-2', 'during-outage-3']) await deposit(k);
@@ -75,7 +75,11 @@ describe('a MongoDB outage', () => {
       const a = await stores.accounts.get('acc-o').catch(() => null);
       const head = a ? await stores.journal.head('acc-o') : null;
       const c = head ? loadBalances(head.after).cash.toFixed(2) : null;
-      seen = `head ${head?.seq} cash ${c}; entries ${(await stores.journal.pageAsc('acc-o', 1, 20)).map((e) => `${e.seq}:${e.kind}`).join(',')}; all ${JSON.stringify((await stores.journal.model.find({}, { accountId: 1, seq: 1, idempotencyKey: 1, _id: 0 }).lean()))}; db ${mongo.name}`;
+      const jobs = await Promise.all(['during-outage-1', 'during-outage-2', 'during-outage-3'].map(async (k) => {
+        const job = await producer.queue(QUEUE.accountOps).getJob(jobId('outage', k));
+        return job ? `${k}:${await job.getState()}:${JSON.stringify(job.returnvalue)?.slice(0, 120)}:${job.failedReason ?? ''}` : `${k}:gone`;
+      }));
+      seen = `jobs ${jobs.join(' | ')}; head ${head?.seq} cash ${c}; entries ${(await stores.journal.pageAsc('acc-o', 1, 20)).map((e) => `${e.seq}:${e.kind}`).join(',')}; all ${JSON.stringify((await stores.journal.model.find({}, { accountId: 1, seq: 1, idempotencyKey: 1, _id: 0 }).lean()))}; db ${mongo.name}`;
       return c === '10300.00' ? c : undefined;
     }, 60_000, 250);
     expect(cash).toBe('10300.00');

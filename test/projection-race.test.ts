@@ -55,7 +55,7 @@ async function listedEquity(): Promise<string> {
 
 describe.runIf(PG_URL)('projections written by two processes on FerretDB', () => {
   it('keep a confirmed deposit: an older projection write cannot land over a newer one', async () => {
-    const accountId = await open('acc-parent', '100.00'); // seq 1 open, seq 2 deposit
+    const accountId = await open('acc-parent', '100.00'); // seq 1: open with its first deposit
     await h.stores.projector.flush();
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
@@ -70,18 +70,18 @@ describe.runIf(PG_URL)('projections written by two processes on FerretDB', () =>
     await client.query(`CREATE TRIGGER park_first_update BEFORE UPDATE ON "${schema}"."${table}" FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".park_first_update()`);
     await client.query('SELECT pg_advisory_lock($1)', [park]);
     try {
-      // 1. The fork executor appends a hold (seq 3); its projection write reads the document, then parks.
+      // 1. The fork executor appends a hold (seq 2); its projection write reads the document, then parks.
       const held = await sagaSteps(deps(forkExecutor), 'fork-1', 'fork', 'fork-executor', null).post(accountId, 'hold', () => ({ kind: 'hold', amount: new Decimal('10.00'), transferId: 'fork-1' }));
       expect(held.status).toBe('applied');
       const flushing = forkExecutor.projector.flush();
       await waitFor('the projection write parked', async () => (await client.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, [park])).rows[0].n === 1, 10_000, 5);
-      // 2. account-ops applies a client's deposit of 1.00 (seq 4) and tries to write its projection:
+      // 2. account-ops applies a client's deposit of 1.00 (seq 3) and tries to write its projection:
       //    the document is locked by the parked write, so it waits for its next batch.
       const dep = await deposit(deps(accountOps), { accountId, idempotencyKey: 'dep-1', actor: 'client', amount: '1.00' }, null);
-      expect(dep.status === 'applied' && dep.seq).toBe(4);
+      expect(dep.status === 'applied' && dep.seq).toBe(3);
       await accountOps.projector.flush();
-      expect((await h.stores.accounts.get(accountId))!.headSeq).toBe(2);
-      // 3. The parked write lands (seq 3) and gives the lock back; then seq 4 is written over it, not under.
+      expect((await h.stores.accounts.get(accountId))!.headSeq).toBe(1);
+      // 3. The parked write lands (seq 2) and gives the lock back; then seq 3 is written over it, not under.
       await client.query('SELECT pg_advisory_unlock($1)', [park]);
       await flushing;
     } finally {
@@ -89,7 +89,7 @@ describe.runIf(PG_URL)('projections written by two processes on FerretDB', () =>
       await client.query(`DROP TRIGGER IF EXISTS park_first_update ON "${schema}"."${table}"`);
       await client.end();
     }
-    await waitFor('the newest projection', async () => (await h.stores.accounts.get(accountId))!.headSeq === 4, 10_000, 20);
+    await waitFor('the newest projection', async () => (await h.stores.accounts.get(accountId))!.headSeq === 3, 10_000, 20);
     const account = (await h.stores.accounts.get(accountId))!;
     expect([loadBalances(account.head).cash.toFixed(2), account.equityCents]).toEqual(['101.00', 10100n]);
     expect(await listedEquity()).toBe('101.00');
@@ -105,10 +105,10 @@ describe('a projection repaired by the reconciler', () => {
     // A deposit whose projection is lost (its process died before the batch was written).
     await deposit(deps(accountOps), { accountId, idempotencyKey: 'dep-lost', actor: 'client', amount: '1.00' }, null);
     (accountOps.projector as unknown as { pending: Map<string, unknown> }).pending.clear();
-    expect((await h.stores.accounts.get(accountId))!.headSeq).toBe(2);
+    expect((await h.stores.accounts.get(accountId))!.headSeq).toBe(1);
     const report = await verifyLedger(h.stores, { idle: false, repairProjections: true, config: h.config, today: systemClock.today() });
     expect(report.driftAccounts).toBeGreaterThanOrEqual(1);
     const repaired = (await h.stores.accounts.get(accountId))!;
-    expect([repaired.headSeq, loadBalances(repaired.head).cash.toFixed(2), repaired.equityCents]).toEqual([3, '51.00', 5100n]);
+    expect([repaired.headSeq, loadBalances(repaired.head).cash.toFixed(2), repaired.equityCents]).toEqual([2, '51.00', 5100n]);
   });
 });

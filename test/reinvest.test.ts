@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FollowUps } from '../shared/queue/follow-ups.js';
 import { loadBalances } from '../shared/db/stored-balances.js';
 import { Decimal } from '../shared/money/decimal.js';
 import { tierRules } from '../shared/domain/tiers.js';
@@ -15,7 +16,7 @@ const CLOSES = { AAA: '100.00', BBB: '50.00', CCC: '20.00', DDD: '10.00' } as co
 
 beforeAll(async () => {
   h = await startLedger('reinvest', { clock });
-  h.deps.afterPosting = afterPosting(h.producer, h.deps);
+  h.deps.afterPosting = afterPosting(new FollowUps(h.producer), h.deps);
   await h.stores.prices.upsert(Object.entries(CLOSES).map(([symbol, close]) => ({ symbol, date: '2026-11-17', close: new Decimal(close) })));
 });
 afterAll(async () => h?.close());

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { SnapshotRepository, snapshotIdOf } from '../shared/db/snapshot-repository.js';
 import { Decimal } from '../shared/money/decimal.js';
-import { snapshotAccount, type SnapshotDeps } from '../shared/ledger/snapshot.js';
+import { type SnapshotDeps, snapshotPage } from '../shared/ledger/snapshot.js';
 import { snapshotterHandlers } from '../services/performance-snapshotter/handlers.js';
 import { FixedClock } from './helpers/fixed-clock.js';
 import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
@@ -28,29 +28,38 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
+/** A day's points for every account (one page), as the snapshotter writes them; answers the account's point. */
+async function snapshotDay(accountId: string, date: string) {
+  await deps.snapshots.markDay(date, clock.now());
+  const { written } = await snapshotPage(deps, date, null);
+  return { created: written.some((p) => p.accountId === accountId), snapshot: (await deps.snapshots.get(accountId, date))! };
+}
+
 describe('daily snapshots (SPEC §7.1)', () => {
   it('value the account at the day\'s closes and take flows out of the return', async () => {
     await openAccount(h, 'acc-snap', '20000.00');
     await h.run('trade', { accountId: 'acc-snap', idempotencyKey: 'snap-buy-1', actor: 'test', side: 'buy', symbol: 'SPY', quantity: '40', price: '100.00' });
-    const day1 = await snapshotAccount(deps, 'acc-snap', '2026-11-16');
+    const day1 = await snapshotDay('acc-snap', '2026-11-16');
     expect(day1?.snapshot).toMatchObject({ equityCents: 2_000_000n, dailyReturn: null });
     // Day 2: SPY 100 → 110 (+400.00 on 40 shares) and a 5,000.00 deposit, which is not performance.
     await h.run('deposit', { accountId: 'acc-snap', idempotencyKey: 'snap-dep-2', actor: 'test', amount: '5000.00' });
-    const day2 = (await snapshotAccount(deps, 'acc-snap', '2026-11-17'))!.snapshot;
+    const day2 = (await snapshotDay('acc-snap', '2026-11-17')).snapshot;
     expect([day2.equityCents, day2.netFlowCents]).toEqual([2_540_000n, 500_000n]);
     expect(day2.dailyReturn).toBeCloseTo(400 / 20000, 12);
+    // The index carries the return forward: 1 → 1.02, its own high-water mark.
+    expect([day2.index, day2.indexPeak]).toEqual([1 + 400 / 20000, 1 + 400 / 20000]);
   });
 
   it('make a re-run of a day a no-op', async () => {
-    const again = await snapshotAccount(deps, 'acc-snap', '2026-11-17');
+    const again = await snapshotDay('acc-snap', '2026-11-17');
     expect(again?.created).toBe(false);
     expect(await deps.snapshots.model.countDocuments({ accountId: 'acc-snap' })).toBe(2);
   });
 
-  it('fan a day out in bounded batches, and raise a loss beyond 5 % exactly once', async () => {
+  it('fan a day out a page per bucket of accounts, and raise a loss beyond 5 % exactly once', async () => {
     for (const id of ['acc-b1', 'acc-b2', 'acc-b3']) await openAccount(h, id, '10000.00');
     const day = (await handlers.day({ date: '2026-11-18' }, ctx)) as { batches: number };
-    expect(day.batches).toBe(2); // 4 accounts, 2 per batch
+    expect(day.batches).toBe(64); // 4 accounts, more than a batch of 2: one page per bucket
     const batchJobs = await h.producer.queue(QUEUE.snapshot).getJobs(['waiting']);
     for (const job of batchJobs) await handlers.batch(job.data, ctx);
     for (const job of batchJobs) await handlers.batch(job.data, ctx); // the scheduler firing twice

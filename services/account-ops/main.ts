@@ -3,6 +3,7 @@ import { openServiceStores } from '../../shared/ledger/stores.js';
 import { runService } from '../../shared/runtime/service.js';
 import { accountOpsHandlers } from './handlers.js';
 import { afterPosting } from './after-posting.js';
+import { FollowUps } from '../../shared/queue/follow-ups.js';
 
 /** A transfer untouched this long is presumed orphaned by a dead job and finished by recovery. */
 const RECOVER_AFTER_SEC = 30;
@@ -14,7 +15,7 @@ await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc)
     stores,
     config: svc.config,
     clock: svc.clock,
-    afterPosting: afterPosting(svc.producer, { stores, config: svc.config }),
+    afterPosting: afterPosting(new FollowUps(svc.producer), { config: svc.config }),
   };
   svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger, svc.producer));
 

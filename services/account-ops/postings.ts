@@ -5,8 +5,8 @@ import { type Refusal, refuse } from '../../shared/domain/refusal.js';
 import type { Balances } from '../../shared/domain/balances.js';
 import { Decimal } from '../../shared/money/decimal.js';
 import { outcomeOf, payloadHashOf, runSingleEntry, scopedKey } from '../../shared/ledger/operation.js';
-import { type Outcome, refusedOutcome } from '../../shared/ledger/outcome.js';
-import { type LedgerDeps, postEntry } from '../../shared/ledger/post.js';
+import type { Outcome } from '../../shared/ledger/outcome.js';
+import { type LedgerDeps, postEntry, recordRefusal, recordedDecision } from '../../shared/ledger/post.js';
 import { transfer } from '../../shared/ledger/transfer.js';
 
 type Posting = { accountId: string; idempotencyKey: string; actor: string };
@@ -24,9 +24,13 @@ export function singleEntry<T extends Posting>(
   data: T,
   jobId: string | null,
   build: (head: Balances, account: StoredAccount) => Promise<Operation | Refusal> | Operation | Refusal,
+  opts: { waitWhileLocked?: boolean } = {},
 ): Promise<Outcome> {
-  return runSingleEntry(deps, { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId }, build);
+  return runSingleEntry(deps, { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId }, build, opts);
 }
+
+/** Platform events wait for a saga that holds the account instead of being refused for good. */
+const PLATFORM_EVENT = { waitWhileLocked: true };
 
 export const deposit = (deps: LedgerDeps, d: JobData<'account-ops', 'deposit'>, jobId: string | null) =>
   singleEntry(deps, 'deposit', d, jobId, () => ({ kind: 'deposit', amount: new Decimal(d.amount) }));
@@ -35,10 +39,10 @@ export const withdrawal = (deps: LedgerDeps, d: JobData<'account-ops', 'withdraw
   singleEntry(deps, 'withdrawal', d, jobId, () => ({ kind: 'withdrawal', amount: new Decimal(d.amount), close: d.close }));
 
 export const dividend = (deps: LedgerDeps, d: JobData<'account-ops', 'dividend'>, jobId: string | null) =>
-  singleEntry(deps, 'dividend', d, jobId, () => ({ kind: 'dividend', symbol: d.symbol, amount: new Decimal(d.amount) }));
+  singleEntry(deps, 'dividend', d, jobId, () => ({ kind: 'dividend', symbol: d.symbol, amount: new Decimal(d.amount) }), PLATFORM_EVENT);
 
 export const fee = (deps: LedgerDeps, d: JobData<'account-ops', 'fee'>, jobId: string | null) =>
-  singleEntry(deps, 'fee', d, jobId, () => ({ kind: 'fee', amount: new Decimal(d.amount), reason: d.reason }));
+  singleEntry(deps, 'fee', d, jobId, () => ({ kind: 'fee', amount: new Decimal(d.amount), reason: d.reason }), PLATFORM_EVENT);
 
 export const stateChange = (deps: LedgerDeps, d: JobData<'account-ops', 'state-change'>, jobId: string | null) =>
   singleEntry(deps, 'state-change', d, jobId, () => ({ kind: 'state-change', to: d.to, reason: d.reason }));
@@ -67,20 +71,23 @@ export const transferOp = (deps: LedgerDeps, d: JobData<'account-ops', 'transfer
   });
 
 /**
- * Creates the account document, its 'open' entry (keyed by the client's key, with the payload's hash)
- * and the optional first deposit, each once.
+ * Opens an account: its document, then its 'open' entry, which carries the first deposit and is keyed
+ * by the client's key with the payload's hash (one write: nothing can be half done). A parent that does
+ * not exist, is closed or was merged away is refused, and the refusal kept under the key.
  */
 export async function openAccount(deps: LedgerDeps, d: JobData<'account-ops', 'open-account'>, jobId: string | null): Promise<Outcome> {
   const key = scopedKey(d.accountId, d.idempotencyKey);
-  if (d.parentId && !(await deps.stores.accounts.get(d.parentId))) {
-    return refusedOutcome('open-account', refuse('account_not_found', `no parent account ${d.parentId}`));
+  const common = { accountId: d.accountId, entryKey: key, payloadHash: payloadHashOf('open-account', payloadOf(d)), operation: 'open-account', actor: d.actor, jobId };
+  // A replay answers what was decided (and creates no document for an open that was refused).
+  const decided = await recordedDecision(deps, common);
+  if (decided) return outcomeOf('open-account', d.accountId, decided);
+  if (d.parentId) {
+    const parent = await deps.stores.accounts.get(d.parentId);
+    const problem = !parent ? refuse('account_not_found', `no parent account ${d.parentId}`) : parent.mergedInto || parent.state === 'CLOSED' ? refuse('invalid_state', `the parent ${d.parentId} is closed${parent.mergedInto ? ` (merged into ${parent.mergedInto})` : ''}`) : null;
+    if (problem) return outcomeOf('open-account', d.accountId, await recordRefusal(deps, common, problem));
   }
   await deps.hooks?.beforeWrite?.(`account-document ${d.accountId}`);
   await deps.stores.accounts.createIfAbsent(newAccount({ _id: d.accountId, tier: d.tier, name: d.name, ownerId: d.ownerId, parentId: d.parentId, config: d.config, state: 'ACTIVE' }, deps.clock.now()));
-  const common = { accountId: d.accountId, operation: 'open-account', actor: d.actor, jobId };
-  let last = await postEntry(deps, { ...common, entryKey: key, payloadHash: payloadHashOf('open-account', payloadOf(d)), build: () => ({ kind: 'open', state: 'ACTIVE', owner: null }) });
-  if (d.initialDeposit && last.status === 'applied') {
-    last = await postEntry(deps, { ...common, entryKey: `${key}:deposit`, build: () => ({ kind: 'deposit', amount: new Decimal(d.initialDeposit!) }) });
-  }
-  return outcomeOf('open-account', d.accountId, last);
+  const deposit = d.initialDeposit ? new Decimal(d.initialDeposit) : new Decimal(0);
+  return outcomeOf('open-account', d.accountId, await postEntry(deps, { ...common, build: () => ({ kind: 'open', state: 'ACTIVE', owner: null, deposit }) }));
 }

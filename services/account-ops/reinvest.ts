@@ -5,6 +5,8 @@ import { QUEUE } from '../../shared/contracts/queues.js';
 import type { StoredAccount } from '../../shared/db/account-repository.js';
 import type { StoredEntry } from '../../shared/db/journal-repository.js';
 import { loadUnits } from '../../shared/db/stored-units.js';
+import { loadBalances } from '../../shared/db/stored-balances.js';
+import { holdingsAtCost } from '../../shared/domain/totals.js';
 import { refuse } from '../../shared/domain/refusal.js';
 import { type ReinvestSettings, type ReinvestTrigger, type Trend, planReinvestment, trendOf } from '../../shared/domain/reinvestment.js';
 import { tierRules } from '../../shared/domain/tiers.js';
@@ -27,8 +29,9 @@ export function reinvestSettings(config: AccountConfig, defaults: Config['reinve
 }
 
 /**
- * Which reinvestment trigger a new entry fires (SPEC §6), if the account opted in: a dividend; a sell
- * that closed its position; a sell that realised a profit of at least the threshold share of equity.
+ * Which reinvestment trigger a new entry fires, if the account opted in: a dividend; a sell that
+ * closed its position; a sell that realised a profit of at least the threshold share of the account's
+ * holdings at cost after it (read from the entry itself, so deciding costs no read).
  */
 export function reinvestTriggerOf(entry: StoredEntry, account: StoredAccount, defaults: Config['reinvestment']): ReinvestTrigger | null {
   const r = account.config.reinvestment;
@@ -38,15 +41,7 @@ export function reinvestTriggerOf(entry: StoredEntry, account: StoredAccount, de
   if (!entry.after.positions.some((p) => p.symbol === entry.op.symbol)) return 'position-closed';
   const threshold = new Decimal(r.profitThreshold ?? defaults.defaultProfitThreshold);
   const realised = loadUnits('cash', entry.realisedPnlCents);
-  return realised.isPositive() && realised.gte(loadUnits('cash', account.equityCents).times(threshold)) ? 'profit-threshold' : null;
-}
-
-export async function enqueueReinvestIfTriggered(producer: Producer, deps: Pick<ReinvestDeps, 'stores' | 'config'>, entry: StoredEntry): Promise<void> {
-  if (entry.kind !== 'dividend' && entry.kind !== 'trade') return;
-  const account = await deps.stores.accounts.get(entry.accountId);
-  const trigger = account && reinvestTriggerOf(entry, account, deps.config.reinvestment);
-  if (!trigger) return;
-  await producer.enqueue(QUEUE.accountOps, 'reinvest', { accountId: entry.accountId, trigger, key: `seq-${entry.seq}` }, { jobId: jobId('reinvest', entry.accountId, entry.seq) });
+  return realised.isPositive() && realised.gte(holdingsAtCost(loadBalances(entry.after)).times(threshold)) ? 'profit-threshold' : null;
 }
 
 /**
@@ -71,7 +66,7 @@ export function reinvest(deps: ReinvestDeps, d: JobData<'account-ops', 'reinvest
     }
     const buys = planReinvestment(head, prices, tierRules(deps.config, account.tier, account.config), settings, trends);
     return buys.length > 0 ? { kind: 'reinvestment', trigger: d.trigger, buys } : refuse('insufficient_funds', 'no cash above the buffer to reinvest within the limits');
-  });
+  }, { waitWhileLocked: true });
 }
 
 /** The scheduled trigger: every opted-in ACTIVE account, once per date (jobs keyed by account and date). */

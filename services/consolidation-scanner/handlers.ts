@@ -132,6 +132,7 @@ export function consolidationHandlers(
           return summary(done);
         },
         (id, err) => hooks.onMergeStuck(id, err.message),
+        async (id) => (await deps.stores.journal.byKey(`${id}:start`))?.kind === 'merge-start',
       ),
   };
 }

@@ -68,6 +68,7 @@ export function forkExecutorHandlers(deps: ForkDeps, metrics: ReturnType<typeof 
           return summary(done);
         },
         (id, err) => hooks.onStuck(id, err.message),
+        async (id) => (await deps.stores.journal.byKey(`${id}:start`))?.kind === 'fork-start',
       ),
   };
 }

@@ -80,7 +80,8 @@ export const JOBS = {
   [QUEUE.snapshot]: {
     /** Without a date, the fleet clock's business date (a scheduler cannot template one). */
     day: z.strictObject({ date: isoDate.optional() }),
-    batch: z.strictObject({ date: isoDate, afterAccountId: accountId.nullable(), limit: z.number().int().min(1).max(5000) }),
+    /** One page of the day: a bucket of accounts (0–63), or null for every account of a small fleet. */
+    batch: z.strictObject({ date: isoDate, bucket: z.number().int().min(0).max(63).nullable() }),
   },
   [QUEUE.retention]: {
     prune: z.strictObject({ date: isoDate.optional() }),

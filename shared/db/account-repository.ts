@@ -3,9 +3,10 @@ import type { AccountConfig } from '../contracts/account-config.js';
 import type { AccountState } from '../domain/states.js';
 import type { TierName } from '../domain/tiers.js';
 import { Repository } from './model.js';
+import { sha256Hex } from '../runtime/canonical-json.js';
 import { emptyBalances } from '../domain/balances.js';
 import { zeroTotals } from '../domain/totals.js';
-import { type DocLocks, LocalDocLocks, withDocLocks } from './doc-locks.js';
+import { withDocLocks } from './doc-locks.js';
 import { type StoredBalances, type StoredTotals, storeBalances, storeTotals, storedBalancesDefinition, storedTotalsDefinition } from './stored-balances.js';
 
 /**
@@ -25,6 +26,8 @@ export interface StoredAccount {
   config: AccountConfig;
   createdAt: Date;
   updatedAt: Date;
+  /** A fixed page of the account (from its id): daily work reads a page of accounts by this equality. */
+  bucket: number;
   /** Projection of the journal head. */
   headSeq: number;
   state: AccountState;
@@ -51,6 +54,7 @@ const accountSchema = new Schema<StoredAccount>(
     config: { type: Schema.Types.Mixed, default: {} },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
+    bucket: { type: Number, required: true },
     headSeq: { type: Number, required: true },
     state: { type: String, required: true },
     head: { _id: false, ...storedBalancesDefinition },
@@ -64,6 +68,7 @@ accountSchema.index({ tier: 1, equityCents: -1 });
 accountSchema.index({ tier: 1, forkCandidate: 1 });
 accountSchema.index({ parentId: 1 });
 accountSchema.index({ state: 1 });
+accountSchema.index({ bucket: 1 });
 accountSchema.index({ ownerId: 1, _id: 1 });
 
 export interface AccountFilter {
@@ -73,9 +78,16 @@ export interface AccountFilter {
   ownerId?: string | undefined;
 }
 
+/**
+ * Pages of accounts for daily work (snapshots): an account's page follows from its id, and a page is
+ * read by equality, which every server filters at the source (FerretDB cannot page by a range of ids).
+ */
+export const ACCOUNT_BUCKETS = 64;
+export const bucketOf = (id: string): number => parseInt(sha256Hex(id).slice(0, 8), 16) % ACCOUNT_BUCKETS;
+
 /** A new account's document: identity, hierarchy and configuration, with an empty projection in its first state. */
 export function newAccount(a: Pick<StoredAccount, '_id' | 'tier' | 'name' | 'ownerId' | 'parentId' | 'config' | 'state'>, now: Date): StoredAccount {
-  return { ...a, mergedInto: null, createdAt: now, updatedAt: now, headSeq: 0, head: storeBalances(emptyBalances(a.state)), totals: storeTotals(zeroTotals()), equityCents: 0n, forkCandidate: false };
+  return { ...a, bucket: bucketOf(a._id), mergedInto: null, createdAt: now, updatedAt: now, headSeq: 0, head: storeBalances(emptyBalances(a.state)), totals: storeTotals(zeroTotals()), equityCents: 0n, forkCandidate: false };
 }
 
 /** One account's projection as a batch writes it: the journal head it copies, valued. */
@@ -89,17 +101,11 @@ export interface Projection {
 }
 
 const PAGE_SIZE_MAX = 500;
+const HIERARCHY_DEPTH_MAX = 64;
 
 export class AccountRepository extends Repository<StoredAccount> {
-  private locks: DocLocks = new LocalDocLocks();
-
   constructor(connection: Connection) {
     super(connection, 'Account', accountSchema);
-  }
-
-  /** The locks every update of an account document takes (Redis when several processes write). */
-  useLocks(locks: DocLocks): void {
-    this.locks = locks;
   }
 
   /** Creates the account once; a replay finds it there. */
@@ -118,6 +124,16 @@ export class AccountRepository extends Repository<StoredAccount> {
     for (const [k, v] of Object.entries(filter)) if (v !== undefined) query[k] = v;
     if (opts.afterId) query['_id'] = { $gt: opts.afterId };
     return this.model.find(query).sort({ _id: 1 }).limit(Math.min(opts.limit, PAGE_SIZE_MAX)).lean<StoredAccount[]>();
+  }
+
+  /** One page of accounts by bucket, or every account (a small fleet is one page). */
+  async ofBucket(bucket: number | null): Promise<StoredAccount[]> {
+    return this.model.find(bucket === null ? {} : { bucket }).lean<StoredAccount[]>();
+  }
+
+  /** The collection's size from its metadata (no scan), to choose between one page and one per bucket. */
+  async estimatedCount(): Promise<number> {
+    return this.model.estimatedDocumentCount();
   }
 
   async children(parentId: string, limit = PAGE_SIZE_MAX): Promise<StoredAccount[]> {
@@ -150,13 +166,41 @@ export class AccountRepository extends Repository<StoredAccount> {
     }
   }
 
-  /** A merged source names its target; its children move to the target (a merge into a child lifts it). */
-  async recordMerge(sourceId: string, targetId: string, sourceParentId: string | null, now: Date): Promise<void> {
-    const children = (await this.model.find({ parentId: sourceId }, { _id: 1 }).lean<Array<{ _id: string }>>()).map((c) => c._id);
-    await withDocLocks(this.locks, [sourceId, targetId, ...children], async () => {
-      await this.model.updateMany({ parentId: sourceId, _id: { $ne: targetId } }, { $set: { parentId: targetId, updatedAt: now } });
-      await this.model.updateOne({ _id: targetId, parentId: sourceId }, { $set: { parentId: sourceParentId, updatedAt: now } });
-      await this.model.updateOne({ _id: sourceId }, { $set: { mergedInto: targetId, updatedAt: now } });
+  /**
+   * A merged source names its target, and its children move to the target; a target that was the
+   * source's own descendant is lifted to the source's parent (so no parent chain can loop). The
+   * source and its children are read under their locks, so a concurrent merge of the source's parent
+   * (which moves the source) is seen, not overwritten.
+   */
+  async recordMerge(sourceId: string, targetId: string, now: Date): Promise<void> {
+    await withDocLocks(this.locks, [sourceId, targetId], async () => {
+      const source = await this.get(sourceId);
+      if (!source) return;
+      const children = (await this.model.find({ parentId: sourceId }, { _id: 1 }).lean<Array<{ _id: string }>>()).map((c) => c._id).filter((id) => id !== targetId);
+      const lifted = await this.descendsFrom(targetId, sourceId);
+      await withDocLocks(this.locks, children, async () => {
+        if (children.length > 0) await this.model.updateMany({ _id: { $in: children }, parentId: sourceId }, { $set: { parentId: targetId, updatedAt: now } });
+        if (lifted) await this.model.updateOne({ _id: targetId }, { $set: { parentId: source.parentId, updatedAt: now } });
+        await this.model.updateOne({ _id: sourceId }, { $set: { mergedInto: targetId, updatedAt: now } });
+      });
+    });
+  }
+
+  /** Whether `ancestorId` is above `id` in the hierarchy (bounded walk up its parents). */
+  private async descendsFrom(id: string, ancestorId: string): Promise<boolean> {
+    let cursor = (await this.get(id))?.parentId ?? null;
+    for (let depth = 0; cursor && depth < HIERARCHY_DEPTH_MAX; depth++) {
+      if (cursor === ancestorId) return true;
+      cursor = (await this.get(cursor))?.parentId ?? null;
+    }
+    return false;
+  }
+
+  /** A configuration change computed from the configuration as it is under the document's lock (no lost update). */
+  async updateConfig(id: string, next: (current: AccountConfig) => AccountConfig, now: Date): Promise<void> {
+    await withDocLocks(this.locks, [id], async () => {
+      const current = await this.get(id);
+      if (current) await this.model.updateOne({ _id: id }, { $set: { config: next(current.config), updatedAt: now } });
     });
   }
 

@@ -17,6 +17,8 @@ export async function connectMongo(url: string, opts: Config['mongo'], logger: L
     useBigInt64: true,
     autoIndex: false,
     autoCreate: true,
+    // Every command is counted (fleet_db_commands_total): the round trips an operation costs are measured, not guessed.
+    monitorCommands: true,
   });
   connection.on('disconnected', () => {
     if (!closing.has(connection)) logger.warn('mongodb disconnected');
@@ -49,4 +51,9 @@ export async function pingMongo(connection: Connection): Promise<boolean> {
 /** MongoDB's duplicate-key error: the expected answer of a lost append race or a replayed insert. */
 export function isDuplicateKeyError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
+}
+
+/** Counts every command the connection sends to the server, by command name. */
+export function countCommands(connection: Connection, count: (command: string) => void): void {
+  connection.getClient().on('commandStarted', (e: { commandName: string }) => count(e.commandName));
 }

@@ -17,8 +17,8 @@ export interface HeldLocks {
   release(): Promise<void>;
 }
 
-/** Long enough for one batch of updates; a holder that dies frees its locks when they expire. */
-const LOCK_TTL_MS = 10_000;
+/** Far longer than one batch of updates (bounded at a few hundred documents); a holder that dies frees its locks when they expire. */
+const LOCK_TTL_MS = 30_000;
 
 const ACQUIRE = `local got = {}
 for i, key in ipairs(KEYS) do

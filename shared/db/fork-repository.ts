@@ -66,6 +66,7 @@ const forkSchema = new Schema<StoredFork>(
   { collection: 'forks', versionKey: false, strict: 'throw', _id: false },
 );
 forkSchema.index({ parentId: 1 });
+forkSchema.index({ childId: 1 });
 forkSchema.index({ phase: 1 });
 forkSchema.index({ requestedAt: -1 });
 
@@ -91,8 +92,7 @@ export class ForkRepository extends Repository<StoredFork> {
    * phase is a cache of what the saga's journal entries say: a run that loses it re-reads the record.
    */
   async advance(id: string, from: ForkPhase, to: ForkPhase, patch: Partial<StoredFork>, now: Date): Promise<boolean> {
-    const r = await this.model.updateOne({ _id: id, phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
-    return r.modifiedCount === 1;
+    return this.updateLocked(id, { phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
   }
 
   /** Stores the plan once: a replay after a crash moves exactly what the first run planned. */
@@ -109,6 +109,11 @@ export class ForkRepository extends Repository<StoredFork> {
 
   async countIn(phases: readonly ForkPhase[]): Promise<number> {
     return this.model.countDocuments({ phase: { $in: phases } });
+  }
+
+  /** The fork that names this child (one at most: the child's id follows from the fork). */
+  async ofChild(childId: string): Promise<StoredFork | null> {
+    return this.model.findOne({ childId }).lean<StoredFork>();
   }
 
   async inFlight(): Promise<number> {

@@ -112,8 +112,7 @@ export class MergeRepository extends Repository<StoredMerge> {
    * phase is a cache of what the saga's journal entries say: a run that loses it re-reads the record.
    */
   async advance(id: string, from: MergePhase, to: MergePhase, patch: Partial<StoredMerge>, now: Date): Promise<boolean> {
-    const r = await this.model.updateOne({ _id: id, phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
-    return r.modifiedCount === 1;
+    return this.updateLocked(id, { phase: from }, { $set: { ...patch, phase: to, updatedAt: now } });
   }
 
   /** Stores the plan and its lineage once: a replay after a crash moves exactly what the first run planned. */
@@ -132,6 +131,11 @@ export class MergeRepository extends Repository<StoredMerge> {
 
   async countByPhase(phase: MergePhase): Promise<number> {
     return this.model.countDocuments({ phase });
+  }
+
+  /** The merges into one target (for a target a group opened: every merge of the group). */
+  async ofTarget(targetId: string): Promise<StoredMerge[]> {
+    return this.model.find({ targetId }).lean<StoredMerge[]>();
   }
 
   async ofGroup(groupId: string): Promise<StoredMerge[]> {

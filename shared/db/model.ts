@@ -1,5 +1,6 @@
 import type { Connection, Model, Schema } from 'mongoose';
 import { isDuplicateKeyError } from './connection.js';
+import { type DocLocks, LocalDocLocks, withDocLocks } from './doc-locks.js';
 
 /** The connection's model of that name, compiled on first use (a second repository reuses it). */
 export function modelOn<T>(connection: Connection, name: string, schema: Schema<T>): Model<T> {
@@ -9,9 +10,24 @@ export function modelOn<T>(connection: Connection, name: string, schema: Schema<
 /** A repository over one model: the model compiled on the connection, and its indexes built on init. */
 export abstract class Repository<T> {
   readonly model: Model<T>;
+  protected locks: DocLocks = new LocalDocLocks();
 
   protected constructor(connection: Connection, name: string, schema: Schema<T>) {
     this.model = modelOn<T>(connection, name, schema);
+  }
+
+  /** The locks every update of a document shared by several processes takes (Redis when there are several). */
+  useLocks(locks: DocLocks): void {
+    this.locks = locks;
+  }
+
+  /**
+   * A compare-and-set on one document, made under its lock: on FerretDB an update reads and then
+   * writes the whole document, so only one writer at a time makes the filter mean what it says.
+   * Answers whether the document matched and was changed.
+   */
+  protected async updateLocked(id: string, filter: Record<string, unknown>, update: Record<string, unknown>): Promise<boolean> {
+    return withDocLocks(this.locks, [id], async () => (await this.model.updateOne({ _id: id, ...filter } as never, update as never)).modifiedCount === 1);
   }
 
   /** Builds the indexes the repository relies on (unique ones included); idempotent. */

@@ -17,6 +17,17 @@ export interface StoredSnapshot {
   feesCents?: bigint;
   /** (V_t − CF_t) / V_{t−1} − 1; null on the first day or after a zero value. */
   dailyReturn: number | null;
+  /** The page it was written in (the account's bucket): a day's points are read back a page at a time. */
+  bucket?: number;
+  /** The account's running external flows in and out and fees at `seq`: the next point's flows are the difference. */
+  flowInCents?: bigint;
+  flowOutCents?: bigint;
+  feesTotalCents?: bigint;
+  /** The flow-adjusted value index after this day, its high-water mark, and its values at the ends of the previous week and month. */
+  index?: number;
+  indexPeak?: number;
+  weekBase?: number;
+  monthBase?: number;
   createdAt: Date;
 }
 
@@ -46,12 +57,20 @@ const snapshotSchema = new Schema<StoredSnapshot>(
     netFlowCents: { type: BigInt, required: true },
     feesCents: { type: BigInt, default: 0n },
     dailyReturn: { type: Number, default: null },
+    bucket: { type: Number },
+    flowInCents: { type: BigInt },
+    flowOutCents: { type: BigInt },
+    feesTotalCents: { type: BigInt },
+    index: { type: Number },
+    indexPeak: { type: Number },
+    weekBase: { type: Number },
+    monthBase: { type: Number },
     createdAt: { type: Date, required: true },
   },
   { collection: 'snapshots', versionKey: false, strict: 'throw', _id: false },
 );
 snapshotSchema.index({ accountId: 1, date: 1 }, { unique: true });
-snapshotSchema.index({ date: 1 });
+snapshotSchema.index({ date: 1, bucket: 1 });
 
 const monthlySchema = new Schema<StoredMonthly>(
   {
@@ -90,14 +109,60 @@ interface Trail {
 
 export class SnapshotRepository extends Repository<StoredSnapshot> {
   readonly monthly;
+  private readonly days;
 
   constructor(connection: Connection) {
     super(connection, 'Snapshot', snapshotSchema);
     this.monthly = new MonthlyRepository(connection);
+    this.days = new DayRepository(connection);
   }
 
   override async init(): Promise<void> {
-    await Promise.all([super.init(), this.monthly.init()]);
+    await Promise.all([super.init(), this.monthly.init(), this.days.init()]);
+  }
+
+  /**
+   * A page's points in one insert, unordered: a point already there (a re-run of the day) stays as it
+   * was and is not counted. Answers the points that were written.
+   */
+  async recordPage(points: StoredSnapshot[]): Promise<StoredSnapshot[]> {
+    if (points.length === 0) return [];
+    const taken = new Set<number>();
+    try {
+      await this.model.collection.insertMany(points as never[], { ordered: false });
+    } catch (err) {
+      const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number } };
+      const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
+      if (list.length === 0 || !list.every((w) => w.code === 11000)) throw err;
+      for (const w of list) taken.add(w.index);
+    }
+    const written = points.filter((_, i) => !taken.has(i));
+    for (const p of written) {
+      const trail = this.trails.get(p.accountId);
+      if (trail && !trail.points.some((x) => x.date === p.date)) trail.points = [...trail.points, p].sort((a, b) => (a.date < b.date ? -1 : 1));
+    }
+    return written;
+  }
+
+  /** The points of one day, a bucket of accounts at a time (or every account's), by equality. */
+  async ofDay(date: string, bucket: number | null): Promise<StoredSnapshot[]> {
+    return this.model.find(bucket === null ? { date } : { date, bucket }).lean<StoredSnapshot[]>();
+  }
+
+  /** The newest point of an account before `date` (an account without a point on the previous snapshot day). */
+  async latestBefore(accountId: string, date: string): Promise<StoredSnapshot | null> {
+    return (await this.series(accountId)).filter((p) => p.date < date).at(-1) ?? null;
+  }
+
+  /** Marks a day snapshotted (its fan-out started), so the next day finds which day came before it. */
+  async markDay(date: string, now: Date): Promise<void> {
+    await this.days.record({ _id: date, at: now });
+  }
+
+  /** The last snapshot day before `date` (days are few: one a business day). */
+  async dayBefore(date: string): Promise<string | null> {
+    const days = await this.days.model.find({}, { _id: 1 }).lean<Array<{ _id: string }>>();
+    return days.map((d) => d._id).filter((d) => d < date).sort().at(-1) ?? null;
   }
 
   async get(accountId: string, date: string): Promise<StoredSnapshot | null> {
@@ -159,5 +224,22 @@ class MonthlyRepository extends Repository<StoredMonthly> {
 
   async recordOnce(m: StoredMonthly): Promise<void> {
     await this.insertOnce(m, () => this.model.findById(m._id).lean<StoredMonthly>());
+  }
+}
+
+/** The business days a snapshot ran for. */
+interface StoredDay {
+  _id: string;
+  at: Date;
+}
+const daySchema = new Schema<StoredDay>({ _id: { type: String, required: true }, at: { type: Date, required: true } }, { collection: 'snapshotDays', versionKey: false, strict: 'throw', _id: false });
+
+class DayRepository extends Repository<StoredDay> {
+  constructor(connection: Connection) {
+    super(connection, 'SnapshotDay', daySchema);
+  }
+
+  async record(d: StoredDay): Promise<void> {
+    await this.insertOnce(d, () => this.model.findById(d._id).lean<StoredDay>());
   }
 }

@@ -38,7 +38,7 @@ export function storeOperation(op: Operation): StoredOperation {
     case 'refusal':
       return { code: op.code, reason: op.message, operation: op.operation };
     case 'open':
-      return { toState: op.state, ...(op.owner ? { owner: op.owner } : {}) };
+      return { toState: op.state, ...(op.owner ? { owner: op.owner } : {}), ...(op.deposit.isZero() ? {} : { amountCents: storeUnits('cash', op.deposit) }) };
     case 'deposit':
       return { amountCents: storeUnits('cash', op.amount) };
     case 'withdrawal':
@@ -86,7 +86,7 @@ export function loadOperation(kind: Operation['kind'], s: StoredOperation): Oper
     case 'refusal':
       return { kind, code: s.code!, message: s.reason ?? '', operation: s.operation ?? '' };
     case 'open':
-      return { kind, state: s.toState!, owner: s.owner ?? null };
+      return { kind, state: s.toState!, owner: s.owner ?? null, deposit: loadUnits('cash', s.amountCents ?? 0n) };
     case 'deposit':
       return { kind, amount: amount() };
     case 'withdrawal':

@@ -57,8 +57,7 @@ export class TransferRepository extends Repository<StoredTransfer> {
 
   /** Advances the phase only from the phase the caller saw (a cache of what the journal decided); answers whether it did. */
   async advance(id: string, from: TransferPhase, to: TransferPhase, now: Date, voidReason?: StoredTransfer['voidReason']): Promise<boolean> {
-    const r = await this.model.updateOne({ _id: id, phase: from }, { $set: { phase: to, updatedAt: now, ...(voidReason ? { voidReason } : {}) } });
-    return r.modifiedCount === 1;
+    return this.updateLocked(id, { phase: from }, { $set: { phase: to, updatedAt: now, ...(voidReason ? { voidReason } : {}) } });
   }
 
   /** Transfers left in an open phase since before `before`: what the recovery job finishes. */

@@ -18,7 +18,8 @@ export interface Move {
 
 /** What an entry does, with every amount already at its scale (the caller rounds once, here: trade gross). */
 export type Operation =
-  | { kind: 'open'; state: AccountState; owner: string | null }
+  /** The account's first entry: its first state, its saga when a saga opens it, and the first deposit (zero for none), in one write. */
+  | { kind: 'open'; state: AccountState; owner: string | null; deposit: Decimal }
   | { kind: 'deposit'; amount: Decimal }
   | { kind: 'withdrawal'; amount: Decimal; close: boolean }
   | { kind: 'hold'; amount: Decimal; transferId: string }
@@ -82,7 +83,7 @@ export function applyEffects(b: Balances, op: Operation): Effect {
       after = b;
       break;
     case 'open':
-      after = { ...b, state: op.state, owner: op.owner };
+      after = { ...b, cash: b.cash.plus(op.deposit), state: op.state, owner: op.owner };
       break;
     case 'deposit':
     case 'transfer-in':

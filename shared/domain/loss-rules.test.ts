@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../../config/defaults.js';
-import { isoWeek, lossBreaches, type DayPoint } from './loss-rules.js';
+import { Decimal } from '../money/decimal.js';
+import { isoWeek, lossBreaches } from './loss-rules.js';
+import { nextIndex } from './value-index.js';
 
-const series = (returns: Array<[string, number | null]>, start = 100): DayPoint[] => {
-  let v = start;
-  return returns.map(([date, r]) => {
-    v = r === null ? v : v * (1 + r);
-    return { date, value: v, dailyReturn: r };
-  });
+/** The newest point of a series of daily returns (no flows), built the way the snapshotter builds it. */
+const series = (returns: Array<[string, number | null]>, start = 100) => {
+  let equity = new Decimal(start);
+  let point: ReturnType<typeof nextIndex> | null = null;
+  for (const [date, r] of returns) {
+    if (point) equity = equity.times(1 + (r ?? 0));
+    point = nextIndex(point ? { ...point, equity: prevEquity } : null, { date, equity, netFlow: new Decimal(0) });
+    prevEquity = equity;
+  }
+  return point!;
 };
+let prevEquity = new Decimal(0);
 
 describe('loss rules (SPEC §7.4)', () => {
   it('raise a daily loss beyond 5 %, not at exactly 5 %', () => {
@@ -16,11 +23,19 @@ describe('loss rules (SPEC §7.4)', () => {
     expect(lossBreaches(series([['2026-11-16', null], ['2026-11-17', -0.05]]), defaults.alerts)).toEqual([]);
   });
   it('compound a week and a month, flows already excluded from the returns', () => {
-    const week = series([['2026-11-16', -0.04], ['2026-11-17', -0.04], ['2026-11-18', -0.035]]);
+    const week = series([['2026-11-13', null], ['2026-11-16', -0.04], ['2026-11-17', -0.04], ['2026-11-18', -0.035]]);
     expect(lossBreaches(week, defaults.alerts).map((b) => [b.rule, b.period])).toEqual([['weekly-loss', '2026-W47']]);
-    const month = series(Array.from({ length: 16 }, (_, i): [string, number] => [`2026-11-${String(i + 2).padStart(2, '0')}`, -0.0105]));
+    const month = series([['2026-10-30', null], ...Array.from({ length: 16 }, (_, i): [string, number] => [`2026-11-${String(i + 2).padStart(2, '0')}`, -0.0105])]);
     expect(lossBreaches(month, defaults.alerts).map((b) => b.rule)).toContain('monthly-loss');
   });
+  it('do not count a fork or a withdrawal as a loss: the index moves with performance only', () => {
+    const day1 = nextIndex(null, { date: '2026-11-16', equity: new Decimal('112000.00'), netFlow: new Decimal(0) });
+    // 102,000.00 forked out, and the rest up 1 %.
+    const day2 = nextIndex({ ...day1, equity: new Decimal('112000.00') }, { date: '2026-11-17', equity: new Decimal('10100.00'), netFlow: new Decimal('-102000.00') });
+    expect(day2.dailyReturn).toBeCloseTo(0.0009, 4);
+    expect(lossBreaches(day2, defaults.alerts)).toEqual([]);
+  });
+
   it('raise a drawdown beyond 20 % from the peak', () => {
     const s = series([['2026-10-01', null], ['2026-10-02', 0.1], ['2026-10-20', -0.04], ['2026-11-02', -0.04], ['2026-11-03', -0.04], ['2026-11-04', -0.04], ['2026-11-05', -0.04], ['2026-11-06', -0.0459]]);
     expect(lossBreaches(s, defaults.alerts).find((b) => b.rule === 'drawdown')?.period).toBe('2026-11');

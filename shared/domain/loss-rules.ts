@@ -1,11 +1,5 @@
 import type { Config } from '../../config/schema.js';
-
-/** A day of an account's series as the loss rules see it: value and flow-adjusted return. */
-export interface DayPoint {
-  date: string;
-  value: number;
-  dailyReturn: number | null;
-}
+import { type IndexState, indexMeasures } from './value-index.js';
 
 export interface Breach {
   rule: 'daily-loss' | 'weekly-loss' | 'monthly-loss' | 'drawdown';
@@ -27,36 +21,30 @@ export function isoWeek(date: string): string {
   return `${year}-W${String(week).padStart(2, '0')}`;
 }
 
-const compound = (points: DayPoint[]) => points.reduce((acc, p) => acc * (1 + (p.dailyReturn ?? 0)), 1) - 1;
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 
 /**
- * The loss rules of SPEC §7.4 on the newest point of a series (oldest first): the day's return, the
- * compounded return of its ISO week and of its calendar month so far (flows excluded), and the
- * drawdown from the series' peak. Each breach names its period, so it is raised once per period.
+ * The loss rules on an account's newest daily point, all read from its flow-adjusted value index
+ * (shared/domain/value-index.ts), so deposits, withdrawals, forks and merges never count as losses:
+ * the day's return, the return of its ISO week and of its calendar month so far, and the drawdown
+ * from the index's high-water mark. Each breach names its period, so it is raised once per period.
  */
-export function lossBreaches(series: DayPoint[], limits: Config['alerts']): Breach[] {
-  const last = series[series.length - 1];
-  if (!last) return [];
+export function lossBreaches(point: IndexState & { dailyReturn: number | null }, limits: Config['alerts']): Breach[] {
+  const m = indexMeasures(point);
   const breaches: Breach[] = [];
-  const daily = last.dailyReturn;
-  if (daily !== null && daily < -Number(limits.dailyLossMax)) {
-    breaches.push({ rule: 'daily-loss', period: last.date, severity: 'warning', message: `lost ${pct(-daily)} on ${last.date}`, details: { dailyReturn: daily } });
+  if (m.dailyReturn !== null && m.dailyReturn < -Number(limits.dailyLossMax)) {
+    breaches.push({ rule: 'daily-loss', period: point.date, severity: 'warning', message: `lost ${pct(-m.dailyReturn)} on ${point.date}`, details: { dailyReturn: m.dailyReturn } });
   }
-  const week = isoWeek(last.date);
-  const weekly = compound(series.filter((p) => isoWeek(p.date) === week));
-  if (weekly < -Number(limits.weeklyLossMax)) {
-    breaches.push({ rule: 'weekly-loss', period: week, severity: 'warning', message: `lost ${pct(-weekly)} in week ${week}`, details: { weeklyReturn: weekly } });
+  const week = isoWeek(point.date);
+  if (m.weekReturn < -Number(limits.weeklyLossMax)) {
+    breaches.push({ rule: 'weekly-loss', period: week, severity: 'warning', message: `lost ${pct(-m.weekReturn)} in week ${week}`, details: { weeklyReturn: m.weekReturn } });
   }
-  const month = last.date.slice(0, 7);
-  const monthly = compound(series.filter((p) => p.date.startsWith(month)));
-  if (monthly < -Number(limits.monthlyLossMax)) {
-    breaches.push({ rule: 'monthly-loss', period: month, severity: 'critical', message: `lost ${pct(-monthly)} in ${month}`, details: { monthlyReturn: monthly } });
+  const month = point.date.slice(0, 7);
+  if (m.monthReturn < -Number(limits.monthlyLossMax)) {
+    breaches.push({ rule: 'monthly-loss', period: month, severity: 'critical', message: `lost ${pct(-m.monthReturn)} in ${month}`, details: { monthlyReturn: m.monthReturn } });
   }
-  const peak = Math.max(...series.map((p) => p.value));
-  const drawdown = peak > 0 ? last.value / peak - 1 : 0;
-  if (drawdown < -Number(limits.drawdownMax)) {
-    breaches.push({ rule: 'drawdown', period: month, severity: 'critical', message: `${pct(-drawdown)} below its peak`, details: { drawdown } });
+  if (m.drawdown < -Number(limits.drawdownMax)) {
+    breaches.push({ rule: 'drawdown', period: month, severity: 'critical', message: `${pct(-m.drawdown)} below its high-water mark (flows excluded)`, details: { drawdown: m.drawdown } });
   }
   return breaches;
 }

@@ -38,6 +38,8 @@ const atCost = (m: { cash: Decimal; positions: Array<{ costBasis: Decimal }> }) 
 export function nextTotals(t: Totals, op: Operation, realisedPnl: Decimal): Totals {
   const n: Totals = { ...t, realisedPnl: t.realisedPnl.plus(realisedPnl) };
   switch (op.kind) {
+    case 'open':
+      return { ...n, deposits: n.deposits.plus(op.deposit), flowIn: n.flowIn.plus(op.deposit) };
     case 'deposit':
       return { ...n, deposits: n.deposits.plus(op.amount), flowIn: n.flowIn.plus(op.amount) };
     case 'withdrawal':

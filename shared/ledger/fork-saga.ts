@@ -4,7 +4,7 @@ import type { StoredEntry } from '../db/journal-repository.js';
 import { storePositions } from '../db/stored-balances.js';
 import { loadOperation } from '../db/stored-operation.js';
 import { storeUnits } from '../db/stored-units.js';
-import type { Balances } from '../domain/balances.js';
+import { type Balances, ZERO } from '../domain/balances.js';
 import { childLimitsProblem, forkEligibility, planFork, planValue, type ForkMode } from '../domain/fork.js';
 import type { Move, Operation } from '../domain/ledger.js';
 import { type Refusal, refuse } from '../domain/refusal.js';
@@ -125,7 +125,10 @@ function recordOf(deps: ForkDeps, start: StoredFork) {
 export async function runFork(deps: ForkDeps, forkId: string, jobId: string | null): Promise<StoredFork> {
   const loaded = await deps.forks.get(forkId);
   if (!loaded) throw new Error(`no fork ${forkId}`);
-  if (FORK_DONE.includes(loaded.phase)) return loaded;
+  if (FORK_DONE.includes(loaded.phase)) {
+    if (loaded.phase !== 'COMPLETED') await removeUnopenedChild(deps, loaded);
+    return loaded;
+  }
   const record = recordOf(deps, loaded);
   const f = loaded;
   const steps = sagaSteps(deps, f._id, 'fork', f.requestedBy, jobId);
@@ -146,7 +149,7 @@ export async function runFork(deps: ForkDeps, forkId: string, jobId: string | nu
     await deps.hooks?.beforeWrite?.(`child-document ${f.childId}`);
     // The child inherits the parent's configuration overrides.
     await deps.stores.accounts.createIfAbsent(newAccount({ _id: f.childId, tier: childTier, name: `${parent.name} / ${childTier}`, ownerId: parent.ownerId, parentId: parent._id, config: parent.config, state: 'FORKING' }, deps.clock.now()));
-    const opened = await steps.post(f.childId, 'child-open', () => ({ kind: 'open', state: 'FORKING', owner: f._id }));
+    const opened = await steps.post(f.childId, 'child-open', () => ({ kind: 'open', state: 'FORKING', owner: f._id, deposit: ZERO }));
     if (opened.status === 'refused') return (await abortFork(deps, record.get(), opened.refusal, jobId)).fork;
     faultPoint('fork.after-child');
     const credited = await steps.post(f.childId, 'in', () => ({ kind: 'fork-in', forkId: f._id, counterpartyId: f.parentId, ...move }));
@@ -162,6 +165,16 @@ export async function runFork(deps: ForkDeps, forkId: string, jobId: string | nu
   faultPoint('fork.after-activate');
   await record.moveTo('COMPLETED', { completedAt: deps.clock.now() });
   return record.get();
+}
+
+/**
+ * A run that outlived its fork's rollback may have created the child's document after the rollback
+ * removed it (its open was claimed, so it can never open): removed again, holding nothing.
+ */
+async function removeUnopenedChild(deps: ForkDeps, f: StoredFork): Promise<void> {
+  const child = await deps.stores.accounts.get(f.childId);
+  if (!child || (await deps.stores.journal.head(f.childId))) return;
+  if ((await deps.stores.journal.byKey(`${f._id}:child-open`))?.kind === 'refusal') await deps.stores.accounts.deleteUnopened(f.childId);
 }
 
 /**

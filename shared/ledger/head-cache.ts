@@ -23,16 +23,17 @@ export class HeadCache {
     private readonly accountTtlMs: number,
   ) {}
 
-  get(accountId: string, nowMs: number): KnownAccount | undefined {
+  get(accountId: string): KnownAccount | undefined {
     const k = this.known.get(accountId);
     if (!k) return undefined;
-    if (nowMs - k.accountReadAt > this.accountTtlMs) {
-      this.known.delete(accountId);
-      return undefined;
-    }
     this.known.delete(accountId);
     this.known.set(accountId, k);
     return k;
+  }
+
+  /** Whether the document kept for an account is older than the configuration may be (the head stays valid). */
+  documentStale(k: KnownAccount, nowMs: number): boolean {
+    return nowMs - k.accountReadAt > this.accountTtlMs;
   }
 
   set(accountId: string, k: KnownAccount): void {

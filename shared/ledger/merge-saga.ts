@@ -4,7 +4,7 @@ import { MERGE_DONE, type MergePhase, type MergeRepository, type StoredMerge, ty
 import { storePositions } from '../db/stored-balances.js';
 import { loadOperation } from '../db/stored-operation.js';
 import { loadUnits, storeUnits } from '../db/stored-units.js';
-import type { Balances } from '../domain/balances.js';
+import { type Balances, ZERO } from '../domain/balances.js';
 import type { Move, Operation } from '../domain/ledger.js';
 import { type MergeStrategy, mergePlanValue, planMerge, reconcileConfig, targetLimitsProblem } from '../domain/merge.js';
 import { type Refusal, refuse } from '../domain/refusal.js';
@@ -13,7 +13,7 @@ import { tierRules } from '../domain/tiers.js';
 import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
-import { type LedgerDeps, peekAccount } from './post.js';
+import { type LedgerDeps, confirmedProblem, peekAccount } from './post.js';
 import { sagaSteps } from './saga-steps.js';
 
 export interface MergeDeps extends LedgerDeps {
@@ -77,10 +77,13 @@ const partialOf = (m: Pick<StoredMerge, 'partial'>) => (m.partial ? { amount: m.
 type MergeSpec = Pick<StoredMerge, '_id' | 'sourceId' | 'targetId' | 'newTarget' | 'partial'>;
 
 /** Why the target cannot take the move now (reads the target: the credit's append decides again); null if it can. */
-async function targetProblem(deps: MergeDeps, m: MergeSpec, source: StoredAccount, plan: Pick<Move, 'cash' | 'positions'>): Promise<Refusal | null> {
+const targetProblem = (deps: MergeDeps, m: MergeSpec, source: StoredAccount, plan: Pick<Move, 'cash' | 'positions'>) =>
+  confirmedProblem((fresh) => targetProblemAsRead(deps, m, source, plan, fresh));
+
+async function targetProblemAsRead(deps: MergeDeps, m: MergeSpec, source: StoredAccount, plan: Pick<Move, 'cash' | 'positions'>, fresh: boolean): Promise<Refusal | null> {
   if (m.newTarget) return m.newTarget.ownerId === source.ownerId ? null : refuse('owner_mismatch', "a new target belongs to the sources' owner");
   if (m.targetId === m.sourceId) return refuse('same_account', 'an account cannot merge into itself');
-  const target = await peekAccount(deps, m.targetId);
+  const target = await peekAccount(deps, m.targetId, { fresh });
   if (!target) return refuse('account_not_found', `no target account ${m.targetId}`);
   if (target.account.ownerId !== source.ownerId) return refuse('owner_mismatch', 'source and target belong to different owners');
   if (!target.head) return refuse('account_not_open', `the target ${m.targetId} is not open`);
@@ -179,13 +182,13 @@ export async function runMerge(deps: MergeDeps, mergeId: string, jobId: string |
   // The target has the money: from here the merge only goes forward.
   await steps.must(m.sourceId, 'out', () => ({ kind: 'merge-out', mergeId: m._id, counterpartyId: m.targetId, ...move }));
   faultPoint('merge.after-merge-out');
-  const [source, target] = await Promise.all([deps.stores.accounts.get(m.sourceId), deps.stores.accounts.get(m.targetId)]);
+  const source = (await deps.stores.accounts.get(m.sourceId))!;
   const now = deps.clock.now();
   await deps.hooks?.beforeWrite?.(`merge-config ${m.targetId}`);
-  await deps.stores.accounts.updateProfile(m.targetId, { config: reconcileConfig(target!.config, source!.config) }, now);
+  await deps.stores.accounts.updateConfig(m.targetId, (current) => reconcileConfig(current, source.config), now);
   if (move.closesSource) {
     await deps.hooks?.beforeWrite?.(`merge-hierarchy ${m.sourceId}`);
-    await deps.stores.accounts.recordMerge(m.sourceId, m.targetId, source!.parentId, now);
+    await deps.stores.accounts.recordMerge(m.sourceId, m.targetId, now);
     await steps.must(m.sourceId, 'close', () => ({ kind: 'state-change', to: 'CLOSED', reason: `merged into ${m.targetId} by ${m._id}` }));
   } else {
     await steps.must(m.sourceId, 'active', () => ({ kind: 'state-change', to: 'ACTIVE', reason: `partial merge ${m._id} completed` }));
@@ -199,7 +202,28 @@ export async function runMerge(deps: MergeDeps, mergeId: string, jobId: string |
 async function openNewTarget(deps: MergeDeps, m: StoredMerge, t: StoredNewTarget, jobId: string | null): Promise<void> {
   await deps.hooks?.beforeWrite?.(`target-document ${m.targetId}`);
   await deps.stores.accounts.createIfAbsent(newAccount({ _id: m.targetId, tier: t.tier, name: t.name, ownerId: t.ownerId, parentId: t.parentId, config: {}, state: 'ACTIVE' }, deps.clock.now()));
-  await sagaSteps(deps, m.groupId ?? m._id, 'merge', m.requestedBy, jobId).must(m.targetId, 'open', () => ({ kind: 'open', state: 'ACTIVE', owner: null }));
+  await sagaSteps(deps, m.groupId ?? m._id, 'merge', m.requestedBy, jobId).must(m.targetId, 'open', () => ({ kind: 'open', state: 'ACTIVE', owner: null, deposit: ZERO }));
+}
+
+/**
+ * Strategy `new`, rolling back: a target no other live merge of the group can still use is closed if
+ * it was opened (policy applies: one another merge credited is not empty, and stays open), and if it
+ * never was, its opening is claimed and its document, which holds nothing, removed.
+ */
+async function closeUnusedTarget(deps: MergeDeps, m: StoredMerge, jobId: string | null): Promise<void> {
+  const others = (await deps.merges.ofGroup(m.groupId!)).filter((o) => o._id !== m._id && o.phase !== 'ROLLED_BACK' && o.phase !== 'REJECTED');
+  if (others.length > 0) return;
+  const target = await peekAccount(deps, m.targetId, { fresh: true });
+  if (!target) return;
+  if (target.head) {
+    if (target.head.state !== 'CLOSED') await sagaSteps(deps, m._id, 'merge', m.requestedBy, jobId).post(m.targetId, 'target-close', () => ({ kind: 'state-change', to: 'CLOSED', reason: `merge group ${m.groupId} rolled back` }));
+    return;
+  }
+  const open = await sagaSteps(deps, m.groupId!, 'merge', m.requestedBy, jobId).claim(m.sourceId, 'open', `merge group ${m.groupId} rolled back before its target opened`);
+  if (open.claimed) {
+    await deps.hooks?.beforeWrite?.(`target-delete ${m.targetId}`);
+    await deps.stores.accounts.deleteUnopened(m.targetId);
+  }
 }
 
 /**
@@ -220,14 +244,7 @@ export async function abortMerge(deps: MergeDeps, m: StoredMerge, reason: { code
     if (!move.cash.isZero()) await steps.must(m.sourceId, 'release', () => ({ kind: 'release', amount: move.cash, transferId: m._id }));
     await steps.must(m.sourceId, 'restore', () => ({ kind: 'state-change', to: 'ACTIVE', reason: why }));
   }
-  if (m.newTarget && m.groupId) {
-    const others = (await deps.merges.ofGroup(m.groupId)).filter((o) => o._id !== m._id && o.phase !== 'ROLLED_BACK' && o.phase !== 'REJECTED');
-    const target = await peekAccount(deps, m.targetId);
-    if (others.length === 0 && target?.head && target.head.state !== 'CLOSED') {
-      // Policy applies: a target another merge of the group credited is not empty, and stays open.
-      await steps.post(m.targetId, 'target-close', () => ({ kind: 'state-change', to: 'CLOSED', reason: `merge group ${m.groupId} rolled back` }));
-    }
-  }
+  if (m.newTarget && m.groupId) await closeUnusedTarget(deps, m, jobId);
   const rejected = start.claimed && start.refusal.code !== 'aborted';
   const error = rejected && start.claimed ? { code: start.refusal.code, message: start.refusal.message } : { code: reason.code, message: reason.message };
   await record.moveTo(rejected ? 'REJECTED' : 'ROLLED_BACK', { error, completedAt: deps.clock.now() });

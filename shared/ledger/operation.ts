@@ -37,8 +37,9 @@ export function outcomeOf(operation: string, accountId: string, r: PostResult): 
  * the entry and answers it; the same key with another payload is refused; a refusal is recorded too,
  * so a retry never flips the answer.
  */
-export async function runSingleEntry(deps: LedgerDeps, req: OperationRequest, build: PostRequest['build']): Promise<Outcome> {
+export async function runSingleEntry(deps: LedgerDeps, req: OperationRequest, build: PostRequest['build'], opts: Pick<PostRequest, 'waitWhileLocked'> = {}): Promise<Outcome> {
   const r = await postEntry(deps, {
+    ...opts,
     accountId: req.accountId,
     entryKey: scopedKey(req.accountId, req.key),
     payloadHash: payloadHashOf(req.operation, req.payload),
@@ -57,15 +58,16 @@ export async function runSingleEntry(deps: LedgerDeps, req: OperationRequest, bu
 export async function storedOutcome(stores: LedgerStores, accountId: string, key: string): Promise<Outcome | 'running' | null> {
   const scoped = scopedKey(accountId, key);
   const entry = await stores.journal.byKey(scoped);
-  if (entry) {
-    if (entry.kind === 'refusal') return refusedOutcome(entry.op.operation ?? 'operation', refuse(entry.op.code ?? 'invalid_state', entry.op.reason ?? 'refused'));
-    const last = entry.kind === 'open' ? ((await stores.journal.byKey(`${scoped}:deposit`)) ?? entry) : entry;
-    return { status: 'applied', operation: entry.kind === 'open' ? 'open-account' : entry.kind, accountId, seq: last.seq, entry: entryView(last) };
-  }
-  const t = await stores.transfers.get(transferIdOf(scoped));
-  if (!t) return null;
-  if (t.phase === 'VOIDED') return refusedOutcome('transfer', refuse((t.voidReason?.code ?? 'insufficient_funds') as RefusalCode, t.voidReason?.message ?? 'transfer voided'));
-  if (t.phase !== 'POSTED') return 'running';
-  const posted = await stores.journal.byKey(`${t._id}:post`);
-  return { status: 'applied', operation: 'transfer', accountId, seq: posted?.seq ?? 0, entry: posted ? entryView(posted) : null, transferId: t._id };
+  const transferId = transferIdOf(scoped);
+  if (entry?.kind === 'refusal') return refusedOutcome(entry.op.operation ?? 'operation', refuse(entry.op.code ?? 'invalid_state', entry.op.reason ?? 'refused'));
+  if (entry && entry.sagaId !== transferId) return { status: 'applied', operation: entry.kind === 'open' ? 'open-account' : entry.kind, accountId, seq: entry.seq, entry: entryView(entry) };
+  // A transfer: its hold is the entry under the key; how it ended is in its own steps' entries.
+  const t = await stores.transfers.get(transferId);
+  if (!entry && !t) return null;
+  const posted = await stores.journal.byKey(`${transferId}:post`);
+  if (posted) return { status: 'applied', operation: 'transfer', accountId, seq: posted.seq, entry: entryView(posted), transferId };
+  const credit = await stores.journal.byKey(`${transferId}:credit`);
+  if (credit?.kind === 'refusal' && (await stores.journal.byKey(`${transferId}:release`))) return refusedOutcome('transfer', refuse(credit.op.code ?? 'invalid_state', credit.op.reason ?? 'refused'));
+  if (t?.phase === 'VOIDED') return refusedOutcome('transfer', refuse((t.voidReason?.code ?? 'insufficient_funds') as RefusalCode, t.voidReason?.message ?? 'transfer voided'));
+  return 'running';
 }

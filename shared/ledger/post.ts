@@ -25,8 +25,11 @@ export interface LedgerDeps {
   stores: LedgerStores;
   config: Pick<Config, 'tiers'>;
   clock: Clock;
-  /** Called after each entry appended (and again on a replay): account-ops enqueues follow-up work here. */
-  afterPosting?: (entry: StoredEntry, account: StoredAccount) => Promise<void>;
+  /**
+   * Called after each entry appended (and again on a replay): account-ops enqueues follow-up work here.
+   * `forkCandidate`: the account's equity is at or over its fork line after the entry.
+   */
+  afterPosting?: (entry: StoredEntry, account: StoredAccount, facts: { forkCandidate: boolean }) => Promise<void>;
   hooks?: WriteHooks;
 }
 
@@ -49,12 +52,22 @@ export interface PostRequest {
    * but not recorded, so the step can apply once whatever refused it is resolved.
    */
   mustApply?: boolean;
+  /**
+   * A platform event (a dividend, a fee, a reinvestment) on an account a saga holds waits for the saga
+   * (its job retries) instead of being refused for good: the event must land once the saga is over.
+   */
+  waitWhileLocked?: boolean;
 }
 
 export type PostResult =
   | { status: 'applied'; entry: StoredEntry; replayed: boolean }
   /** Refused: recorded under its key (entry), or answered without a write (a reused key: entry null). */
   | { status: 'refused'; refusal: Refusal; entry: StoredEntry | null; replayed: boolean };
+
+/** The account belongs to a saga and the posting is one that waits for it (its job retries). */
+export class AccountLockedError extends Error {
+  override readonly name = 'AccountLockedError';
+}
 
 /** The account has a document but not its 'open' entry yet: the posting waits (its job retries). */
 export class AccountNotOpenError extends Error {
@@ -83,8 +96,9 @@ export function postEntry(deps: LedgerDeps, req: PostRequest): Promise<PostResul
 
 async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
   const { stores } = deps;
+  let reloaded = false;
   for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
-    const known = stores.heads.get(req.accountId, Date.now()) ?? (await load(deps, req.accountId));
+    const known = await knownOf(deps, req.accountId);
     if (!known) return refuseOrphan(deps, req);
     let built: Awaited<ReturnType<typeof buildAndDecide>>;
     try {
@@ -97,9 +111,18 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     }
     if (!built) throw new AccountNotOpenError(`account ${req.accountId} has no 'open' entry yet; the posting waits for it`);
     const { entry, refusal, prices } = built;
-    if (refusal && req.mustApply) {
+    const waits = refusal?.code === 'account_locked' && req.waitWhileLocked;
+    if (refusal && (req.mustApply || waits)) {
+      // A refusal that is not recorded is not fenced by the seq: decided once more on the head as it is now, not as cached.
       const existing = await stores.journal.byKey(req.entryKey);
-      return existing ? replayed(deps, req, existing) : { status: 'refused', refusal, entry: null, replayed: false };
+      if (existing) return replayed(deps, req, existing);
+      if (!reloaded) {
+        reloaded = true;
+        stores.heads.forget(req.accountId);
+        continue;
+      }
+      if (waits) throw new AccountLockedError(`${refusal.message}; the ${req.operation} waits for it`);
+      return { status: 'refused', refusal, entry: null, replayed: false };
     }
     await deps.hooks?.beforeWrite?.(`append ${req.entryKey}`);
     const result = await stores.writer.append(entry);
@@ -107,8 +130,8 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     if (result === 'inserted') {
       const fresh: KnownAccount = { ...known, head: entry };
       stores.heads.set(req.accountId, fresh);
-      markProjection(deps, fresh, prices);
-      await deps.afterPosting?.(entry, known.account);
+      const forkCandidate = markProjection(deps, fresh, prices);
+      await deps.afterPosting?.(entry, known.account, { forkCandidate });
       return refusal ? { status: 'refused', refusal, entry, replayed: false } : { status: 'applied', entry, replayed: false };
     }
     // A duplicate key: either the seq was taken (our head is stale) or this key was decided before.
@@ -124,6 +147,21 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     stores.heads.forget(req.accountId); // neither visible yet: read everything again
   }
   throw new Error(`account ${req.accountId}: lost ${APPEND_RETRIES_MAX} append races in a row; retrying the job`);
+}
+
+/**
+ * What this process knows of an account: its head, and its document (refreshed alone, one read, when
+ * older than `ledger.accountCacheMs`, so a configuration change reaches every process within it).
+ */
+async function knownOf(deps: LedgerDeps, accountId: string): Promise<KnownAccount | null> {
+  const known = deps.stores.heads.get(accountId);
+  if (!known) return load(deps, accountId);
+  if (!deps.stores.heads.documentStale(known, Date.now())) return known;
+  const account = await deps.stores.accounts.get(accountId);
+  if (!account) return null;
+  const fresh = { ...known, account, accountReadAt: Date.now() };
+  deps.stores.heads.set(accountId, fresh);
+  return fresh;
 }
 
 /** Reads what this process does not know of an account: its document and its journal head, together. */
@@ -165,7 +203,7 @@ async function buildAndDecide(deps: LedgerDeps, req: PostRequest, known: KnownAc
 
 const rulesOf = (deps: LedgerDeps, account: StoredAccount) => tierRules(deps.config, account.tier, account.config);
 
-const fieldsOf = (deps: LedgerDeps, req: PostRequest, accountId: string) => ({
+const fieldsOf = (deps: LedgerDeps, req: Omit<PostRequest, 'build'>, accountId: string) => ({
   accountId,
   idempotencyKey: req.entryKey,
   payloadHash: req.payloadHash ?? null,
@@ -176,13 +214,14 @@ const fieldsOf = (deps: LedgerDeps, req: PostRequest, accountId: string) => ({
   at: deps.clock.now(),
 });
 
-/** The projection of a head this process now knows (written later, in a batch). */
-function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap): void {
+/** The projection of a head this process now knows (written later, in a batch); answers whether it is a fork candidate. */
+function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap): boolean {
   const head = known.head!;
   const rules = rulesOf(deps, known.account);
   const equity = valuate(loadBalances(head.after), prices).equity;
   const forkCandidate = rules.forkThreshold !== null && equity.gte(rules.forkThreshold.plus(rules.minCapital));
   deps.stores.projector.mark({ id: known.account._id, seq: head.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate });
+  return forkCandidate;
 }
 
 /**
@@ -190,15 +229,15 @@ function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap)
  * (and nothing is written). The projection is marked again: a crash between append and projection
  * would otherwise leave it behind until the reconciler.
  */
-async function replayed(deps: LedgerDeps, req: PostRequest, entry: StoredEntry): Promise<PostResult> {
+async function replayed(deps: LedgerDeps, req: Pick<PostRequest, 'payloadHash'>, entry: StoredEntry): Promise<PostResult> {
   if (req.payloadHash && entry.payloadHash !== req.payloadHash) {
     return { status: 'refused', refusal: refuse('idempotency_key_reused', 'this idempotency key was already used with a different payload'), entry: null, replayed: true };
   }
-  const known = deps.stores.heads.get(entry.accountId, Date.now());
+  const known = deps.stores.heads.get(entry.accountId);
   if (known?.head) {
     const prices = known.head.after.positions.length > 0 ? await deps.stores.prices.lastCloses(known.head.after.positions.map((p) => p.symbol), deps.clock.today()) : ZERO_PRICES;
-    markProjection(deps, known, prices);
-    await deps.afterPosting?.(entry, known.account);
+    const forkCandidate = markProjection(deps, known, prices);
+    await deps.afterPosting?.(entry, known.account, { forkCandidate });
   }
   if (entry.kind !== 'refusal') return { status: 'applied', entry, replayed: true };
   const code = entry.op.code ?? 'invalid_state';
@@ -206,8 +245,14 @@ async function replayed(deps: LedgerDeps, req: PostRequest, entry: StoredEntry):
 }
 
 /** An account that does not exist: the refusal is recorded under the key all the same, outside every journal. */
-async function refuseOrphan(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
-  const refusal = refuse('account_not_found', `no account ${req.accountId}`);
+const refuseOrphan = (deps: LedgerDeps, req: PostRequest) => recordRefusal(deps, req, refuse('account_not_found', `no account ${req.accountId}`));
+
+/**
+ * Records a refusal decided before any account journal exists (no account, or a parent that refuses
+ * the opening): kept under its key in the journal collection, outside every account's journal, so a
+ * replay answers it and the key can never apply later. Answers the decision that stands under the key.
+ */
+export async function recordRefusal(deps: LedgerDeps, req: Omit<PostRequest, 'build'>, refusal: Refusal): Promise<PostResult> {
   const accountId = orphanAccountId(req.entryKey);
   const entry = nextEntry(null, fieldsOf(deps, req, accountId), refusalOperation(req.operation, refusal), emptyBalances('CLOSED'), ZERO);
   await deps.hooks?.beforeWrite?.(`append ${req.entryKey}`);
@@ -217,15 +262,35 @@ async function refuseOrphan(deps: LedgerDeps, req: PostRequest): Promise<PostRes
   return replayed(deps, req, existing);
 }
 
+/** The decision recorded under a key (a replay's answer), if any: a read, for paths that must not write before knowing. */
+export async function recordedDecision(deps: LedgerDeps, req: Omit<PostRequest, 'build'>): Promise<PostResult | null> {
+  const existing = await deps.stores.journal.byKey(req.entryKey);
+  return existing ? replayed(deps, req, existing) : null;
+}
+
 
 /**
  * Another account's document and head as this process knows them (or as read now, without keeping
  * them): for checks a saga makes before it moves anything. The step that moves money decides again,
  * on its own account's head, under that account's append.
  */
-export async function peekAccount(deps: LedgerDeps, accountId: string): Promise<{ account: StoredAccount; head: Balances | null } | null> {
-  const known = deps.stores.heads.get(accountId, Date.now());
+export async function peekAccount(deps: LedgerDeps, accountId: string, opts: { fresh?: boolean } = {}): Promise<{ account: StoredAccount; head: Balances | null } | null> {
+  const known = opts.fresh ? undefined : deps.stores.heads.get(accountId);
   if (known) return { account: known.account, head: known.head ? loadBalances(known.head.after) : null };
   const [account, head] = await Promise.all([deps.stores.accounts.get(accountId), deps.stores.journal.head(accountId)]);
   return account ? { account, head: head ? loadBalances(head.after) : null } : null;
+}
+
+/**
+ * A check on another account that may end in a recorded refusal: made on what this process knows,
+ * and, when that refuses (or cannot tell), made again on a fresh read, so no refusal is kept for good
+ * on a cached state that has moved on.
+ */
+export async function confirmedProblem(check: (fresh: boolean) => Promise<Refusal | null>): Promise<Refusal | null> {
+  try {
+    if ((await check(false)) === null) return null;
+  } catch {
+    // The cached view could not say (e.g. not open yet): the fresh read decides.
+  }
+  return check(true);
 }

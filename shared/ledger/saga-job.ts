@@ -47,8 +47,12 @@ export async function resumeStuck<T extends { _id: string; updatedAt: Date }, S>
   resume: (id: string) => Promise<T>,
   finished: (saga: T) => Promise<S>,
   stuck: (id: string, err: Error) => Promise<void>,
+  /** A saga still REQUESTED whose start entry applied (its process died before the record said so) is resumed too. */
+  started: (id: string) => Promise<boolean>,
 ): Promise<{ resumed: S[]; failed: string[] }> {
-  const open = (await model.find({ phase: { $in: openPhases } }).limit(RECOVER_BATCH_MAX * 4).lean<T[]>()).filter((s) => new Date(s.updatedAt) < before);
+  const candidates = (await model.find({ phase: { $in: [...openPhases, 'REQUESTED'] } }).limit(RECOVER_BATCH_MAX * 4).lean<Array<T & { phase: string }>>()).filter((s) => new Date(s.updatedAt) < before);
+  const open: T[] = [];
+  for (const s of candidates) if (s.phase !== 'REQUESTED' || (await started(s._id))) open.push(s);
   const resumed: S[] = [];
   const failed: string[] = [];
   for (const s of open.slice(0, RECOVER_BATCH_MAX)) {

@@ -1,12 +1,10 @@
-import { mergePlanValue } from '../domain/merge.js';
 import type { StoredAccount } from '../db/account-repository.js';
 import type { SnapshotRepository, StoredMonthly, StoredSnapshot } from '../db/snapshot-repository.js';
 import { snapshotIdOf } from '../db/snapshot-repository.js';
-import { loadBalances } from '../db/stored-balances.js';
-import { loadOperation } from '../db/stored-operation.js';
+import { loadBalances, loadTotals } from '../db/stored-balances.js';
 import { loadUnits, storeUnits } from '../db/stored-units.js';
-import { valuate } from '../domain/valuation.js';
-import { Decimal } from '../money/decimal.js';
+import { type PriceMap, valuate } from '../domain/valuation.js';
+import { nextIndex } from '../domain/value-index.js';
 import type { Clock } from '../runtime/clock.js';
 import type { LedgerStores } from './stores.js';
 
@@ -16,89 +14,71 @@ export interface SnapshotDeps {
   clock: Clock;
 }
 
-const ENTRY_PAGE = 1000;
-/** Entries read one by one (indexed lookups) rather than as a page, which FerretDB filters after reading them all. */
-const LOOKUPS_MAX = 24;
-
-/** The entries after `afterSeq` up to `toSeq`, oldest first: a day's few by (account, seq), more by pages. */
-async function* entriesBetween(deps: SnapshotDeps, accountId: string, afterSeq: number, toSeq: number) {
-  if (toSeq - afterSeq <= LOOKUPS_MAX) {
-    for (let seq = afterSeq + 1; seq <= toSeq; seq++) {
-      const e = await deps.stores.journal.at(accountId, seq);
-      if (e) yield e;
-    }
-    return;
-  }
-  for (let from = afterSeq + 1; from <= toSeq; from += ENTRY_PAGE) {
-    const page = await deps.stores.journal.pageAsc(accountId, from, ENTRY_PAGE);
-    for (const e of page) if (e.seq <= toSeq) yield e;
-    if (page.length < ENTRY_PAGE) break;
-  }
-}
+/** Accounts of a page without a point on the previous snapshot day whose own last point is looked up (bounded). */
+const MISSING_LOOKUPS_MAX = 200;
 
 /**
- * External flows in the entries after `afterSeq` up to `toSeq`: money that came in or went out, not
- * performance (SPEC §7.1). Positions moved by a fork or merge are valued at the day's close, like the
- * account. Also the account fees among them (the fixed costs the consolidation engine weighs).
+ * One page of the day's points: the page's projections (the journal heads, cached) read with one
+ * query, the previous snapshot day's points of the same page with another, the closes once for every
+ * symbol held, and the points written with one insert. A point values its projection and names the seq
+ * it copies; its external flows are the difference of the running totals since the previous point,
+ * so no entry is read. Closed and never-opened accounts have no point; a day re-run writes nothing.
  */
-async function flowsSince(deps: SnapshotDeps, accountId: string, afterSeq: number, toSeq: number, date: string): Promise<{ flow: Decimal; fees: Decimal }> {
-  let flow = new Decimal(0);
-  let fees = new Decimal(0);
-  for await (const e of entriesBetween(deps, accountId, afterSeq, toSeq)) {
-    const op = loadOperation(e.kind, e.op);
-    if (op.kind === 'deposit' || op.kind === 'transfer-in') flow = flow.plus(op.amount);
-    else if (op.kind === 'withdrawal' || op.kind === 'transfer-out') flow = flow.minus(op.amount);
-    else if (op.kind === 'fee') fees = fees.plus(op.amount);
-    else if (op.kind === 'fork-in' || op.kind === 'fork-out' || op.kind === 'merge-in' || op.kind === 'merge-out') {
-      const prices = await deps.stores.prices.lastCloses(op.positions.map((p) => p.symbol), date);
-      const moved = mergePlanValue(op, prices);
-      flow = op.kind.endsWith('-in') ? flow.plus(moved) : flow.minus(moved);
-    }
+export async function snapshotPage(deps: SnapshotDeps, date: string, bucket: number | null): Promise<{ accounts: number; written: StoredSnapshot[] }> {
+  const accounts = (await deps.stores.accounts.ofBucket(bucket)).filter((a) => a.state !== 'CLOSED' && a.headSeq > 0);
+  const prevDay = await deps.snapshots.dayBefore(date);
+  const previous = new Map((prevDay ? await deps.snapshots.ofDay(prevDay, bucket) : []).map((p) => [p.accountId, p]));
+  let lookups = 0;
+  for (const a of accounts) {
+    // An account older than the previous day but without its point then (a gap): its own latest point.
+    if (previous.has(a._id) || !prevDay || new Date(a.createdAt).toISOString().slice(0, 10) >= prevDay || lookups++ >= MISSING_LOOKUPS_MAX) continue;
+    const latest = await deps.snapshots.latestBefore(a._id, date);
+    if (latest) previous.set(a._id, latest);
   }
-  return { flow, fees };
+  const symbols = [...new Set(accounts.flatMap((a) => a.head.positions.map((p) => p.symbol)))];
+  const prices = symbols.length > 0 ? await deps.stores.prices.lastCloses(symbols, date) : new Map();
+  const now = deps.clock.now();
+  const points = accounts.map((a) => pointOf(a, previous.get(a._id) ?? null, prices, date, now));
+  return { accounts: accounts.length, written: await deps.snapshots.recordPage(points) };
 }
 
-/**
- * The account's point for `date`: equity valued at the closes on or before the date, the flows since
- * the previous point, and the flow-adjusted return r = (V − CF) / V_prev − 1. Stored once: a re-run
- * of the day finds it. Closed accounts have no points.
- */
-export async function snapshotAccount(
-  deps: SnapshotDeps,
-  accountOrId: StoredAccount | string,
-  date: string,
-): Promise<{ snapshot: StoredSnapshot; created: boolean; history: StoredSnapshot[] | null } | null> {
-  const accountId = typeof accountOrId === 'string' ? accountOrId : accountOrId._id;
-  const account = typeof accountOrId === 'string' ? await deps.stores.accounts.get(accountId) : accountOrId;
-  if (!account || account.state === 'CLOSED') return null;
-  // The projection of the head (a valuation, never a debit): its seq is the one the next point's flows start after.
-  const seq = account.headSeq;
-  if (seq === 0) return null;
-  const balances = loadBalances(account.head);
-  const prices = await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), date);
+/** One account's point for the day, from its projection and the point before it. */
+export function pointOf(a: StoredAccount, prev: StoredSnapshot | null, prices: PriceMap, date: string, now: Date): StoredSnapshot {
+  const balances = loadBalances(a.head);
+  const totals = loadTotals(a.totals);
   const { positionsValue, equity } = valuate(balances, prices);
-  const points = await deps.snapshots.trailing(accountId, date);
-  const existing = points.find((s) => s.date === date);
-  if (existing) return { snapshot: existing, created: false, history: null };
-  const history = points.filter((s) => s.date < date);
-  const previous = history.at(-1);
-  const { flow, fees } = await flowsSince(deps, accountId, previous?.seq ?? 0, seq, date);
-  const prevEquity = previous ? loadUnits('cash', previous.equityCents) : null;
-  const dailyReturn = prevEquity && !prevEquity.isZero() ? equity.minus(flow).dividedBy(prevEquity).minus(1).toNumber() : null;
-  return deps.snapshots.record({
-    _id: snapshotIdOf(accountId, date),
-    accountId,
+  const sinceCents = (now: bigint, before: bigint | undefined) => (prev && before !== undefined ? now - BigInt(before) : 0n);
+  const flowIn = storeUnits('cash', totals.flowIn);
+  const flowOut = storeUnits('cash', totals.flowOut);
+  const feesTotal = storeUnits('cash', totals.fees);
+  const netFlowCents = sinceCents(flowIn, prev?.flowInCents) - sinceCents(flowOut, prev?.flowOutCents);
+  const base = prev?.index !== undefined ? { date: prev.date, index: prev.index, peak: prev.indexPeak!, weekBase: prev.weekBase!, monthBase: prev.monthBase!, equity: loadUnits('cash', prev.equityCents) } : null;
+  const idx = nextIndex(base, { date, equity, netFlow: loadUnits('cash', netFlowCents) });
+  return {
+    _id: snapshotIdOf(a._id, date),
+    accountId: a._id,
     date,
-    seq,
+    seq: a.headSeq,
     equityCents: storeUnits('cash', equity),
     cashCents: storeUnits('cash', balances.cash),
     positionsValueCents: storeUnits('cash', positionsValue),
-    netFlowCents: storeUnits('cash', flow),
-    feesCents: storeUnits('cash', fees),
-    dailyReturn,
-    createdAt: deps.clock.now(),
-  }).then(({ stored, created }) => ({ snapshot: stored, created, history: created ? [...history, stored] : null }));
+    netFlowCents,
+    feesCents: sinceCents(feesTotal, prev?.feesTotalCents),
+    dailyReturn: idx.dailyReturn,
+    bucket: a.bucket,
+    flowInCents: flowIn,
+    flowOutCents: flowOut,
+    feesTotalCents: feesTotal,
+    index: idx.index,
+    indexPeak: idx.peak,
+    weekBase: idx.weekBase,
+    monthBase: idx.monthBase,
+    createdAt: now,
+  };
 }
+
+/** A stored point as the loss rules read it. */
+export const indexStateOf = (p: StoredSnapshot) => ({ date: p.date, index: p.index ?? 1, peak: p.indexPeak ?? 1, weekBase: p.weekBase ?? 1, monthBase: p.monthBase ?? 1, dailyReturn: p.dailyReturn });
 
 const PRUNE_POINTS_MAX = 50_000;
 

@@ -50,9 +50,11 @@ export interface LedgerStoresOptions {
 export async function openLedgerStores(connection: Connection, opts: LedgerStoresOptions = {}): Promise<LedgerStores> {
   const settings = opts.settings ?? defaults.ledger;
   const accounts = new AccountRepository(connection);
-  accounts.useLocks(opts.locks ?? new LocalDocLocks());
   const journal = new JournalRepository(connection);
   const repositories = { accounts, journal, transfers: new TransferRepository(connection), prices: new PriceRepository(connection), audit: new AuditRepository(connection), forks: new ForkRepository(connection), merges: new MergeRepository(connection) };
+  // Every document several processes update is updated under its lock (saga records and account documents).
+  const locks = opts.locks ?? new LocalDocLocks();
+  for (const r of [accounts, repositories.transfers, repositories.forks, repositories.merges]) r.useLocks(locks);
   if (!opts.skipInit) await Promise.all(Object.values(repositories).map((s) => s.init()));
   const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax }, () => new Date(), opts.onError ?? (() => undefined));
   return {

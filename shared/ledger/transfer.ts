@@ -6,7 +6,7 @@ import type { Decimal } from '../money/decimal.js';
 import { sha256Hex } from '../runtime/canonical-json.js';
 import { faultPoint } from '../runtime/faults.js';
 import { type Outcome, refusedOutcome } from './outcome.js';
-import { type LedgerDeps, peekAccount } from './post.js';
+import { AccountNotOpenError, type LedgerDeps, confirmedProblem, peekAccount, postEntry } from './post.js';
 import { sagaSteps } from './saga-steps.js';
 import { entryView } from './views.js';
 
@@ -55,12 +55,19 @@ export async function transfer(
 export async function resumeTransfer(deps: LedgerDeps, t: StoredTransfer, jobId: string | null): Promise<Outcome> {
   const amount = loadUnits('cash', t.amountCents);
   const steps = sagaSteps(deps, t._id, 'transfer', t.actor, jobId);
-  const held = await steps.post(t.fromId, 'hold', async () => {
-    const destination = await peekAccount(deps, t.toId);
-    if (!destination) return refuse('account_not_found', `no account ${t.toId}`);
-    if (!destination.head) return refuse('account_not_open', `account ${t.toId} is not open yet`);
-    if (!ACCEPTS.includes(destination.head.state) || destination.head.owner) return refuse('invalid_state', `destination ${t.toId} is ${destination.head.state}`);
-    return { kind: 'hold', amount, transferId: t._id };
+  // The hold is the client's operation's own entry: keyed by its scoped key with its payload's hash,
+  // so the key decides once across every kind of operation (a deposit's key cannot start a transfer).
+  const held = await postEntry(deps, {
+    accountId: t.fromId,
+    entryKey: t.idempotencyKey,
+    payloadHash: t.payloadHash,
+    sagaId: t._id,
+    operation: 'transfer',
+    actor: t.actor,
+    jobId,
+    build: async () => {
+      return (await confirmedProblem((fresh) => destinationProblem(deps, t.toId, fresh))) ?? { kind: 'hold', amount, transferId: t._id };
+    },
   });
   if (held.status === 'refused') return settle(deps, t, 'VOIDED', held.refusal);
   faultPoint('transfer.after-hold');
@@ -75,6 +82,19 @@ export async function resumeTransfer(deps: LedgerDeps, t: StoredTransfer, jobId:
   const posted = await steps.must(t.fromId, 'post', () => ({ kind: 'transfer-out', amount, transferId: t._id, counterpartyId: t.toId }));
   await settle(deps, t, 'POSTED', null);
   return { status: 'applied', operation: 'transfer', accountId: t.fromId, seq: posted.seq, entry: entryView(posted), transferId: t._id };
+}
+
+/**
+ * Why the destination cannot take the transfer, read from this process's cache or (`fresh`) from the
+ * database: a refusal is recorded for good, so it is confirmed on a fresh read first. A destination
+ * whose document exists but whose 'open' entry has not landed yet makes the transfer wait.
+ */
+async function destinationProblem(deps: LedgerDeps, toId: string, fresh: boolean): Promise<Refusal | null> {
+  const destination = await peekAccount(deps, toId, { fresh });
+  if (!destination) return refuse('account_not_found', `no account ${toId}`);
+  if (!destination.head) throw new AccountNotOpenError(`account ${toId} is not open yet; the transfer waits for it`);
+  if (!ACCEPTS.includes(destination.head.state) || destination.head.owner) return refuse('invalid_state', `destination ${toId} is ${destination.head.state}`);
+  return null;
 }
 
 /** Records the end the journal decided (a cache for listings and recovery; two runs write the same). */

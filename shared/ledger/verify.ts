@@ -199,6 +199,7 @@ export async function verifyLedger(stores: LedgerStores, opts: VerifyOptions): P
       accounts.set(account._id, { _id: account._id, parentId: account.parentId, mergedInto: account.mergedInto });
       const cp = walk.checkpoints.get(account._id);
       if (!cp) {
+        if (opts.repairProjections && (await sweepUnopened(stores, account, opts.now ?? new Date()))) continue;
         if (opts.idle) walk.problem(`account ${account._id} has a document but no journal`);
         continue;
       }
@@ -223,6 +224,7 @@ export async function verifyLedger(stores: LedgerStores, opts: VerifyOptions): P
   if (!cash.plus(costBasis).equals(expectedHoldings(fleet))) walk.problem(`fleet: cash + positions at cost ${cash.plus(costBasis).toFixed(2)} differ from flows ${expectedHoldings(fleet).toFixed(2)}`);
 
   const { unbalanced, conservation } = await checkSagas(stores, walk, opts.idle);
+  await checkHolds(stores, walk, opts.idle);
   const openTransfers = await stores.transfers.countOpen();
   if (opts.idle && openTransfers > 0) walk.problem(`fleet: ${openTransfers} transfers not settled`);
   const sagasOpen = (await stores.forks.countIn(FORK_IN_FLIGHT)) + (await stores.merges.countIn(MERGE_IN_FLIGHT));
@@ -247,6 +249,31 @@ export async function verifyLedger(stores: LedgerStores, opts: VerifyOptions): P
     totals: { ...(Object.fromEntries(Object.entries(fleet).map(([k, v]) => [k, fmt(v as Decimal)])) as Record<keyof Totals, string>), cash: fmt(cash), costBasis: fmt(costBasis) },
     checkpoints: walk.checkpoints,
   };
+}
+
+/** A document left by a saga that ended without opening it is this old before it is removed. */
+const UNOPENED_GRACE_MS = 120_000;
+
+/**
+ * Removes an account document a saga created but never opened (a fork child or a merge's new target
+ * whose opening was claimed by the rollback, its process having died after creating the document).
+ * It holds nothing, has no journal, and its opening can never happen: nothing refers to it.
+ */
+async function sweepUnopened(stores: LedgerStores, account: StoredAccount, now: Date): Promise<boolean> {
+  if (now.getTime() - new Date(account.createdAt).getTime() < UNOPENED_GRACE_MS) return false;
+  const claimed = async (key: string) => (await stores.journal.byKey(key))?.kind === 'refusal';
+  const fork = await stores.forks.ofChild(account._id);
+  if (fork && FORK_DONE.includes(fork.phase) && (await claimed(`${fork._id}:child-open`))) {
+    await stores.accounts.deleteUnopened(account._id);
+    return true;
+  }
+  const merges = await stores.merges.ofTarget(account._id);
+  const group = merges.find((m) => m.newTarget && m.groupId)?.groupId;
+  if (group && merges.every((m) => MERGE_DONE.includes(m.phase)) && (await claimed(`${group}:open`))) {
+    await stores.accounts.deleteUnopened(account._id);
+    return true;
+  }
+  return false;
 }
 
 /** The projection of the verified head, valued now, written under the account's lock like any other. */
@@ -302,6 +329,23 @@ async function sagaEnded(stores: LedgerStores, sagaId: string): Promise<boolean>
   return t?.phase === 'POSTED' || t?.phase === 'VOIDED';
 }
 
+/**
+ * Money held and accounts held: idle, no account has anything reserved or belongs to a saga; at any
+ * time, an account belongs only to a saga that has not ended (one that did would hold it for ever).
+ */
+async function checkHolds(stores: LedgerStores, walk: JournalWalk, idle: boolean): Promise<void> {
+  for (const [accountId, cp] of walk.checkpoints) {
+    if (idle && !cp.after.reserved.isZero()) walk.problem(`account ${accountId}: ${cp.after.reserved.toFixed(2)} still reserved while the fleet is idle`);
+    if (!cp.after.owner) continue;
+    if (idle) walk.problem(`account ${accountId}: still held by ${cp.after.owner} while the fleet is idle`);
+    // The record is read after the stream: a saga that ended since gave the account back in an entry
+    // written before its record, so the head read now tells.
+    else if ((await sagaEnded(stores, cp.after.owner)) && (await stores.journal.head(accountId))?.after.owner === cp.after.owner) {
+      walk.problem(`account ${accountId}: held by ${cp.after.owner}, which has ended`);
+    }
+  }
+}
+
 /** Parents resolve, no cycles, a merged account points (through its chain of merges) to an open one and has no open children. */
 function checkHierarchy(walk: JournalWalk, accounts: Map<string, Pick<StoredAccount, '_id' | 'parentId' | 'mergedInto'>>): void {
   const isOpen = (id: string) => {
@@ -319,9 +363,11 @@ function checkHierarchy(walk: JournalWalk, accounts: Map<string, Pick<StoredAcco
       cursor = accounts.get(cursor)?.parentId ?? null;
     }
     if (a.mergedInto) {
+      // The chain of merges ends at an account that exists: open, or closed by its owner (not merged on).
       let target: string | null = a.mergedInto;
-      for (let depth = 0; target && !isOpen(target) && depth < HIERARCHY_DEPTH_MAX; depth++) target = accounts.get(target)?.mergedInto ?? null;
-      if (!target || !isOpen(target)) walk.problem(`account ${a._id}: merged into ${a.mergedInto}, which leads to no open account`);
+      let depth = 0;
+      for (; target && accounts.get(target)?.mergedInto && depth < HIERARCHY_DEPTH_MAX; depth++) target = accounts.get(target)!.mergedInto;
+      if (!target || !accounts.has(target) || depth >= HIERARCHY_DEPTH_MAX) walk.problem(`account ${a._id}: merged into ${a.mergedInto}, which leads to no account`);
     }
     if (a.parentId && accounts.get(a.parentId)?.mergedInto && isOpen(a._id)) walk.problem(`account ${a._id}: open under ${a.parentId}, which was merged away (children move to the target)`);
   }

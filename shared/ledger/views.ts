@@ -26,7 +26,7 @@ export interface EntryView {
 function operationDetails(op: Operation): Record<string, string | boolean> {
   switch (op.kind) {
     case 'open':
-      return op.owner ? { state: op.state, owner: op.owner } : { state: op.state };
+      return { state: op.state, ...(op.owner ? { owner: op.owner } : {}), ...(op.deposit.isZero() ? {} : { deposit: formatUnits('cash', op.deposit) }) };
     case 'deposit':
     case 'fee':
     case 'hold':

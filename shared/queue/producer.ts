@@ -26,6 +26,19 @@ export interface EnqueueOptions {
  * Validates every payload against its contract before it reaches Redis, so a bad job is refused
  * at the source with the reason, and applies each queue's configured options.
  */
+function checked<Q extends QueueName, N extends JobName<Q>>(queue: Q, name: N, data: JobInput<Q, N>, opts: EnqueueOptions): { data: unknown; opts: JobsOptions } {
+  const schema = jobSchema(queue, name);
+  if (!schema) throw new ContractError(`queue ${queue} has no job named ${name}`);
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    throw new ContractError(`invalid ${queue}/${name} payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, parsed.error.issues);
+  }
+  const jobOpts: JobsOptions = { jobId: opts.jobId };
+  if (opts.delayMs !== undefined) jobOpts.delay = opts.delayMs;
+  if (opts.priority !== undefined) jobOpts.priority = opts.priority;
+  return { data: parsed.data, opts: jobOpts };
+}
+
 export class Producer {
   private readonly queues = new Map<QueueName, Queue>();
 
@@ -53,16 +66,18 @@ export class Producer {
     data: JobInput<Q, N>,
     opts: EnqueueOptions,
   ): Promise<Job> {
-    const schema = jobSchema(queue, name);
-    if (!schema) throw new ContractError(`queue ${queue} has no job named ${name}`);
-    const parsed = schema.safeParse(data);
-    if (!parsed.success) {
-      throw new ContractError(`invalid ${queue}/${name} payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, parsed.error.issues);
-    }
-    const jobOpts: JobsOptions = { jobId: opts.jobId };
-    if (opts.delayMs !== undefined) jobOpts.delay = opts.delayMs;
-    if (opts.priority !== undefined) jobOpts.priority = opts.priority;
-    return this.queue(queue).add(name, parsed.data, jobOpts);
+    const { data: valid, opts: jobOpts } = checked(queue, name, data, opts);
+    return this.queue(queue).add(name, valid, jobOpts);
+  }
+
+  /** Several jobs of one queue in one round trip (BullMQ's addBulk), each validated first. */
+  async enqueueBulk<Q extends QueueName>(queue: Q, jobs: Array<{ name: JobName<Q>; data: unknown; opts: EnqueueOptions }>): Promise<void> {
+    if (jobs.length === 0) return;
+    const valid = jobs.map((j) => {
+      const c = checked(queue, j.name, j.data as JobInput<Q, JobName<Q>>, j.opts);
+      return { name: j.name, data: c.data, opts: c.opts };
+    });
+    await this.queue(queue).addBulk(valid);
   }
 
   async close(): Promise<void> {

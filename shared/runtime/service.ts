@@ -1,11 +1,11 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { Config, ServiceName } from '../../config/schema.js';
 import type { QueueName } from '../contracts/queues.js';
-import { closeMongo, connectMongo, pingMongo } from '../db/connection.js';
+import { closeMongo, connectMongo, countCommands, pingMongo } from '../db/connection.js';
 import { DeadLetterRepository } from '../db/dead-letter-repository.js';
 import { connectRedis } from '../queue/connection.js';
 import { raiseDeadLetterAlert } from '../queue/dead-letter-alert.js';
@@ -76,6 +76,8 @@ export async function runService(
     lifecycle.addHttp({ name: 'health', close: () => httpServer.close() });
 
     const mongo = await connectMongo(config.mongodbUrl, config.mongo, logger);
+    const commands = new Counter({ name: 'fleet_db_commands_total', help: 'Commands this process sent to MongoDB, by command (find, insert, update, …)', labelNames: ['command'] as const, registers: [registry] });
+    countCommands(mongo, (command) => commands.inc({ command }));
     lifecycle.addConnection({ name: 'mongodb', close: () => closeMongo(mongo) });
     const workerRedis = await connectRedis(config.redisUrl, 'worker', name, logger);
     lifecycle.addConnection({ name: 'redis-worker', close: async () => void (await workerRedis.quit()) });
