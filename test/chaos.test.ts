@@ -20,7 +20,9 @@ import { tmpdir } from 'node:os';
 import { storedOutcome } from '../shared/ledger/operation.js';
 import { type LedgerStores, openLedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
+import type { Redis } from 'ioredis';
 import { connectRedis } from '../shared/queue/connection.js';
+import { RedisDocLocks } from '../shared/db/doc-locks.js';
 import { Producer } from '../shared/queue/producer.js';
 import { systemClock } from '../shared/runtime/clock.js';
 import { Decimal } from '../shared/money/decimal.js';
@@ -48,6 +50,7 @@ const fail = (what: string) => `${what} — replay with CHAOS_SEED=${SEED} CHAOS
 
 const iso = isolatedEnv('chaos');
 let redis: RestartableRedis;
+let sideRedis: Redis;
 let config: Config;
 let mongo: Connection;
 let stores: LedgerStores;
@@ -101,8 +104,10 @@ beforeAll(async () => {
   env = { ...iso.env, REDIS_URL: redis.url, FLEET__FORK__RECOVER_AFTER_SEC: '5', FLEET_FAULT_FILE: FAULT_FILE, ...fastLocks };
   config = loadConfig({ ...env });
   mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
+  // The side worker locks documents in Redis as the services do, so its writes and theirs exclude each other.
+  sideRedis = await connectRedis(config.redisUrl, 'worker', 'chaos-side', silentLogger);
   stores = await openLedgerStores(mongo);
-  side = await openLedgerStores(mongo, { skipInit: true });
+  side = await openLedgerStores(mongo, { skipInit: true, locks: new RedisDocLocks(sideRedis, config.queuePrefix) });
   producer = new Producer(await connectRedis(config.redisUrl, 'producer', 'chaos', silentLogger), config);
   cd = await openConsolidationDeps(mongo, stores, config, systemClock);
   forks = new ForkRepository(mongo);
@@ -115,6 +120,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs.values()) p.kill('SIGKILL');
   await side?.close();
+  sideRedis?.disconnect();
   await producer?.close();
   await mongo?.dropDatabase().catch(() => undefined);
   await mongo?.close();

@@ -8,7 +8,7 @@ import { abortMerge, mergeGroupIdOf, newTargetIdOf, requestMerge, runMerge } fro
 import type { WriteHooks } from '../shared/ledger/post.js';
 import { storedOutcome } from '../shared/ledger/operation.js';
 import { resumeStuck, settleSagaJob } from '../shared/ledger/saga-job.js';
-import { type LedgerStores, openLedgerStores } from '../shared/ledger/stores.js';
+import type { LedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
 import { type LedgerHarness, startLedger } from './helpers/ledger-harness.js';
 import { type SagaWorld, head, money, newFork, open, sagaWorld } from './helpers/saga-world.js';
@@ -25,7 +25,7 @@ let slow: LedgerStores;
 beforeAll(async () => {
   h = await startLedger('review', { worker: false });
   w = await sagaWorld(h);
-  slow = await openLedgerStores(h.mongo, { skipInit: true, settings: { ...defaults.ledger, accountCacheMs: 60_000 } });
+  slow = await h.storesOf({ settings: { ...defaults.ledger, accountCacheMs: 60_000 } });
 });
 afterAll(async () => {
   await w?.a.close();

@@ -10,7 +10,8 @@ import { connectMongo } from '../../shared/db/connection.js';
 import { DeadLetterRepository } from '../../shared/db/dead-letter-repository.js';
 import type { ReinvestDeps } from '../../services/account-ops/reinvest.js';
 import { type Clock, systemClock } from '../../shared/runtime/clock.js';
-import { type LedgerStores, openLedgerStores } from '../../shared/ledger/stores.js';
+import { type LedgerStores, type LedgerStoresOptions, openLedgerStores } from '../../shared/ledger/stores.js';
+import { RedisDocLocks } from '../../shared/db/doc-locks.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import { connectRedis } from '../../shared/queue/connection.js';
 import { Producer } from '../../shared/queue/producer.js';
@@ -27,6 +28,8 @@ export interface LedgerHarness {
   config: Config;
   mongo: Connection;
   stores: LedgerStores;
+  /** The stores of another process on the same servers (its own caches, the shared Redis locks). */
+  storesOf(opts?: Omit<LedgerStoresOptions, 'locks'>): Promise<LedgerStores>;
   deps: ReinvestDeps;
   producer: Producer;
   registry: Registry;
@@ -40,8 +43,11 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
   const iso = isolatedEnv(tag);
   const config = loadConfig({ ...iso.env, ...opts.env });
   const mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
-  const stores = await openLedgerStores(mongo);
   const workerRedis = await connectRedis(config.redisUrl, 'worker', tag, silentLogger);
+  // Every "process" of a test locks documents in Redis, as the services do: one process's projector
+  // and another's saga then exclude each other on FerretDB's read-then-write updates.
+  const storesOf = (o: Omit<LedgerStoresOptions, 'locks'> = {}) => openLedgerStores(mongo, { ...o, locks: new RedisDocLocks(workerRedis, config.queuePrefix) });
+  const stores = await storesOf();
   const producerRedis = await connectRedis(config.redisUrl, 'producer', tag, silentLogger);
   const producer = new Producer(producerRedis, config);
   const registry = new Registry();
@@ -61,6 +67,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
     config,
     mongo,
     stores,
+    storesOf: (o) => storesOf({ skipInit: true, ...o }),
     deps,
     producer,
     registry,

@@ -6,7 +6,7 @@ import type { Balances } from '../../shared/domain/balances.js';
 import { type ForkDeps, requestFork } from '../../shared/ledger/fork-saga.js';
 import { type MergeDeps, requestMerge } from '../../shared/ledger/merge-saga.js';
 import type { WriteHooks } from '../../shared/ledger/post.js';
-import { type LedgerStores, openLedgerStores } from '../../shared/ledger/stores.js';
+import type { LedgerStores } from '../../shared/ledger/stores.js';
 import { JournalWalk } from '../../shared/ledger/verify.js';
 import { FixedClock } from './fixed-clock.js';
 import type { LedgerHarness } from './ledger-harness.js';
@@ -29,7 +29,7 @@ export async function sagaWorld(h: LedgerHarness): Promise<SagaWorld> {
   // Wednesday 2026-11-18, 11:00 in New York: a business day.
   const clock = new FixedClock(new Date('2026-11-18T16:00:00Z'));
   h.deps.clock = clock;
-  const [a, b] = [await openLedgerStores(h.mongo, { skipInit: true }), await openLedgerStores(h.mongo, { skipInit: true })];
+  const [a, b] = [await h.storesOf(), await h.storesOf()];
   return {
     h,
     clock,
