@@ -20,6 +20,8 @@ import { SteppedRun, failingAt } from './helpers/stepped.js';
  * rolls back what it still can). Then an operator acts on the saga's accounts at each step. After
  * each: one outcome, balances exact, every entry following from the one before, moved-in = moved-out.
  */
+/** Every pair of stopping points of a saga is many runs: minutes under a loaded machine, not seconds. */
+const LONG = 300_000;
 let h: LedgerHarness;
 let w: SagaWorld;
 beforeAll(async () => {
@@ -76,7 +78,7 @@ describe('a fork job failing at every write', () => {
     }
     // Early failures are retried to completion; a last attempt before the credit rolls back.
     expect([...outcomes].sort()).toEqual(['COMPLETED', 'ROLLED_BACK']);
-  });
+  }, LONG);
 });
 
 describe('a merge job failing at every write', () => {
@@ -109,7 +111,7 @@ describe('a merge job failing at every write', () => {
         }
       }
     }
-  });
+  }, LONG);
 });
 
 describe('a transfer failing at every write', () => {
@@ -126,7 +128,7 @@ describe('a transfer failing at every write', () => {
         expect(await walkProblems(w, [from, to])).toEqual([]);
       }
     }
-  });
+  }, LONG);
 });
 
 /** Everything an operator can do to an account, each refused while a saga holds it. */
@@ -165,7 +167,7 @@ describe('an operator acting on a fork at every step', () => {
       expect([k, m.in]).toEqual([k, m.out]);
       expect(await walkProblems(w, [f.parentId, f.childId, third])).toEqual([]);
     }
-  });
+  }, LONG);
 });
 
 describe('an operator acting on a merge at every step', () => {
@@ -187,7 +189,7 @@ describe('an operator acting on a merge at every step', () => {
       expect([k, mv.in]).toEqual([k, mv.out]);
       expect(await walkProblems(w, [m.sourceId, m.targetId, third])).toEqual([]);
     }
-  });
+  }, LONG);
 });
 
 describe('after every fault and every interference', () => {
@@ -199,5 +201,5 @@ describe('after every fault and every interference', () => {
     const t = report.totals;
     const held = new Decimal(t.cash).plus(t.costBasis);
     expect(held.toFixed(2)).toBe(new Decimal(t.deposits).minus(t.withdrawals).minus(t.fees).plus(t.dividends).plus(t.realisedPnl).toFixed(2));
-  });
+  }, LONG);
 });

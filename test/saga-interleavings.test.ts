@@ -16,6 +16,8 @@ import { SteppedRun } from './helpers/stepped.js';
  * racing the run. After each: one outcome, balances exact, every journal entry following from the one
  * before, moved-in equal to moved-out.
  */
+/** Every pair of stopping points of a saga is many runs: minutes under a loaded machine, not seconds. */
+const LONG = 300_000;
 let h: LedgerHarness;
 let w: SagaWorld;
 
@@ -66,7 +68,7 @@ describe('two runs of one fork', () => {
     const probe = await newFork(w, 'probe');
     n = await writesOf((s) => s.finish(), () => new SteppedRun((hooks) => runFork(w.deps(w.a, hooks), probe._id, 'probe')));
     expect(n).toBeGreaterThanOrEqual(6);
-  });
+  }, LONG);
 
   it('through every pair of stopping points end with one fork, one child and every cent in place', async () => {
     for (let i = 0; i <= n; i++) {
@@ -81,7 +83,7 @@ describe('two runs of one fork', () => {
         expect(await expectForkEnded(f._id, f.parentId, f.childId)).toBe('COMPLETED');
       }
     }
-  });
+  }, LONG);
 
   it('with an abort racing the run at every pair of points: completed or rolled back, never both, never money twice', async () => {
     const phases = new Set<string>();
@@ -102,7 +104,7 @@ describe('two runs of one fork', () => {
       }
     }
     expect([...phases].sort()).toEqual(['COMPLETED', 'ROLLED_BACK']);
-  });
+  }, LONG);
 });
 
 async function expectMergeEnded(mergeId: string, sourceId: string, targetId: string) {
@@ -133,7 +135,7 @@ describe('two runs of one merge', () => {
     const probe = await newMerge(w, 'probe');
     n = await writesOf((s) => s.finish(), () => new SteppedRun((hooks) => runMerge(w.deps(w.a, hooks), probe._id, 'probe')));
     expect(n).toBeGreaterThanOrEqual(5);
-  });
+  }, LONG);
 
   it('through every pair of stopping points end with one merge and every cent in place', async () => {
     for (let i = 0; i <= n; i++) {
@@ -148,7 +150,7 @@ describe('two runs of one merge', () => {
         expect(await expectMergeEnded(m._id, m.sourceId, m.targetId)).toBe('COMPLETED');
       }
     }
-  });
+  }, LONG);
 
   it('with an abort racing the run at every pair of points: completed or rolled back, never both', async () => {
     const phases = new Set<string>();
@@ -168,7 +170,7 @@ describe('two runs of one merge', () => {
       }
     }
     expect([...phases].sort()).toEqual(['COMPLETED', 'ROLLED_BACK']);
-  });
+  }, LONG);
 });
 
 describe('two runs of one transfer', () => {
@@ -210,7 +212,7 @@ describe('two runs of one transfer', () => {
         }
       }
     }
-  });
+  }, LONG);
 
   it('recovery racing a slow run never both credits and releases', async () => {
     for (let i = 0; i <= 4; i++) {
@@ -225,7 +227,7 @@ describe('two runs of one transfer', () => {
       expect(m.in).toBe(m.out);
       expect(await walkProblems(w, [t.from, t.to])).toEqual([]);
     }
-  });
+  }, LONG);
 });
 
 describe('after every interleaving', () => {
@@ -235,5 +237,5 @@ describe('after every interleaving', () => {
     expect(report.problems).toEqual([]);
     expect(report.sagaConservationViolations).toBe(0);
     expect(new Decimal(report.totals.cash).plus(report.totals.costBasis).toFixed(2)).toBe(new Decimal(report.totals.deposits).minus(report.totals.withdrawals).toFixed(2));
-  });
+  }, LONG);
 });

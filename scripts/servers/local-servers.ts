@@ -89,7 +89,7 @@ async function startPostgres(dir: string, bin: string): Promise<RunningServer> {
   const init = spawnSync(asUser[0] ?? join(bin, 'initdb'), [...asUser.slice(1), ...(asUser.length ? [join(bin, 'initdb')] : []), '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const port = await freePort();
-  const args = ['-D', data, '-p', String(port), '-k', pgDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'];
+  const args = ['-D', data, '-p', String(port), '-k', pgDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=1100'];
   const cmd = asUser.length ? asUser[0]! : join(bin, 'postgres');
   const cmdArgs = asUser.length ? [...asUser.slice(1), join(bin, 'postgres'), ...args] : args;
   return launch('postgres', cmd, cmdArgs, port, pgDir, `postgres://postgres@127.0.0.1:${port}/postgres`);
@@ -114,11 +114,12 @@ export async function startMongo(dir: string): Promise<RunningServer[]> {
   if (forced === 'postgresql' && !pgBin) throw new Error('FLEET_FERRETDB_HANDLER=postgresql but PostgreSQL is not installed (apt-get install -y postgresql)');
   if (pgBin) {
     const postgres = await startPostgres(dir, pgBin);
-    // FerretDB's pool defaults to 50 PostgreSQL connections, and v1.24 can deadlock when every one of
-    // them is held by an operation waiting for its metadata lock while a collection is being created
-    // (seen under the fleet's load: the server accepts connections and answers nothing). A pool far
-    // larger than the clients' concurrency keeps a connection free for the lock's holder.
-    const ferret = await launch('ferretdb', ferretdb, ['--handler=postgresql', `--postgresql-url=${postgres.url}?pool_max_conns=280`, ...common], port, dir, url);
+    // FerretDB v1.24 loses a PostgreSQL connection from its pool (checked out for ever) when a client
+    // goes away in the middle of an operation: a killed worker, a timed-out request. Its pool defaults
+    // to 50; once every connection is lost it accepts clients and answers nothing (goroutine dumps:
+    // every operation waiting for a pool connection, none running). The tests kill processes on
+    // purpose, so the pool is made large enough to outlive a whole run.
+    const ferret = await launch('ferretdb', ferretdb, ['--handler=postgresql', `--postgresql-url=${postgres.url}?pool_max_conns=1000`, ...common], port, dir, url);
     return [postgres, ferret];
   }
   return [await launch('ferretdb', ferretdb, ['--handler=sqlite', `--sqlite-url=file:${dir}/`, ...common], port, dir, url)];

@@ -1,6 +1,7 @@
 import { Schema, type Connection } from 'mongoose';
 import type { EntryKind } from '../domain/ledger.js';
-import { Repository } from './model.js';
+import { type InsertResult, Repository, insertBatch } from './model.js';
+export type { InsertResult } from './model.js';
 import { type StoredBalances, type StoredTotals, storedBalancesDefinition, storedTotalsDefinition } from './stored-balances.js';
 import type { StoredOperation } from './stored-operation.js';
 
@@ -80,8 +81,6 @@ entrySchema.index({ accountId: 1, seq: 1 }, { unique: true });
 entrySchema.index({ idempotencyKey: 1 }, { unique: true });
 entrySchema.index({ day: 1 });
 
-/** What became of one document of a batch insert. */
-export type InsertResult = 'inserted' | 'duplicate';
 
 const PAGE_SIZE_MAX = 1000;
 const NEWER_MAX = 1000;
@@ -91,26 +90,9 @@ export class JournalRepository extends Repository<StoredEntry> {
     super(connection, 'JournalEntry', entrySchema);
   }
 
-  /**
-   * Inserts a batch in one command, unordered: each document stands or falls alone. A duplicate key
-   * (a taken seq, or a key decided before) is that document's answer; any other error fails the batch,
-   * and the callers find out from the journal what landed (every document has a unique key).
-   */
+  /** A batch of entries in one insert (see insertBatch): each document's own answer. */
   async insertBatch(entries: StoredEntry[]): Promise<InsertResult[]> {
-    const results: InsertResult[] = entries.map(() => 'inserted');
-    try {
-      await this.model.collection.insertMany(entries as never[], { ordered: false });
-    } catch (err) {
-      const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number }; result?: { insertedCount?: number } };
-      const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
-      // Trust a per-document answer only when every failure is a duplicate key and the rest were
-      // counted as inserted; anything else (a lost connection, a timeout) leaves the outcome unknown.
-      const insertedCount = e.result?.insertedCount;
-      const consistent = list.length > 0 && list.every((w) => w.code === 11000) && (insertedCount === undefined || insertedCount === entries.length - list.length);
-      if (!consistent) throw err;
-      for (const w of list) results[w.index] = 'duplicate';
-    }
-    return results;
+    return insertBatch(this.model as never, entries);
   }
 
   /** The newest entry of an account: one query (an index walk on MongoDB). */

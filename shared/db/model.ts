@@ -49,3 +49,28 @@ export abstract class Repository<T> {
     }
   }
 }
+
+/** What became of one document of a batch insert. */
+export type InsertResult = 'inserted' | 'duplicate';
+
+/**
+ * Inserts a batch in one command, unordered: each document stands or falls alone. A duplicate key is
+ * that document's answer. A batch error is trusted per document only when every failure is a duplicate
+ * key and the rest were counted inserted: anything else (a lost connection, a timeout) leaves the
+ * outcome unknown and is thrown (every document has a unique key, so a retry finds what landed).
+ */
+export async function insertBatch(model: Model<never> | Model<unknown>, docs: unknown[]): Promise<InsertResult[]> {
+  const results: InsertResult[] = docs.map(() => 'inserted');
+  if (docs.length === 0) return results;
+  try {
+    await model.collection.insertMany(docs as never[], { ordered: false });
+  } catch (err) {
+    const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number }; result?: { insertedCount?: number } };
+    const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
+    const insertedCount = e.result?.insertedCount;
+    const consistent = list.length > 0 && list.every((w) => w.code === 11000) && (insertedCount === undefined || insertedCount === docs.length - list.length);
+    if (!consistent) throw err;
+    for (const w of list) results[w.index] = 'duplicate';
+  }
+  return results;
+}

@@ -1,5 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
-import { Repository } from './model.js';
+import { Repository, insertBatch } from './model.js';
 
 /** One account's value on one business day (SPEC §7.1); unique per account and date. */
 export interface StoredSnapshot {
@@ -127,16 +127,8 @@ export class SnapshotRepository extends Repository<StoredSnapshot> {
    */
   async recordPage(points: StoredSnapshot[]): Promise<StoredSnapshot[]> {
     if (points.length === 0) return [];
-    const taken = new Set<number>();
-    try {
-      await this.model.collection.insertMany(points as never[], { ordered: false });
-    } catch (err) {
-      const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number } };
-      const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
-      if (list.length === 0 || !list.every((w) => w.code === 11000)) throw err;
-      for (const w of list) taken.add(w.index);
-    }
-    const written = points.filter((_, i) => !taken.has(i));
+    const results = await insertBatch(this.model as never, points);
+    const written = points.filter((_, i) => results[i] === 'inserted');
     for (const p of written) {
       const trail = this.trails.get(p.accountId);
       if (trail && !trail.points.some((x) => x.date === p.date)) trail.points = [...trail.points, p].sort((a, b) => (a.date < b.date ? -1 : 1));

@@ -1,5 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
-import { Repository } from './model.js';
+import { type InsertResult, Repository, insertBatch } from './model.js';
 
 /** Two-phase transfer phases: hold on the source → credit the destination → post; or void. */
 export const TRANSFER_PHASES = ['PENDING', 'HELD', 'CREDITED', 'POSTED', 'VOIDED'] as const;
@@ -49,6 +49,11 @@ export class TransferRepository extends Repository<StoredTransfer> {
   /** The transfer record, created on first sight; a replay gets the stored one. */
   async getOrCreate(t: StoredTransfer): Promise<StoredTransfer> {
     return (await this.insertOnce(t, () => this.get(t._id))).stored;
+  }
+
+  /** A batch of new records in one insert (see insertBatch). */
+  async insertBatch(records: StoredTransfer[]): Promise<InsertResult[]> {
+    return insertBatch(this.model as never, records);
   }
 
   async get(id: string): Promise<StoredTransfer | null> {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../../config/schema.js';
 import type { StoredAccount } from '../db/account-repository.js';
 import type { StoredEntry } from '../db/journal-repository.js';
@@ -91,7 +92,19 @@ export const orphanAccountId = (entryKey: string) => `orphan:${entryKey}`;
  * recorded the same way, so a retry can never flip an outcome.
  */
 export function postEntry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
-  return deps.stores.accountLocks.run(req.accountId, () => appendWithRetry(deps, req));
+  return deps.stores.accountLocks.run(req.accountId, async () => {
+    const shared = deps.stores.sharedHeads;
+    if (!shared) return appendWithRetry(deps, req);
+    // Across processes too, one posting at a time per account: the lease's last holder published the head.
+    const token = randomBytes(8).toString('hex');
+    const lease = await shared.take(req.accountId, token);
+    if (lease.head) deps.stores.heads.advance(req.accountId, lease.head);
+    try {
+      return await appendWithRetry(deps, req);
+    } finally {
+      await shared.give(req.accountId, token, deps.stores.heads.get(req.accountId)?.head ?? null);
+    }
+  });
 }
 
 async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
@@ -135,6 +148,13 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
       return refusal ? { status: 'refused', refusal, entry, replayed: false } : { status: 'applied', entry, replayed: false };
     }
     // A duplicate key: either the seq was taken (our head is stale) or this key was decided before.
+    // The head another process published is the cheap answer to the first; the journal settles the rest.
+    const published = await stores.sharedHeads?.get(req.accountId);
+    if (published && published.seq > (known.head?.seq ?? 0)) {
+      if (published.idempotencyKey === req.entryKey) return replayed(deps, req, published);
+      stores.heads.set(req.accountId, { ...known, head: published });
+      continue;
+    }
     const newer = await stores.journal.newerThan(req.accountId, known.head?.seq ?? 0);
     if (newer.length > 0) {
       stores.heads.set(req.accountId, { ...known, head: newer[newer.length - 1]! });
@@ -166,7 +186,8 @@ async function knownOf(deps: LedgerDeps, accountId: string): Promise<KnownAccoun
 
 /** Reads what this process does not know of an account: its document and its journal head, together. */
 async function load(deps: LedgerDeps, accountId: string): Promise<KnownAccount | null> {
-  const [account, head] = await Promise.all([deps.stores.accounts.get(accountId), deps.stores.journal.head(accountId)]);
+  const published = await deps.stores.sharedHeads?.get(accountId);
+  const [account, head] = await Promise.all([deps.stores.accounts.get(accountId), published ?? deps.stores.journal.head(accountId)]);
   if (!account) return null;
   const known = { account, head, accountReadAt: Date.now() };
   deps.stores.heads.set(accountId, known);

@@ -6,14 +6,18 @@ import { AuditRepository } from '../db/audit-repository.js';
 import { ForkRepository } from '../db/fork-repository.js';
 import { MergeRepository } from '../db/merge-repository.js';
 import { type DocLocks, LocalDocLocks, RedisDocLocks } from '../db/doc-locks.js';
-import { JournalRepository } from '../db/journal-repository.js';
+import { JournalRepository, type StoredEntry } from '../db/journal-repository.js';
 import { PriceRepository } from '../db/price-repository.js';
-import { TransferRepository } from '../db/transfer-repository.js';
+import { type StoredTransfer, TransferRepository } from '../db/transfer-repository.js';
 import { KeyedMutex } from '../runtime/keyed-mutex.js';
 import type { Service } from '../runtime/service.js';
 import { HeadCache } from './head-cache.js';
-import { JournalWriter } from './journal-writer.js';
+import { GroupInserter } from './group-inserter.js';
 import { Projector } from './projector.js';
+import { SharedHeads } from './shared-heads.js';
+
+/** A published head is kept this long after its account's last posting (an idle account drops out of Redis). */
+const SHARED_HEAD_TTL_MS = 3_600_000;
 
 /**
  * The repositories the ledger works through, opened on one connection, and this process's share of
@@ -29,11 +33,16 @@ export interface LedgerStores {
   /** The saga records (caches of what their journal entries decided). */
   forks: ForkRepository;
   merges: MergeRepository;
-  writer: JournalWriter;
+  /** Journal entries, committed in groups. */
+  writer: GroupInserter<StoredEntry>;
+  /** Transfer records, inserted in groups likewise. */
+  transferRecords: GroupInserter<StoredTransfer>;
   heads: HeadCache;
   projector: Projector;
   /** Postings to one account run one at a time in this process. */
   accountLocks: KeyedMutex;
+  /** The heads other processes appended, published in Redis (absent for a single process). */
+  sharedHeads: SharedHeads | null;
   /** Writes what is still pending (projections); call before closing the connection. */
   close(): Promise<void>;
 }
@@ -45,6 +54,7 @@ export interface LedgerStoresOptions {
   onError?: (err: unknown) => void;
   /** Indexes are built already (another set of stores on the same database did it): skip building them. */
   skipInit?: boolean;
+  sharedHeads?: SharedHeads;
 }
 
 export async function openLedgerStores(connection: Connection, opts: LedgerStoresOptions = {}): Promise<LedgerStores> {
@@ -56,13 +66,16 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
   const locks = opts.locks ?? new LocalDocLocks();
   for (const r of [accounts, repositories.transfers, repositories.forks, repositories.merges]) r.useLocks(locks);
   if (!opts.skipInit) await Promise.all(Object.values(repositories).map((s) => s.init()));
+  const groupCommit = { batchMax: settings.groupCommitBatchMax, inFlightMax: settings.groupCommitInFlightMax };
   const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax }, () => new Date(), opts.onError ?? (() => undefined));
   return {
     ...repositories,
-    writer: new JournalWriter(journal, { batchMax: settings.groupCommitBatchMax, inFlightMax: settings.groupCommitInFlightMax }),
+    writer: new GroupInserter((docs) => journal.insertBatch(docs), groupCommit),
+    transferRecords: new GroupInserter((docs) => repositories.transfers.insertBatch(docs), groupCommit),
     heads: new HeadCache(settings.headCacheMax, settings.accountCacheMs),
     projector,
     accountLocks: new KeyedMutex(),
+    sharedHeads: opts.sharedHeads ?? null,
     close: () => projector.flush(),
   };
 }
@@ -75,6 +88,7 @@ export async function openServiceStores(svc: Pick<Service, 'mongo' | 'workerRedi
   const stores = await openLedgerStores(svc.mongo, {
     settings: svc.config.ledger,
     locks: new RedisDocLocks(svc.workerRedis, svc.config.queuePrefix),
+    sharedHeads: new SharedHeads(svc.workerRedis, svc.config.queuePrefix, SHARED_HEAD_TTL_MS),
     onError: (err) => svc.logger.warn({ err }, 'a projection batch failed; it is written again with the next one'),
   });
   svc.lifecycle.addProducer({ name: 'projections', close: () => stores.close() });

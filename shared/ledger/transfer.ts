@@ -27,7 +27,7 @@ export async function transfer(
   if (req.fromId === req.toId) return refusedOutcome('transfer', refuse('same_account', 'a transfer needs two different accounts'));
   const now = deps.clock.now();
   await deps.hooks?.beforeWrite?.(`transfer-record ${req.scopedKey}`);
-  const record = await deps.stores.transfers.getOrCreate({
+  const record = await claimRecord(deps, {
     _id: transferIdOf(req.scopedKey),
     fromId: req.fromId,
     toId: req.toId,
@@ -44,6 +44,12 @@ export async function transfer(
     return refusedOutcome('transfer', refuse('idempotency_key_reused', 'this idempotency key started a different transfer'));
   }
   return resumeTransfer(deps, record, req.jobId);
+}
+
+/** The transfer's record, inserted with others of the moment in one write; a replay finds the stored one. */
+async function claimRecord(deps: LedgerDeps, t: StoredTransfer): Promise<StoredTransfer> {
+  if ((await deps.stores.transferRecords.append(t)) === 'inserted') return t;
+  return (await deps.stores.transfers.get(t._id)) ?? t;
 }
 
 /**

@@ -1,7 +1,7 @@
-import type { InsertResult, JournalRepository, StoredEntry } from '../db/journal-repository.js';
+import type { InsertResult } from '../db/model.js';
 
-interface Pending {
-  entry: StoredEntry;
+interface Pending<T> {
+  entry: T;
   resolve: (r: InsertResult) => void;
   reject: (err: unknown) => void;
 }
@@ -14,24 +14,24 @@ export interface GroupCommitOptions {
 }
 
 /**
- * Group commit (as TigerBeetle batches): appends that arrive together, for different accounts, go to
- * the journal in one unordered insert. Each entry gets its own answer: inserted, or a duplicate key
+ * Group commit (as TigerBeetle batches): inserts that arrive together (journal entries for different
+ * accounts, transfer records) go to their collection in one unordered insert. Each entry gets its own answer: inserted, or a duplicate key
  * (its seq was taken, or its key was decided before). A batch that fails otherwise fails each of its
  * appends; every entry has a unique key, so a retry finds what did land.
  */
-export class JournalWriter {
-  private queue: Pending[] = [];
+export class GroupInserter<T> {
+  private queue: Array<Pending<T>> = [];
   private inFlight = 0;
   private scheduled = false;
   /** Entries written and batches sent, for the bench and metrics. */
   readonly counts = { entries: 0, batches: 0 };
 
   constructor(
-    private readonly journal: JournalRepository,
+    private readonly insertBatch: (docs: T[]) => Promise<InsertResult[]>,
     private readonly opts: GroupCommitOptions,
   ) {}
 
-  append(entry: StoredEntry): Promise<InsertResult> {
+  append(entry: T): Promise<InsertResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
       // Wait for the end of this turn of the event loop: appends made in it share the insert.
@@ -56,9 +56,9 @@ export class JournalWriter {
     }
   }
 
-  private async write(batch: Pending[]): Promise<void> {
+  private async write(batch: Array<Pending<T>>): Promise<void> {
     try {
-      const results = await this.journal.insertBatch(batch.map((p) => p.entry));
+      const results = await this.insertBatch(batch.map((p) => p.entry));
       this.counts.batches++;
       this.counts.entries += results.filter((r) => r === 'inserted').length;
       batch.forEach((p, i) => p.resolve(results[i]!));
