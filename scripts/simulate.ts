@@ -53,8 +53,8 @@ async function main(argv: string[]): Promise<number> {
     FLEET__FORK__BENCHMARK_SYMBOL: market.benchmark,
     ADMIN_API_KEY: adminKey,
     LOG_LEVEL: 'warn',
-    // Small batches, so a day's snapshots and assessments spread over the workers' concurrency.
-    FLEET__PERFORMANCE__SNAPSHOT_BATCH_SIZE: '8',
+    // Small pages, so a day's consolidation assessments spread over the workers' concurrency. (A
+    // day's snapshots are one page at this size: a page costs a few queries whatever its size.)
     FLEET__CONSOLIDATION__SCAN_PAGE_SIZE_MAX: '8',
     // The reconciler walks every journal: in a run of minutes, verify at the end does its work.
     FLEET__SCHEDULES__RECONCILE_EVERY_SEC: '3600',

@@ -196,6 +196,35 @@ describe('consolidation scan on constructed histories', () => {
   });
 });
 
+describe('consolidation scan fan-out', () => {
+  it('covers every active account once, in pages of the configured size, and a second fan-out adds nothing', async () => {
+    const small = { ...cd, config: { ...cd.config, consolidation: { ...cd.config.consolidation, scanPageSizeMax: 3 } } };
+    const handlers = consolidationHandlers(small, h.producer, createMergeMetrics(new Registry(), cd), { onMergeFinished: async () => undefined, onMergeStuck: async () => undefined }, silentLogger);
+    const date = '2031-01-02';
+    const first = (await handlers.scan({ date }, { job: { id: 'fanout-1' } } as never)) as { batches: number };
+    const again = (await handlers.scan({ date }, { job: { id: 'fanout-2' } } as never)) as { batches: number };
+    const queue = h.producer.queue(QUEUE.consolidationScan);
+    const jobs = (await queue.getJobs(['waiting', 'prioritized', 'delayed'])).filter((j) => j.name === 'batch' && j.data.date === date);
+    const pages = await Promise.all(jobs.map(async (j) => (await h.stores.accounts.list({ state: 'ACTIVE' }, { afterId: j.data.afterAccountId ?? undefined, limit: j.data.limit })).map((a) => a._id)));
+    const active = [];
+    for (let after: string | undefined; ; ) {
+      const page = await h.stores.accounts.list({ state: 'ACTIVE' }, { afterId: after, limit: 200 });
+      active.push(...page.map((a) => a._id));
+      if (page.length < 200) break;
+      after = page.at(-1)!._id;
+    }
+    for (const j of jobs) await j.remove();
+    expect(active.length).toBeGreaterThan(6);
+    expect({ batches: first.batches, again: again.batches, jobs: jobs.length, covered: pages.flat().sort(), sizes: pages.every((p) => p.length <= 3) }).toEqual({
+      batches: Math.ceil(active.length / 3),
+      again: Math.ceil(active.length / 3),
+      jobs: Math.ceil(active.length / 3),
+      covered: [...active].sort(),
+      sizes: true,
+    });
+  });
+});
+
 describe('merge workers as real processes', () => {
   const STEPS = ['merge.after-start', 'merge.after-merge-in', 'merge.after-merge-out', 'merge.after-close'];
 

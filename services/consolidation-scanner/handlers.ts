@@ -10,8 +10,9 @@ import type { Producer } from '../../shared/queue/producer.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 import type { Logger } from '../../shared/runtime/logger.js';
 
-/** Pages of account ids one day's scan reads at most. */
-const FANOUT_PAGES_MAX = 10_000;
+/** Reads of account ids one day's scan makes at most, each of this many batch pages. */
+const FANOUT_PAGES_MAX = 1_000;
+const FANOUT_READ_PAGES = 100;
 
 export function createMergeMetrics(registry: Registry, deps: ConsolidationDeps) {
   return {
@@ -70,18 +71,24 @@ export function consolidationHandlers(
   };
 
   return {
-    /** The day's fan-out: one batch job per page of account ids, keyed by day and page start. */
+    /**
+     * The day's fan-out: one batch job per page of account ids, keyed by day and page start. The ids
+     * are read in large pages and their jobs enqueued together (a re-run of the day adds nothing new).
+     */
     scan: async (d) => {
       const date = d.date ?? deps.clock.today();
       let afterId: string | null = null;
       let batches = 0;
-      for (let page = 0; page < FANOUT_PAGES_MAX; page++) {
-        const ids = await deps.stores.accounts.list({ state: 'ACTIVE' }, { afterId: afterId ?? undefined, limit: pageSize });
-        if (ids.length === 0) break;
-        await producer.enqueue(QUEUE.consolidationScan, 'batch', { date, afterAccountId: afterId, limit: pageSize }, { jobId: jobId('consolidation', date, afterId ?? 'first') });
-        batches++;
-        afterId = ids[ids.length - 1]!._id;
-        if (ids.length < pageSize) break;
+      for (let read = 0; read < FANOUT_PAGES_MAX; read++) {
+        const ids = await deps.stores.accounts.ids({ state: 'ACTIVE' }, { afterId: afterId ?? undefined, limit: pageSize * FANOUT_READ_PAGES });
+        const jobs = [];
+        for (let i = 0; i < ids.length; i += pageSize) {
+          jobs.push({ name: 'batch' as const, data: { date, afterAccountId: afterId, limit: pageSize }, opts: { jobId: jobId('consolidation', date, afterId ?? 'first') } });
+          afterId = ids[Math.min(i + pageSize, ids.length) - 1]!;
+        }
+        await producer.enqueueBulk(QUEUE.consolidationScan, jobs);
+        batches += jobs.length;
+        if (ids.length < pageSize * FANOUT_READ_PAGES) break;
       }
       return { date, batches };
     },

@@ -120,10 +120,12 @@ export class AccountRepository extends Repository<StoredAccount> {
 
   /** Cursor paging by id: stable under inserts, and the cursor is the last id seen. */
   async list(filter: AccountFilter, opts: { afterId?: string | undefined; limit: number }): Promise<StoredAccount[]> {
-    const query: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(filter)) if (v !== undefined) query[k] = v;
-    if (opts.afterId) query['_id'] = { $gt: opts.afterId };
-    return this.model.find(query).sort({ _id: 1 }).limit(Math.min(opts.limit, PAGE_SIZE_MAX)).lean<StoredAccount[]>();
+    return this.model.find(cursorQuery(filter, opts.afterId)).sort({ _id: 1 }).limit(Math.min(opts.limit, PAGE_SIZE_MAX)).lean<StoredAccount[]>();
+  }
+
+  /** The ids alone, paged like `list` but in pages as large as `limit` asks (a fan-out's cursor walk). */
+  async ids(filter: AccountFilter, opts: { afterId?: string | undefined; limit: number }): Promise<string[]> {
+    return (await this.model.find(cursorQuery(filter, opts.afterId), { _id: 1 }).sort({ _id: 1 }).limit(opts.limit).lean<Array<{ _id: string }>>()).map((a) => a._id);
   }
 
   /** One page of accounts by bucket, or every account (a small fleet is one page). */
@@ -216,4 +218,12 @@ export class AccountRepository extends Repository<StoredAccount> {
       await this.model.deleteOne({ _id: id, headSeq: 0 });
     });
   }
+}
+
+/** A filter's defined fields, after the cursor's id. */
+function cursorQuery(filter: AccountFilter, afterId: string | undefined): Record<string, unknown> {
+  const query: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(filter)) if (v !== undefined) query[k] = v;
+  if (afterId) query['_id'] = { $gt: afterId };
+  return query;
 }

@@ -69,20 +69,22 @@ export class PriceRepository extends Repository<StoredPrice> {
         written += result.modifiedCount;
       }
     }
+    this.recent.clear();
     return written;
   }
 
-  /**
-   * The last close on or before `date` of each symbol asked for. The close of that very date is an
-   * equality lookup; otherwise (weekends, holidays) a sorted query, which FerretDB v1 answers in
-   * memory, so its answer is kept for a short while. A close loaded since is seen after that.
-   */
   /** The last `sessions` closes of a symbol up to `date`, oldest first (trend measures). */
   async closesUpTo(symbol: string, date: string, sessions: number): Promise<Decimal[]> {
     const rows = await this.model.find({ symbol, date: { $lte: date } }, { _id: 0, closeMicros: 1 }).sort({ date: -1 }).limit(sessions).lean<Array<{ closeMicros: bigint }>>();
     return rows.reverse().map((r) => loadUnits('price', r.closeMicros));
   }
 
+  /**
+   * The last close on or before `date` of each symbol asked for. The close of that very date is an
+   * equality lookup; otherwise (weekends, holidays) a sorted query, which FerretDB v1 answers in
+   * memory. Either answer is kept for a short while (every account valued in a day asks for the same
+   * closes): a close loaded or corrected by another process is seen after that; by this one, at once.
+   */
   async lastCloses(symbols: string[], date: string): Promise<Map<string, Decimal>> {
     const found = await Promise.all([...new Set(symbols)].map((symbol) => this.lastClose(symbol, date)));
     return new Map(found.filter((p): p is StoredPrice => p !== null).map((p) => [p.symbol, loadUnits('price', p.closeMicros)]));
@@ -91,12 +93,11 @@ export class PriceRepository extends Repository<StoredPrice> {
   private readonly recent = new Map<string, { price: StoredPrice | null; until: number }>();
 
   private async lastClose(symbol: string, date: string): Promise<StoredPrice | null> {
-    const exact = await this.model.findOne({ symbol, date }, { _id: 0 }).lean<StoredPrice>();
-    if (exact) return exact;
     const key = `${symbol}\u0000${date}`;
     const cached = this.recent.get(key);
     if (cached && cached.until > Date.now()) return cached.price;
-    const price = await this.model.findOne({ symbol, date: { $lte: date } }, { _id: 0 }).sort({ date: -1 }).lean<StoredPrice>();
+    const exact = await this.model.findOne({ symbol, date }, { _id: 0 }).lean<StoredPrice>();
+    const price = exact ?? (await this.model.findOne({ symbol, date: { $lte: date } }, { _id: 0 }).sort({ date: -1 }).lean<StoredPrice>());
     if (this.recent.size >= RECENT_MAX) this.recent.clear();
     this.recent.set(key, { price, until: Date.now() + RECENT_TTL_MS });
     return price;
