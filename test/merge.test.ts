@@ -258,5 +258,5 @@ describe('merge workers as real processes', () => {
       expect([t.cash.toFixed(2), t.positions.map((p) => p.quantity.toString()), s.state, s.cash.toFixed(2)]).toEqual(['82000.00', ['10'], 'CLOSED', '0.00']);
     }
     expect((await verifyLedger(h.stores, { idle: true })).problems).toEqual([]);
-  });
+  }, 180_000);
 });
