@@ -38,8 +38,9 @@ async function startFerret(): Promise<void> {
 beforeAll(async () => {
   port = await freePort();
   await startFerret();
-  // A command sent to the server as it restarts may get no answer: it fails after 5 s (not the
-  // default 30) and its job is tried again, within the test's wait.
+  // A command sent as the server dies may never be answered (the driver waits on a dead socket):
+  // the group insert gives up after the driver's timeouts added up (16 s with a 5 s socket timeout,
+  // not the default 41) and its job is tried again, within the test's wait.
   const env = { ...iso.env, MONGODB_URL: `mongodb://127.0.0.1:${port}/outage`, FLEET__MONGO__SOCKET_TIMEOUT_MS: '5000' };
   const config = loadConfig(env);
   mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);

@@ -1,4 +1,5 @@
 import type { InsertResult } from '../db/model.js';
+import { withDeadline } from '../runtime/deadline.js';
 
 interface Pending<T> {
   entry: T;
@@ -11,6 +12,12 @@ export interface GroupCommitOptions {
   batchMax: number;
   /** Inserts in flight at once; appends arriving meanwhile wait and go together in the next one. */
   inFlightMax: number;
+  /**
+   * How long an insert may go unanswered before its appends are failed as unknown (their jobs retry
+   * and the unique keys decide what landed) and its slot is freed: a command lost with its connection
+   * would otherwise hold every posting of its accounts, and the slot, for good.
+   */
+  deadlineMs: number;
 }
 
 /**
@@ -58,7 +65,7 @@ export class GroupInserter<T> {
 
   private async write(batch: Array<Pending<T>>): Promise<void> {
     try {
-      const results = await this.insertBatch(batch.map((p) => p.entry));
+      const results = await withDeadline(this.insertBatch(batch.map((p) => p.entry)), this.opts.deadlineMs, `an insert of ${batch.length} entries`);
       this.counts.batches++;
       this.counts.entries += results.filter((r) => r === 'inserted').length;
       batch.forEach((p, i) => p.resolve(results[i]!));

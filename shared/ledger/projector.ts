@@ -1,10 +1,13 @@
 import type { AccountRepository, Projection } from '../db/account-repository.js';
+import { withDeadline } from '../runtime/deadline.js';
 
 export interface ProjectorOptions {
   /** How long a projection waits for others to share its write. */
   flushMs: number;
   /** Accounts written by one batch at most. */
   batchMax: number;
+  /** How long a batch may go unanswered before it counts as failed (and is written again), so the projector never stalls. */
+  deadlineMs: number;
 }
 
 /** Rounds a final flush (shutdown, tests) makes at most before giving up on what is still locked. */
@@ -80,7 +83,7 @@ export class Projector {
     let retry: Projection[] = [];
     const started = Date.now();
     try {
-      const locked = new Set(await this.accounts.project(batch, this.now()));
+      const locked = new Set(await withDeadline(this.accounts.project(batch, this.now()), this.opts.deadlineMs, `a batch of ${batch.length} projections`));
       retry = batch.filter((p) => locked.has(p.id));
       this.counts.written += batch.length - retry.length;
       this.counts.batches++;

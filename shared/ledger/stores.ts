@@ -55,6 +55,8 @@ export interface LedgerStoresOptions {
   /** Indexes are built already (another set of stores on the same database did it): skip building them. */
   skipInit?: boolean;
   sharedHeads?: SharedHeads;
+  /** How long a batched write may go unanswered (see GroupCommitOptions.deadlineMs); from the driver's own timeouts. */
+  writeDeadlineMs?: number;
 }
 
 export async function openLedgerStores(connection: Connection, opts: LedgerStoresOptions = {}): Promise<LedgerStores> {
@@ -66,8 +68,9 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
   const locks = opts.locks ?? new LocalDocLocks();
   for (const r of [accounts, repositories.transfers, repositories.forks, repositories.merges]) r.useLocks(locks);
   if (!opts.skipInit) await Promise.all(Object.values(repositories).map((s) => s.init()));
-  const groupCommit = { batchMax: settings.groupCommitBatchMax, inFlightMax: settings.groupCommitInFlightMax };
-  const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax }, () => new Date(), opts.onError ?? (() => undefined));
+  const deadlineMs = opts.writeDeadlineMs ?? writeDeadlineMs(defaults.mongo);
+  const groupCommit = { batchMax: settings.groupCommitBatchMax, inFlightMax: settings.groupCommitInFlightMax, deadlineMs };
+  const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax, deadlineMs }, () => new Date(), opts.onError ?? (() => undefined));
   return {
     ...repositories,
     writer: new GroupInserter((docs) => journal.insertBatch(docs), groupCommit),
@@ -81,6 +84,12 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
 }
 
 /**
+ * The longest a healthy driver takes to answer a write: select the server, connect, wait for the
+ * reply. Past it (and a margin) the command is taken as lost with its connection.
+ */
+const writeDeadlineMs = (m: Config['mongo']) => m.serverSelectionTimeoutMs + m.connectTimeoutMs + m.socketTimeoutMs + 1000;
+
+/**
  * The stores of a service process: account documents locked in Redis (shared with every other
  * process), settings from config, pending projections written before the process stops.
  */
@@ -89,6 +98,7 @@ export async function openServiceStores(svc: Pick<Service, 'mongo' | 'workerRedi
     settings: svc.config.ledger,
     locks: new RedisDocLocks(svc.workerRedis, svc.config.queuePrefix),
     sharedHeads: new SharedHeads(svc.workerRedis, svc.config.queuePrefix, SHARED_HEAD_TTL_MS),
+    writeDeadlineMs: writeDeadlineMs(svc.config.mongo),
     onError: (err) => svc.logger.warn({ err }, 'a projection batch failed; it is written again with the next one'),
   });
   svc.lifecycle.addProducer({ name: 'projections', close: () => stores.close() });
