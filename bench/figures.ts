@@ -192,7 +192,7 @@ export async function dailySnapshot(ctx: BenchContext, accounts: number, reportA
   const handlers = snapshotterHandlers({ stores: ctx.stores, snapshots, clock: systemClock }, ctx.producer, ctx.config, new Registry());
   const deadLetters = new DeadLetterRepository(ctx.mongo);
   await deadLetters.init();
-  const worker = createWorker(QUEUE.snapshot, { day: handlers.day, batch: handlers.batch }, { connection: ctx.workerRedis, config: ctx.config, logger: silent, metrics: createQueueMetrics(new Registry(), () => []), deadLetters });
+  const worker = createWorker(QUEUE.snapshot, { day: handlers.day, batch: handlers.batch, limits: handlers.limits }, { connection: ctx.workerRedis, config: ctx.config, logger: silent, metrics: createQueueMetrics(new Registry(), () => []), deadLetters });
   const date = new Date().toISOString().slice(0, 10);
   const start = performance.now();
   void worker.run();

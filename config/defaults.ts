@@ -57,6 +57,8 @@ export const defaults: Config = {
       riskMultiplier: '1.0',
       monitoringFrequencySec: 300,
       nextTier: 'REV',
+      forkMargin: '0.05',
+      lossLimits: {},
     },
     REV: {
       minCapital: '100000.00',
@@ -66,6 +68,8 @@ export const defaults: Config = {
       riskMultiplier: '1.2',
       monitoringFrequencySec: 180,
       nextTier: 'COM',
+      forkMargin: '0.05',
+      lossLimits: {},
     },
     COM: {
       minCapital: '500000.00',
@@ -75,6 +79,8 @@ export const defaults: Config = {
       riskMultiplier: '1.5',
       monitoringFrequencySec: 60,
       nextTier: null,
+      forkMargin: '0.00',
+      lossLimits: {},
     },
   },
   queues: {
@@ -120,10 +126,11 @@ export const defaults: Config = {
     benchmarkSymbol: 'SPY',
     backlogMax: 50,
     recoverAfterSec: 120,
+    afterMergeCooldownDays: 30,
   },
   consolidation: {
     underperformanceAnnualReturn: '0.05',
-    underperformanceMinHistoryDays: 30,
+    underperformanceMinHistoryDays: 63,
     fixedCostShareOfReturnsMax: '0.50',
     drawdownMax: '0.20',
     volatilityMax: '0.40',
@@ -139,6 +146,9 @@ export const defaults: Config = {
     autoExecuteUrgency: 'high',
     scanPageSizeMax: 500,
     costWindowDays: 90,
+    belowMinTolerance: '0.05',
+    belowMinSessions: 5,
+    childGraceDays: 120,
   },
   reinvestment: {
     momentumSessions: 63,
@@ -148,6 +158,9 @@ export const defaults: Config = {
   performance: {
     snapshotBatchSize: 500,
     retentionDays: 730,
+  },
+  reviews: {
+    snoozeDaysAfterReject: 10,
   },
   alerts: {
     dailyLossMax: '0.05',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDecimal } from '../shared/money/parse.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/contracts/queues.js';
+import { lossLimits } from '../shared/contracts/account-config.js';
 import { TIER_NAMES, type TierName } from '../shared/domain/tiers.js';
 
 /** A decimal written as a string in config, so no rate or amount passes through a float. */
@@ -34,6 +35,13 @@ const tierSchema = z.strictObject({
   riskMultiplier: decimalString,
   monitoringFrequencySec: positiveInt,
   nextTier: z.enum(TIER_NAMES).nullable(),
+  /**
+   * Fork eligibility's margin over the next tier's minimum: an account forks at equity ≥
+   * threshold × (1 + margin) + min capital, so its child starts this much above its own floor.
+   */
+  forkMargin: fraction,
+  /** Loss limits of the tier's accounts, by rule (an account's own are more specific; unset rules alert at `alerts`). */
+  lossLimits: lossLimits,
 });
 
 const queueSchema = z.strictObject({
@@ -131,6 +139,8 @@ export const configSchema = z.strictObject({
     backlogMax: positiveInt,
     /** A fork untouched this long in an open phase is resumed by the recovery job. */
     recoverAfterSec: positiveInt,
+    /** A parent that absorbed one of its own children does not fork again for this many days. */
+    afterMergeCooldownDays: z.number().int().min(0),
   }),
   consolidation: z.strictObject({
     underperformanceAnnualReturn: decimalString,
@@ -153,6 +163,12 @@ export const configSchema = z.strictObject({
     scanPageSizeMax: positiveInt.max(10_000),
     /** Fees and gains are measured over this many days of history. */
     costWindowDays: positiveInt,
+    /** "Below minimum" fires only below min capital × (1 − this)… */
+    belowMinTolerance: fraction,
+    /** …on this many sessions in a row (a fall under half the minimum fires at once: critical). */
+    belowMinSessions: positiveInt,
+    /** A child is exempt from every trigger that is not critical for this many days after it opened. */
+    childGraceDays: z.number().int().min(0),
   }),
   reinvestment: z.strictObject({
     /** Sessions of closes the dynamic strategy reads for momentum and volatility. */
@@ -167,6 +183,10 @@ export const configSchema = z.strictObject({
     snapshotBatchSize: positiveInt.max(5000),
     /** Daily points older than this are rolled into monthly summaries and pruned (SPEC §7.1: two years). */
     retentionDays: positiveInt,
+  }),
+  reviews: z.strictObject({
+    /** After a person rejects a review, its subject (account and kind) is not filed again for this many days. */
+    snoozeDaysAfterReject: z.number().int().min(0),
   }),
   alerts: z.strictObject({
     dailyLossMax: fraction,

@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
     const lastDate = market.sessions[market.sessions.length - 1]!;
     const end = await finalState(setup, lastDate);
     const verify = end.verify.ok ? 'ok' : 'failed';
-    const summary = { accounts: end.tiers, forks: end.counts.forks, merges: end.counts.merges, alerts: end.counts.alerts, verify };
+    const summary = { accounts: end.tiers, forks: end.counts.forks, merges: end.counts.merges, churn: end.churn.length, alerts: end.counts.alerts, alertsByRule: end.alertsByRule, reviews: end.reviews, verify };
     const html = await renderReport({
       title: 'Account fleet simulation',
       generatedAt: new Date().toISOString(),
@@ -113,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
       alerts: end.alerts,
       events: run.events,
       opportunities: end.opportunities,
+      churn: end.churn,
     });
     writeFileSync(reportFile, html);
     const seconds = (Date.now() - started) / 1000;
@@ -123,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
       'Com-Acc': end.tiers['COM'],
       forks: summary.forks,
       merges: summary.merges,
+      churn: summary.churn,
       alerts: summary.alerts,
       'client operations': run.operations,
       'simulated days': args.days,

@@ -182,8 +182,9 @@ describe('consolidation through the API', () => {
     await openAccount(h, 'acc-cm-rs', '9000.00', { parentId: 'acc-cm-r' });
     const date = clock.today();
     await cd.opportunities.recordOnce({ _id: `copp_acc-cm-rs_${date}`, accountId: 'acc-cm-rs', ownerId: 'owner-1', date, seq: 1, fired: ['operational-efficiency'], strategy: 'parent', targetId: 'acc-cm-r', sourceIds: ['acc-cm-rs'], amount: null, urgency: 'medium', confidence: 0.6, action: 'review', assessment: {}, inputs: {}, mergeIds: [], reviewId: null, createdAt: clock.now() });
-    await cd.reviews.createOnce({ _id: `rev_copp_acc-cm-rs_${date}`, kind: 'merge', accountId: 'acc-cm-rs', ownerId: 'owner-1', decisionId: `copp_acc-cm-rs_${date}`, forkId: null, state: 'PENDING', createdAt: clock.now(), decidedAt: null, decidedBy: null, note: null });
-    expect((await call('POST', `/api/v1/reviews/rev_copp_acc-cm-rs_${date}/approve`, {})).status).toBe(200);
+    const { review } = await cd.reviews.file({ kind: 'merge', accountId: 'acc-cm-rs', ownerId: 'owner-1', decisionId: `copp_acc-cm-rs_${date}`, urgency: 'medium', day: date, now: clock.now(), snoozeDays: 10 });
+    expect(review!._id).toBe(`rev_merge_acc-cm-rs_${date}`);
+    expect((await call('POST', `/api/v1/reviews/${review!._id}/approve`, {})).status).toBe(200);
     await waitFor('the approved merge', async () => (await cash('acc-cm-r')) === '49000.00', 20_000, 100);
     expect((await call('GET', '/api/v1/consolidation/opportunities')).body.items[0]).toMatchObject({ accountId: 'acc-cm-rs', mergeIds: [expect.any(String)] });
   });

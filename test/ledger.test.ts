@@ -142,3 +142,31 @@ describe('the ledger through the account-ops worker', () => {
     expect(report.entries).toBeGreaterThan(200);
   });
 });
+
+describe('a loss limit\'s state change', () => {
+  const breach = (accountId: string, key: string, to: 'SAFE' | 'SUSPENDED', id?: string) =>
+    h.run('limit-breach', { accountId, idempotencyKey: key, actor: 'risk-limits', to, rule: 'drawdown', period: '2026-11', reason: '17.00 % below its high-water mark' }, id);
+  const stateOf = async (accountId: string) => loadBalances((await h.stores.journal.head(accountId))!.after).state;
+
+  it('takes an ACTIVE account out of trading once, however often it runs', async () => {
+    await openAccount(h, 'acc-limit-a');
+    const runs = await Promise.all([breach('acc-limit-a', 'limit-drawdown-2026-11', 'SAFE', 'lb-1'), breach('acc-limit-a', 'limit-drawdown-2026-11', 'SAFE', 'lb-2')]);
+    expect(runs.map((r) => r.status)).toEqual(['applied', 'applied']);
+    expect(await stateOf('acc-limit-a')).toBe('SAFE');
+    expect((await h.stores.journal.head('acc-limit-a'))!.seq).toBe(2);
+  });
+
+  it('never loosens what an operator set in the meantime: a suspended account stays suspended', async () => {
+    await openAccount(h, 'acc-limit-s');
+    expect((await h.run('state-change', { accountId: 'acc-limit-s', idempotencyKey: 'suspend-by-hand', actor: 'operator', to: 'SUSPENDED', reason: 'looking into it' })).status).toBe('applied');
+    const r = await breach('acc-limit-s', 'limit-drawdown-2026-11', 'SAFE');
+    expect(r).toMatchObject({ status: 'refused', code: 'invalid_state' });
+    expect(await stateOf('acc-limit-s')).toBe('SUSPENDED');
+    // A stronger limit still acts on a SAFE account.
+    await openAccount(h, 'acc-limit-t');
+    await breach('acc-limit-t', 'limit-drawdown-2026-10', 'SAFE');
+    expect((await breach('acc-limit-t', 'limit-monthly-loss-2026-11', 'SUSPENDED')).status).toBe('applied');
+    expect(await stateOf('acc-limit-t')).toBe('SUSPENDED');
+    expect((await verifyLedger(h.stores, { idle: true })).problems).toEqual([]);
+  });
+});

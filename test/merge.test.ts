@@ -28,7 +28,8 @@ const clock = new FixedClock(new Date('2026-11-18T16:00:00Z'));
 const FAST_LOCKS = { FLEET__QUEUES__MERGE__LOCK_DURATION_MS: '4000', FLEET__QUEUES__MERGE__STALLED_INTERVAL_MS: '1000', FLEET__QUEUES__MERGE__MAX_STALLED_COUNT: '5' };
 
 beforeAll(async () => {
-  h = await startLedger('merge', { clock, env: FAST_LOCKS });
+  // The scan's triggers are tested on accounts opened today: no child grace period here (it has unit tests).
+  h = await startLedger('merge', { clock, env: { ...FAST_LOCKS, FLEET__CONSOLIDATION__CHILD_GRACE_DAYS: '0' } });
   fk = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
   cd = await openConsolidationDeps(h.mongo, h.stores, h.config, clock);
 });
@@ -133,8 +134,12 @@ describe('consolidation scan on constructed histories', () => {
   /** Stores `n` daily points ending yesterday, each from a return and a cash share. */
   async function history(accountId: string, n: number, r: (i: number) => number, cashShare = 0.1) {
     let value = 100_000;
+    let index = 1;
+    let peak = 1;
     for (let i = 0; i < n; i++) {
       value *= 1 + (i === 0 ? 0 : r(i));
+      index *= 1 + (i === 0 ? 0 : r(i));
+      peak = Math.max(peak, index);
       const equity = new Decimal(value.toFixed(2));
       await cd.snapshots.record({
         _id: `${accountId}_${day(i)}`,
@@ -146,6 +151,10 @@ describe('consolidation scan on constructed histories', () => {
         positionsValueCents: 0n,
         netFlowCents: 0n,
         dailyReturn: i === 0 ? null : r(i),
+        index,
+        indexPeak: peak,
+        weekBase: 1,
+        monthBase: 1,
         createdAt: new Date(),
       });
     }
@@ -157,9 +166,9 @@ describe('consolidation scan on constructed histories', () => {
     await openAccount(h, 'acc-s-root', '200000.00', owner);
     const kid = (id: string, deposit: string, parentId = 'acc-s-root') => openAccount(h, id, deposit, { ...owner, parentId });
     await kid('acc-s-under', '50000.00');
-    await history('acc-s-under', 40, () => daily(0.04));
+    await history('acc-s-under', 64, () => daily(0.04));
     await kid('acc-s-ok', '50000.00');
-    await history('acc-s-ok', 40, () => daily(0.06));
+    await history('acc-s-ok', 64, () => daily(0.06));
     await kid('acc-s-small', '4000.00');
     await kid('acc-s-risk', '50000.00');
     await history('acc-s-risk', 40, () => 0.79 ** (1 / 39) - 1);
@@ -187,12 +196,18 @@ describe('consolidation scan on constructed histories', () => {
     const small = (await cd.opportunities.get(`copp_acc-s-small_${date}`))!;
     expect([small.action, small.strategy, small.targetId, small.mergeIds.length]).toEqual(['execute', 'parent', 'acc-s-root', 1]);
     const under = (await cd.opportunities.get(`copp_acc-s-under_${date}`))!;
-    expect([under.action, under.reviewId]).toEqual(['review', `rev_copp_acc-s-under_${date}`]);
+    expect([under.action, under.reviewId]).toEqual(['review', `rev_merge_acc-s-under_${date}`]);
     expect(await h.producer.queue(QUEUE.merge).getJob(`merge.${small.mergeIds[0]}`)).toBeTruthy();
     // A second scan of the day (a scheduler firing twice) acts on nothing twice.
     await handlers.batch({ date, afterAccountId: 'acc-s-', limit: 500 }, { job: { id: 'scan-test-2' } } as never);
     expect((await cd.opportunities.get(small._id))!.mergeIds).toEqual(small.mergeIds);
     expect(await cd.reviews.model.countDocuments({ accountId: 'acc-s-under' })).toBe(1);
+    // The next day the same condition refreshes the open review instead of filing another.
+    clock.advanceHours(24);
+    await handlers.batch({ date: clock.today(), afterAccountId: 'acc-s-', limit: 500 }, { job: { id: 'scan-test-3' } } as never);
+    clock.advanceHours(-24);
+    const open = (await cd.reviews.openOf('merge', 'acc-s-under'))!;
+    expect([open._id, open.refreshes, await cd.reviews.model.countDocuments({ accountId: 'acc-s-under' })]).toEqual([`rev_merge_acc-s-under_${date}`, 1, 1]);
   });
 });
 

@@ -27,10 +27,11 @@ describe('the simulated market', () => {
 });
 
 describe('the simulated clients', () => {
-  it('start with a spread of capital, every fifth near the fork line', () => {
+  it('start with a spread of capital, one on the fork line and every fourth just under it', () => {
     const caps = startingCapitals(new Rng(1), 10);
-    expect(caps.filter((c, i) => i % 5 === 4).every((c) => c.gte(104_000) && c.lte(112_000))).toBe(true);
-    expect(caps.filter((c, i) => i % 5 !== 4).every((c) => c.gte(15_000) && c.lte(95_000))).toBe(true);
+    expect(caps.filter((c, i) => i % 4 === 3 && i > 3).every((c) => c.gte(104_000) && c.lte(114_000))).toBe(true);
+    expect(caps[3]!.gte(115_000) && caps[3]!.lte(118_000)).toBe(true);
+    expect(caps.filter((c, i) => i % 4 !== 3).every((c) => c.gte(15_000) && c.lte(95_000))).toBe(true);
   });
 
   it('buy within the position share they are given', () => {

@@ -6,7 +6,9 @@ export interface ReportData {
   title: string;
   generatedAt: string;
   params: Record<string, string | number>;
-  summary: { accounts: Record<string, number>; forks: number; merges: number; alerts: number; verify: string };
+  summary: { accounts: Record<string, number>; forks: number; merges: number; churn: number; alerts: number; alertsByRule: Record<string, number>; reviews: Record<string, number>; verify: string };
+  /** Children merged back into their parent within 60 days of their fork, and what fired. */
+  churn: Array<{ childId: string; parentId: string; days: number; fired: string[]; urgency: string }>;
   days: Array<{ date: string; equity: number; GEN: number; REV: number; COM: number; forks: number; merges: number; alerts: number }>;
   tree: Array<{ id: string; parentId: string | null; tier: string; state: string; equity: string; mergedInto: string | null; name: string }>;
   performers: Array<{ accountId: string; tier: string; state: string; totalReturn: number | null; cagr: number | null; volatility: number | null; sharpe: number | null; maxDrawdown: number | null; equity: string }>;
@@ -119,7 +121,7 @@ code{font-size:.9em}.chart{margin:1em 0}
 </style></head><body>
 <h1>${esc(d.title)}</h1>
 <p class="sub">${esc(Object.entries(d.params).map(([k, v]) => `${k} ${v}`).join(' · '))} · generated ${esc(d.generatedAt)}</p>
-<div class="cards">${card('Gen-Acc', d.summary.accounts['GEN'] ?? 0)}${card('Rev-Acc', d.summary.accounts['REV'] ?? 0)}${card('Com-Acc', d.summary.accounts['COM'] ?? 0)}${card('forks', d.summary.forks)}${card('merges', d.summary.merges)}${card('alerts', d.summary.alerts)}${card('verify', d.summary.verify)}</div>
+<div class="cards">${card('Gen-Acc', d.summary.accounts['GEN'] ?? 0)}${card('Rev-Acc', d.summary.accounts['REV'] ?? 0)}${card('Com-Acc', d.summary.accounts['COM'] ?? 0)}${card('forks', d.summary.forks)}${card('merges', d.summary.merges)}${card('churn', d.summary.churn)}${card('alerts', d.summary.alerts)}${card('verify', d.summary.verify)}</div>
 <div class="chart">${c.equity}</div>
 <div class="chart">${c.tiers}</div>
 <div class="chart">${c.activity}</div>
@@ -127,6 +129,9 @@ code{font-size:.9em}.chart{margin:1em 0}
 <h2>Bottom performers</h2><table>${head}${performerRows(bottom)}</table>
 <h2>Hierarchy</h2>${treeHtml(d.tree)}
 <h2>Consolidation opportunities</h2><table><tr><th>trigger</th><th>found</th><th>executed at once</th><th>sent to review</th><th>median confidence</th><th>highest</th></tr>${d.opportunities.map((o) => `<tr><td>${esc(o.trigger)}</td><td class="n">${o.found}</td><td class="n">${o.executed}</td><td class="n">${o.reviewed}</td><td class="n">${o.medianConfidence.toFixed(2)}</td><td class="n">${o.maxConfidence.toFixed(2)}</td></tr>`).join('')}</table>
+<h2>Churn (${d.churn.length})</h2><p>Children merged back into their parent within 60 days of their fork, and the trigger that did it.</p><table><tr><th>child</th><th>parent</th><th>days after fork</th><th>fired</th><th>urgency</th></tr>${d.churn.map((c) => `<tr><td><code>${esc(c.childId)}</code></td><td><code>${esc(c.parentId)}</code></td><td class="n">${c.days}</td><td>${esc(c.fired.join(', '))}</td><td>${esc(c.urgency)}</td></tr>`).join('')}</table>
+<h2>Reviews</h2><table><tr>${Object.keys(d.summary.reviews).map((k) => `<th>${esc(k.toLowerCase())}</th>`).join('')}</tr><tr>${Object.values(d.summary.reviews).map((n) => `<td class="n">${n}</td>`).join('')}</tr></table>
+<h2>Alerts by rule</h2><table><tr><th>rule</th><th>alerts</th></tr>${Object.entries(d.summary.alertsByRule).map(([r, n]) => `<tr><td>${esc(r)}</td><td class="n">${n}</td></tr>`).join('')}</table>
 <h2>Forks and merges</h2><table><tr><th>date</th><th>event</th><th>detail</th></tr>${d.events.map((e) => `<tr><td>${e.date}</td><td>${esc(e.kind)}</td><td>${esc(e.detail)}</td></tr>`).join('')}</table>
 <h2>Alerts (${d.alerts.length})</h2><table><tr><th>raised</th><th>rule</th><th>severity</th><th>account</th><th>period</th><th>message</th></tr>${d.alerts.map((a) => `<tr><td>${a.raisedAt.slice(0, 10)}</td><td>${esc(a.rule)}</td><td>${esc(a.severity)}</td><td><code>${esc(a.accountId ?? '')}</code></td><td>${esc(a.period)}</td><td>${esc(a.message)}</td></tr>`).join('')}</table>
 </body></html>

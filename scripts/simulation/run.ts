@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
+import { ReviewRepository } from '../../shared/db/review-repository.js';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
@@ -78,6 +79,32 @@ async function counts(s: SimulationSetup) {
   ]);
   return { forks, merges, alerts };
 }
+
+/** A child merged back into its parent within this many days of its fork is churn: the fork was undone. */
+const CHURN_DAYS = 60;
+
+/**
+ * Forks undone: completed whole merges of a fork's child into that fork's parent within 60 days of
+ * the fork, each with what fired (and how urgent) in the opportunity behind it.
+ */
+async function churnOf(s: SimulationSetup): Promise<ReportData['churn']> {
+  const forks = await s.mongo.collection('forks').find({ phase: 'COMPLETED' }, { projection: { childId: 1, parentId: 1, completedAt: 1 } }).toArray();
+  const byChild = new Map(forks.map((f) => [f['childId'] as string, f]));
+  const merges = await s.mongo.collection('merges').find({ phase: 'COMPLETED', strategy: { $ne: 'partial' } }, { projection: { sourceId: 1, targetId: 1, completedAt: 1, opportunityId: 1 } }).toArray();
+  const out: ReportData['churn'] = [];
+  for (const m of merges) {
+    const f = byChild.get(m['sourceId'] as string);
+    if (!f || f['parentId'] !== m['targetId']) continue;
+    const days = (new Date(m['completedAt'] as Date).getTime() - new Date(f['completedAt'] as Date).getTime()) / 86_400_000;
+    if (days > CHURN_DAYS) continue;
+    const o = m['opportunityId'] ? await s.mongo.collection('consolidation_opportunities').findOne({ _id: m['opportunityId'] as never }, { projection: { fired: 1, urgency: 1 } }) : null;
+    out.push({ childId: m['sourceId'] as string, parentId: m['targetId'] as string, days: Math.round(days), fired: (o?.['fired'] as string[] | undefined) ?? ['manual'], urgency: (o?.['urgency'] as string | undefined) ?? 'manual' });
+  }
+  return out;
+}
+
+const countBy = <T>(items: T[], key: (x: T) => string): Record<string, number> =>
+  items.reduce<Record<string, number>>((acc, x) => ((acc[key(x)] = (acc[key(x)] ?? 0) + 1), acc), {});
 
 function tiersOf(accounts: StoredAccount[]): Record<string, number> {
   const t: Record<string, number> = Object.fromEntries(TIER_NAMES.map((n) => [n, 0]));
@@ -254,7 +281,10 @@ export async function finalState(s: SimulationSetup, lastDate: string) {
     message: String(a['message']),
   }));
   const verify = await verifyLedger(s.stores, { idle: true });
-  return { tiers: tiersOf(accounts), performers, tree, alerts, verify, counts: await counts(s), opportunities: await opportunitiesOf(s) };
+  const allAlerts = await s.mongo.collection('alerts').find({}, { projection: { rule: 1 } }).toArray();
+  const alertsByRule = countBy(allAlerts, (a) => String(a['rule']));
+  const reviews = await new ReviewRepository(s.mongo).countsByState();
+  return { tiers: tiersOf(accounts), performers, tree, alerts, verify, counts: await counts(s), opportunities: await opportunitiesOf(s), churn: await churnOf(s), alertsByRule, reviews };
 }
 
 /** What the daily consolidation scans found, by trigger: how often, what was done, how confident. */

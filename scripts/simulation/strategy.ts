@@ -8,12 +8,14 @@ import type { Rng } from './random.js';
  */
 
 /**
- * Starting capital of each Gen account: log-normal around 45,000 (15,000 to 95,000), and every fifth
- * account between 104,000 and 112,000, at or near the 110,000 fork line, so some fork early in a run.
+ * Starting capital of each Gen account: log-normal around 45,000 (15,000 to 95,000), and every fourth
+ * account between 104,000 and 114,000, under the 115,000 fork line (threshold × 1.05 + minimum), so
+ * they reach it one by one over a run (contributions and the market) and the fleet grows as it goes;
+ * the first of them starts on the line (115,000 to 118,000), so even a short run forks.
  */
 export function startingCapitals(rng: Rng, n: number): Decimal[] {
   return Array.from({ length: n }, (_, i) => {
-    const x = i % 5 === 4 ? rng.between(104_000, 112_000) : Math.min(95_000, Math.max(15_000, 45_000 * Math.exp(0.6 * rng.normal())));
+    const x = i === 3 ? rng.between(115_000, 118_000) : i % 4 === 3 ? rng.between(104_000, 114_000) : Math.min(95_000, Math.max(15_000, 45_000 * Math.exp(0.6 * rng.normal())));
     return new Decimal(x.toFixed(0)).toDecimalPlaces(2);
   });
 }

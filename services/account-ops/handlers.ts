@@ -1,5 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
+import type { ReviewRepository } from '../../shared/db/review-repository.js';
+import type { ReviewEvent } from '../../shared/ledger/review-metrics.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import type { Logger } from '../../shared/runtime/logger.js';
@@ -19,7 +21,13 @@ export function createPostingCounter(registry: Registry) {
 }
 
 /** Job name → handler for the account-ops queue; each returns the operation's outcome as the job result. */
-export function accountOpsHandlers(deps: ReinvestDeps, registry: Registry, logger: Logger, producer: Producer): Handlers<'account-ops'> {
+export interface AccountOpsExtras {
+  /** Where a limit breach files its review to reactivate (absent: no review, e.g. in tests of postings alone). */
+  reviews?: ReviewRepository;
+  onReview?: (kind: string, event: ReviewEvent) => void;
+}
+
+export function accountOpsHandlers(deps: ReinvestDeps, registry: Registry, logger: Logger, producer: Producer, extras: AccountOpsExtras = {}): Handlers<'account-ops'> {
   const counter = createPostingCounter(registry);
   const gauges = createReconcileGauges(registry);
   const counted = async (p: Promise<Outcome>) => {
@@ -36,6 +44,16 @@ export function accountOpsHandlers(deps: ReinvestDeps, registry: Registry, logge
     dividend: (d, { job }) => counted(postings.dividend(deps, d, job.id ?? null)),
     fee: (d, { job }) => counted(postings.fee(deps, d, job.id ?? null)),
     'state-change': (d, { job }) => counted(postings.stateChange(deps, d, job.id ?? null)),
+    'limit-breach': async (d, { job }) => {
+      const outcome = await counted(postings.limitBreach(deps, d, job.id ?? null));
+      // Only a change that applied asks for a person; a replay refreshes the same review.
+      if (outcome.status === 'applied' && extras.reviews) {
+        const account = await deps.stores.accounts.get(d.accountId);
+        const filed = await extras.reviews.file({ kind: 'reactivate', accountId: d.accountId, ownerId: account?.ownerId ?? null, decisionId: `${d.rule}_${d.period}`, urgency: d.to === 'SUSPENDED' ? 'critical' : 'high', day: deps.clock.today(), now: deps.clock.now(), snoozeDays: 0 });
+        extras.onReview?.('reactivate', filed.event);
+      }
+      return outcome;
+    },
     reinvest: (d, { job }) => counted(reinvest(deps, d, job.id ?? null)),
     'reinvest-scan': (d) => reinvestScan(deps, producer, d.date ?? deps.clock.today(), REINVEST_PAGE),
     'recover-transfers': (d, { job }) => recoverTransfers(deps, d.olderThanSec, job.id ?? null, logger),

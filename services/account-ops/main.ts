@@ -1,4 +1,6 @@
 import { QUEUE } from '../../shared/contracts/queues.js';
+import { ReviewRepository } from '../../shared/db/review-repository.js';
+import { reviewCounter } from '../../shared/ledger/review-metrics.js';
 import { openServiceStores } from '../../shared/ledger/stores.js';
 import { runService } from '../../shared/runtime/service.js';
 import { accountOpsHandlers } from './handlers.js';
@@ -17,7 +19,9 @@ await runService('account-ops', { depthQueues: [QUEUE.accountOps] }, async (svc)
     clock: svc.clock,
     afterPosting: afterPosting(new FollowUps(svc.producer), { config: svc.config }),
   };
-  svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger, svc.producer));
+  const reviews = new ReviewRepository(svc.mongo);
+  await reviews.init();
+  svc.startWorker(QUEUE.accountOps, accountOpsHandlers(deps, svc.registry, svc.logger, svc.producer, { reviews, onReview: reviewCounter(svc.registry) }));
 
   // Job schedulers are upserted by id, so restarts and replicas keep exactly one of each.
   const queue = svc.producer.queue(QUEUE.accountOps);

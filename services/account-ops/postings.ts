@@ -3,6 +3,8 @@ import { type StoredAccount, newAccount } from '../../shared/db/account-reposito
 import type { Operation } from '../../shared/domain/ledger.js';
 import { type Refusal, refuse } from '../../shared/domain/refusal.js';
 import type { Balances } from '../../shared/domain/balances.js';
+import { breachTarget } from '../../shared/domain/loss-limits.js';
+import { isSagaState } from '../../shared/domain/states.js';
 import { Decimal } from '../../shared/money/decimal.js';
 import { outcomeOf, payloadHashOf, runSingleEntry, scopedKey } from '../../shared/ledger/operation.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
@@ -46,6 +48,16 @@ export const fee = (deps: LedgerDeps, d: JobData<'account-ops', 'fee'>, jobId: s
 
 export const stateChange = (deps: LedgerDeps, d: JobData<'account-ops', 'state-change'>, jobId: string | null) =>
   singleEntry(deps, 'state-change', d, jobId, () => ({ kind: 'state-change', to: d.to, reason: d.reason }));
+
+/** A loss limit's state change: like a platform event, it waits for a saga that holds the account. */
+export const limitBreach = (deps: LedgerDeps, d: JobData<'account-ops', 'limit-breach'>, jobId: string | null) =>
+  singleEntry(deps, 'state-change', d, jobId, (head) => {
+    // Decided on the head, not on the state the check read: a breach only ever tightens (an account an
+    // operator suspended, or closed, in the meantime stays as it is).
+    // A saga's account: the entry goes to policy, which answers account_locked, and the job waits for the saga.
+    const to = isSagaState(head.state) ? d.to : breachTarget(head.state, d.to === 'SUSPENDED' ? 'suspend' : 'safe');
+    return to ? { kind: 'state-change', to, reason: d.reason } : refuse('invalid_state', `the account is ${head.state}; the ${d.rule} limit leaves it so`);
+  }, PLATFORM_EVENT);
 
 /** A trade at the given price, or at the last close on or before the fleet's business date. */
 export const trade = (deps: LedgerDeps, d: JobData<'account-ops', 'trade'>, jobId: string | null) =>

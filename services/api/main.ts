@@ -5,6 +5,7 @@ import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
 import { AlertRepository } from '../../shared/db/alert-repository.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import { openForkingDeps } from '../../shared/ledger/forking-deps.js';
+import { reviewCounter } from '../../shared/ledger/review-metrics.js';
 import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
 import { openServiceStores } from '../../shared/ledger/stores.js';
 import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
@@ -29,7 +30,7 @@ await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   const rateLimitRedis = await connectRedis(svc.config.redisUrl, 'producer', 'api-ratelimit', svc.logger);
   svc.lifecycle.addConnection({ name: 'redis-ratelimit', close: async () => void (await rateLimitRedis.quit()) });
 
-  const forking = await openForkingDeps(svc.mongo, stores, svc.config, svc.clock, svc.producer.queue(QUEUE.fork));
+  const forking = { ...(await openForkingDeps(svc.mongo, stores, svc.config, svc.clock, svc.producer.queue(QUEUE.fork))), onReview: reviewCounter(svc.registry) };
   const operations = new Operations(svc.producer, events, stores, svc.config.api.waitTimeoutMs);
   const snapshots = new SnapshotRepository(svc.mongo);
   const alerts = new AlertRepository(svc.mongo);

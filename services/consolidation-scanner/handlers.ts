@@ -3,6 +3,8 @@ import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { MERGE_DONE, MERGE_IN_FLIGHT, type StoredMerge } from '../../shared/db/merge-repository.js';
 import type { StoredOpportunity } from '../../shared/db/opportunity-repository.js';
+import type { Urgency } from '../../shared/domain/consolidation.js';
+import { reviewCounter } from '../../shared/ledger/review-metrics.js';
 import { type ConsolidationDeps, PeerCache, assessAccount, enqueueMerge, orderOf, recordOpportunity, requestMerges } from '../../shared/ledger/consolidation.js';
 import { abortMerge, runMerge } from '../../shared/ledger/merge-saga.js';
 import { resumeStuck, settleSagaJob } from '../../shared/ledger/saga-job.js';
@@ -25,6 +27,7 @@ export function createMergeMetrics(registry: Registry, deps: ConsolidationDeps) 
       },
     }),
     outcomes: new Counter({ name: 'fleet_merges_total', help: 'Merges finished by this process, by outcome (COMPLETED, ROLLED_BACK, REJECTED)', labelNames: ['outcome'] as const, registers: [registry] }),
+    review: reviewCounter(registry),
     opportunities: new Counter({ name: 'fleet_consolidation_opportunities_total', help: 'Consolidation opportunities found by the daily scan, by action (execute, review)', labelNames: ['action'] as const, registers: [registry] }),
   };
 }
@@ -46,28 +49,25 @@ export function consolidationHandlers(
 ): Handlers<'consolidation-scan'> & Handlers<'merge'> {
   const pageSize = deps.config.consolidation.scanPageSizeMax;
 
-  /** Carries out what an opportunity calls for, once: merges at the auto-execute bar, else a review. */
+  /**
+   * Carries out what an opportunity calls for, once: merges at the auto-execute bar, else the
+   * account's one open merge review, opened or refreshed with this opportunity.
+   */
   const act = async (o: StoredOpportunity) => {
     if (o.action === 'execute' && o.mergeIds.length === 0) {
       const ids = await requestMerges(deps, orderOf(o, 'consolidation-scanner'));
       for (const id of ids) await enqueueMerge(producer, { _id: id, scheduledFor: null }, deps.clock.now());
       await deps.opportunities.setOutcome(o._id, { mergeIds: ids });
+      await expireReview(o.accountId, `carried out by opportunity ${o._id}`);
     } else if (o.action === 'review' && !o.reviewId) {
-      const review = await deps.reviews.createOnce({
-        _id: `rev_${o._id}`,
-        kind: 'merge',
-        accountId: o.accountId,
-        ownerId: o.ownerId,
-        decisionId: o._id,
-        forkId: null,
-        state: 'PENDING',
-        createdAt: deps.clock.now(),
-        decidedAt: null,
-        decidedBy: null,
-        note: null,
-      });
-      await deps.opportunities.setOutcome(o._id, { reviewId: review._id });
+      const filed = await deps.reviews.file({ kind: 'merge', accountId: o.accountId, ownerId: o.ownerId, decisionId: o._id, urgency: o.urgency as Urgency, day: o.date, now: deps.clock.now(), snoozeDays: deps.config.reviews.snoozeDaysAfterReject });
+      metrics.review('merge', filed.event);
+      if (filed.review) await deps.opportunities.setOutcome(o._id, { reviewId: filed.review._id });
     }
+  };
+  /** The account's open merge review, when what it asked about no longer holds. */
+  const expireReview = async (accountId: string, reason: string) => {
+    if (await deps.reviews.expire('merge', accountId, reason, deps.clock.now())) metrics.review('merge', 'expired');
   };
 
   return {
@@ -99,6 +99,7 @@ export function consolidationHandlers(
       for (const account of accounts) {
         const { inputs, assessment } = await assessAccount(deps, account, false, cache);
         const recorded = await recordOpportunity(deps, account, inputs, assessment);
+        if (!recorded || recorded.opportunity.action === 'none') await expireReview(account._id, `no trigger fires on ${d.date}`);
         if (!recorded) continue;
         found++;
         if (recorded.created) metrics.opportunities.inc({ action: recorded.opportunity.action });

@@ -14,7 +14,7 @@ await runService('fork-executor', { depthQueues: [QUEUE.fork] }, async (svc) => 
 
   const stores = await openServiceStores(svc);
   const forks = stores.forks;
-  const deps = { stores, forks, config: svc.config, clock: svc.clock, cooldownHours: svc.config.fork.cooldownHours };
+  const deps = { stores, forks, config: svc.config, clock: svc.clock, cooldownHours: svc.config.fork.cooldownHours, afterMergeCooldownDays: svc.config.fork.afterMergeCooldownDays };
   const onFinished = async (fork: { _id: string; phase: string; parentId: string; childId: string; error: { code: string; message: string } | null }) => {
     if (fork.phase === 'ROLLED_BACK') {
       await svc.producer.enqueue(

@@ -2,9 +2,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
-import { lossBreaches } from '../../shared/domain/loss-rules.js';
 import { ACCOUNT_BUCKETS } from '../../shared/db/account-repository.js';
-import { type SnapshotDeps, indexStateOf, pruneSnapshots, snapshotPage } from '../../shared/ledger/snapshot.js';
+import { checkAfterPriceLoad, checkSnapshotPoints } from '../../shared/ledger/loss-limits-check.js';
+import { type SnapshotDeps, pruneSnapshots, snapshotPage } from '../../shared/ledger/snapshot.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 
@@ -12,7 +12,7 @@ import type { Handlers } from '../../shared/queue/worker-runner.js';
 const LAG_PROBE_DAYS = 14;
 const daysBefore = (date: string, n: number) => new Date(Date.parse(`${date}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
 
-export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, config: Pick<Config, 'performance' | 'alerts'>, registry: Registry): Handlers<'snapshot'> & Handlers<'retention'> {
+export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, config: Pick<Config, 'performance' | 'alerts' | 'tiers'>, registry: Registry): Handlers<'snapshot'> & Handlers<'retention'> {
   const snapshots = new Counter({ name: 'fleet_snapshots_total', help: 'Daily account snapshots written (re-runs of a day write none)', registers: [registry] });
   let lastDay: string | null = null;
   new Gauge({
@@ -31,6 +31,7 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
     },
   });
   const batchSize = config.performance.snapshotBatchSize;
+  const limitDeps = { ...deps, config, producer };
 
   return {
     /**
@@ -44,21 +45,16 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
       await producer.enqueueBulk(QUEUE.snapshot, pages.map((bucket) => ({ name: 'batch' as const, data: { date, bucket }, opts: { jobId: jobId('snapshot', date, bucket ?? 'all') } })));
       return { date, batches: pages.length };
     },
-    /** One page: its points written at once, then the loss rules on each new point (its index carries what they need). */
+    /** One page: its points written at once, then the loss limits on each new point (its index carries what they need). */
     batch: async (d) => {
       const { accounts, written } = await snapshotPage(deps, d.date, d.bucket);
       snapshots.inc(written.length);
       if (written.length > 0 && (!lastDay || d.date > lastDay)) lastDay = d.date;
-      const alerts = written.flatMap((p) =>
-        lossBreaches(indexStateOf(p), config.alerts).map((b) => ({
-          name: 'raise' as const,
-          data: { rule: b.rule, severity: b.severity, accountId: p.accountId, period: b.period, message: `account ${p.accountId} ${b.message}`, details: b.details },
-          opts: { jobId: jobId('alert', b.rule, p.accountId, b.period) },
-        })),
-      );
-      await producer.enqueueBulk(QUEUE.alerts, alerts);
-      return { date: d.date, accounts, written: written.length };
+      const { breaches, actions } = await checkSnapshotPoints(limitDeps, accounts, written);
+      return { date: d.date, accounts: accounts.length, written: written.length, breaches, actions };
     },
+    /** After a price load: the limits of the accounts holding the symbols, on today's values. */
+    limits: (d) => checkAfterPriceLoad(limitDeps, d.symbols),
     prune: async (d) => {
       const date = d.date ?? deps.clock.today();
       const cutoff = new Date(Date.parse(`${date}T00:00:00Z`) - config.performance.retentionDays * 86_400_000).toISOString().slice(0, 10);

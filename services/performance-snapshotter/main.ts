@@ -9,7 +9,7 @@ await runService('performance-snapshotter', { depthQueues: [QUEUE.snapshot, QUEU
   const snapshots = new SnapshotRepository(svc.mongo);
   await snapshots.init();
   const handlers = snapshotterHandlers({ stores, snapshots, clock: svc.clock }, svc.producer, svc.config, svc.registry);
-  svc.startWorker(QUEUE.snapshot, { day: handlers.day, batch: handlers.batch });
+  svc.startWorker(QUEUE.snapshot, { day: handlers.day, batch: handlers.batch, limits: handlers.limits });
   svc.startWorker(QUEUE.retention, { prune: handlers.prune });
   // Upserted by id: restarts and replicas keep one of each. A second firing for a day is a no-op,
   // since every point is keyed by account and date.

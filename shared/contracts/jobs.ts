@@ -40,6 +40,17 @@ export const JOBS = {
       to: z.enum(['SAFE', 'ACTIVE', 'SUSPENDED', 'CLOSED', 'ERROR']),
       reason: z.string().min(1).max(500),
     }),
+    /**
+     * A loss limit breached: the account leaves trading (SAFE) or is suspended, once per rule and
+     * period (`idempotencyKey`); it waits for a saga that holds the account, and files a review to reactivate.
+     */
+    'limit-breach': z.strictObject({
+      ...posting,
+      to: z.enum(['SAFE', 'SUSPENDED']),
+      rule: z.enum(['daily-loss', 'weekly-loss', 'monthly-loss', 'drawdown']),
+      period: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/),
+      reason: z.string().min(1).max(500),
+    }),
     /** SPEC §6: put investable cash to work; `key` names the triggering entry or scheduled date. */
     reinvest: z.strictObject({ accountId, trigger: z.enum(REINVEST_TRIGGERS), key: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
     /** The scheduled trigger: one reinvest job per opted-in account for the date. */
@@ -82,6 +93,8 @@ export const JOBS = {
     day: z.strictObject({ date: isoDate.optional() }),
     /** One page of the day: a bucket of accounts (0–63), or null for every account of a small fleet. */
     batch: z.strictObject({ date: isoDate, bucket: z.number().int().min(0).max(63).nullable() }),
+    /** After a price load: the loss limits of the accounts holding these symbols, on today's values. */
+    limits: z.strictObject({ symbols: z.array(symbol).min(1).max(1000) }),
   },
   [QUEUE.retention]: {
     prune: z.strictObject({ date: isoDate.optional() }),

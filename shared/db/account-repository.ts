@@ -128,6 +128,13 @@ export class AccountRepository extends Repository<StoredAccount> {
     return (await this.model.find(cursorQuery(filter, opts.afterId), { _id: 1 }).sort({ _id: 1 }).limit(opts.limit).lean<Array<{ _id: string }>>()).map((a) => a._id);
   }
 
+  /** Open accounts holding any of the symbols, paged by id (a price load's loss-limit check). */
+  async holding(symbols: string[], opts: { afterId?: string | undefined; limit: number }): Promise<StoredAccount[]> {
+    const query: Record<string, unknown> = { 'head.positions.symbol': { $in: symbols }, state: { $in: ['ACTIVE', 'SAFE'] } };
+    if (opts.afterId) query['_id'] = { $gt: opts.afterId };
+    return this.model.find(query).sort({ _id: 1 }).limit(Math.min(opts.limit, PAGE_SIZE_MAX)).lean<StoredAccount[]>();
+  }
+
   /** One page of accounts by bucket, or every account (a small fleet is one page). */
   async ofBucket(bucket: number | null): Promise<StoredAccount[]> {
     return this.model.find(bucket === null ? {} : { bucket }).lean<StoredAccount[]>();

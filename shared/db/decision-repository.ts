@@ -54,6 +54,11 @@ export class DecisionRepository extends Repository<StoredDecision> {
     return { decision: stored, created };
   }
 
+  /** Names the review the decision was filed under (an open one refreshed, or a new one). */
+  async setReview(id: string, reviewId: string): Promise<void> {
+    await this.model.updateOne({ _id: id }, { $set: { reviewId } });
+  }
+
   async latestFor(accountId: string): Promise<StoredDecision | null> {
     const all = await this.model.find({ accountId }).lean<StoredDecision[]>();
     return all.sort((a, b) => +new Date(b.at) - +new Date(a.at))[0] ?? null;

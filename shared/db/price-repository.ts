@@ -73,6 +73,11 @@ export class PriceRepository extends Repository<StoredPrice> {
     return written;
   }
 
+  /** Drops the cached closes: the next valuation reads what another process just loaded. */
+  forget(): void {
+    this.recent.clear();
+  }
+
   /** The last `sessions` closes of a symbol up to `date`, oldest first (trend measures). */
   async closesUpTo(symbol: string, date: string, sessions: number): Promise<Decimal[]> {
     const rows = await this.model.find({ symbol, date: { $lte: date } }, { _id: 0, closeMicros: 1 }).sort({ date: -1 }).limit(sessions).lean<Array<{ closeMicros: bigint }>>();

@@ -30,6 +30,11 @@ function inputs(over: Partial<AccountInputs> = {}): AccountInputs {
     positions: 2,
     dailyReturns: Array(60).fill(dailyFor(0.08)),
     cashShares: Array(60).fill(0.2),
+    equities: Array(60).fill(d('50000.00')),
+    drawdown: 0,
+    ageDays: 400,
+    isChild: true,
+    holdsCash: false,
     fees: d('0.00'),
     gains: d('1000.00'),
     windowDays: 90,
@@ -45,14 +50,14 @@ function peer(accountId: string, over: Partial<Peer> = {}): Peer {
   return { accountId, state: 'ACTIVE', equity: d('60000.00'), positions: 3, maxPositions: 10, annualReturn: 0.1, volatility: 0.15, ...over };
 }
 
-describe('trigger 1: underperformance (annualised < 5 % over ≥ 30 days)', () => {
+describe('trigger 1: underperformance (annualised < 5 % over ≥ 63 sessions)', () => {
   it('fires just below 5 % and not at or above it', () => {
-    expect(underperformance(inputs({ dailyReturns: Array(30).fill(dailyFor(0.0499)) }), c).fired).toBe(true);
-    expect(underperformance(inputs({ dailyReturns: Array(30).fill(dailyFor(0.0501)) }), c).fired).toBe(false);
+    expect(underperformance(inputs({ dailyReturns: Array(63).fill(dailyFor(0.0499)) }), c).fired).toBe(true);
+    expect(underperformance(inputs({ dailyReturns: Array(63).fill(dailyFor(0.0501)) }), c).fired).toBe(false);
   });
-  it('needs 30 days of history', () => {
-    expect(underperformance(inputs({ dailyReturns: Array(29).fill(-0.01) }), c).fired).toBe(false);
-    expect(underperformance(inputs({ dailyReturns: Array(30).fill(-0.01) }), c).fired).toBe(true);
+  it('needs a quarter (63 sessions) of history: six weeks of returns say little about a year', () => {
+    expect(underperformance(inputs({ dailyReturns: Array(62).fill(-0.01) }), c).fired).toBe(false);
+    expect(underperformance(inputs({ dailyReturns: Array(63).fill(-0.01) }), c).fired).toBe(true);
   });
   it('annualises by 252 sessions', () => {
     expect(annualised(Array(252).fill(dailyFor(0.1)))).toBeCloseTo(0.1, 10);
@@ -60,28 +65,61 @@ describe('trigger 1: underperformance (annualised < 5 % over ≥ 30 days)', () =
 });
 
 describe('trigger 2: operational efficiency', () => {
-  it('fires a cent below the tier minimum, not at it', () => {
-    expect(operationalEfficiency(inputs({ equity: d('9999.99') }), c).fired).toBe(true);
-    expect(operationalEfficiency(inputs({ equity: d('10000.00') }), c).fired).toBe(false);
+  // The line is 10,000 × (1 − 0.05) = 9,500.00; it must hold on 5 sessions in a row.
+  const below = (equity: string, pastSessions: string[]) => inputs({ equity: d(equity), equities: [...pastSessions.map(d), d(equity)] });
+  it('fires a cent below min × (1 − tolerance) sustained for the sessions needed, not at the line', () => {
+    expect(operationalEfficiency(below('9499.99', ['9499.99', '9499.99', '9499.99', '9499.99']), c).fired).toBe(true);
+    expect(operationalEfficiency(below('9500.00', ['9400.00', '9400.00', '9400.00', '9400.00']), c).fired).toBe(false);
+  });
+  it('does not fire on a dip shorter than the sessions needed, nor just under the minimum', () => {
+    expect(operationalEfficiency(below('9499.99', ['9499.99', '9499.99', '9600.00', '9499.99']), c).fired).toBe(false);
+    expect(operationalEfficiency(below('9499.99', ['9499.99', '9499.99', '9499.99']), c).fired).toBe(false);
+    expect(operationalEfficiency(below('9999.99', ['9999.99', '9999.99', '9999.99', '9999.99']), c).fired).toBe(false);
+  });
+  it('fires at once under half the minimum, critical', () => {
+    const t = operationalEfficiency(below('4999.99', []), c);
+    expect([t.fired, t.urgency]).toEqual([true, 'critical']);
+    expect(operationalEfficiency(below('5000.00', []), c).fired).toBe(false);
+  });
+  it('is high under 90 % of the minimum, medium above', () => {
+    expect(operationalEfficiency(below('8999.99', Array(4).fill('8999.99')), c).urgency).toBe('high');
+    expect(operationalEfficiency(below('9000.00', Array(4).fill('9000.00')), c).urgency).toBe('medium');
   });
   it('fires when fixed costs exceed half of the gains, not at half', () => {
     expect(operationalEfficiency(inputs({ fees: d('500.01'), gains: d('1000.00') }), c).fired).toBe(true);
     expect(operationalEfficiency(inputs({ fees: d('500.00'), gains: d('1000.00') }), c).fired).toBe(false);
     expect(operationalEfficiency(inputs({ fees: d('1.00'), gains: d('-5.00') }), c).fired).toBe(true);
   });
-  it('is critical under half the minimum, high under 90 %', () => {
-    expect(operationalEfficiency(inputs({ equity: d('4999.99') }), c).urgency).toBe('critical');
-    expect(operationalEfficiency(inputs({ equity: d('8999.99') }), c).urgency).toBe('high');
-    expect(operationalEfficiency(inputs({ equity: d('9500.00') }), c).urgency).toBe('medium');
+});
+
+describe('grace of a young child and cash held on purpose', () => {
+  const lowFor = (n: number) => ({ equity: d('9000.00'), equities: Array(n).fill(d('9000.00')) });
+  it('exempts a child from non-critical triggers until its grace period ends', () => {
+    const young = assessConsolidation(inputs({ ...lowFor(10), ageDays: 119 }), c);
+    expect(young.fired).toEqual([]);
+    expect(young.triggers.find((t) => t.trigger === 'operational-efficiency')!.detail['exemptInGrace']).toBe(true);
+    expect(assessConsolidation(inputs({ ...lowFor(10), ageDays: 120 }), c).fired).toContain('operational-efficiency');
+    // A root account has no grace: it was not forked.
+    expect(assessConsolidation(inputs({ ...lowFor(10), ageDays: 10, isChild: false }), c).fired).toContain('operational-efficiency');
+  });
+  it('keeps a critical trigger and an operator request during the grace period', () => {
+    const critical = assessConsolidation(inputs({ equity: d('4000.00'), ageDays: 5 }), c);
+    expect(critical.fired).toContain('operational-efficiency');
+    expect(assessConsolidation(inputs({ ageDays: 5, manual: true }), c).fired).toEqual(['manual-request']);
+  });
+  it('never calls cash idle in an account whose strategy holds cash', () => {
+    const idle = { cashShares: Array(40).fill(0.9) };
+    expect(capitalOptimisation(inputs(idle), c).fired).toBe(true);
+    expect(capitalOptimisation(inputs({ ...idle, holdsCash: true }), c).fired).toBe(false);
   });
 });
 
 describe('trigger 3: risk management', () => {
   it('fires on a drawdown past 20 %, not at 20 %', () => {
-    // A steady slide (no volatility) to `to` of the peak.
-    const fall = (to: number) => Array(40).fill(to ** (1 / 40) - 1);
-    expect(riskManagement(inputs({ dailyReturns: fall(0.7999) }), c).fired).toBe(true);
-    expect(riskManagement(inputs({ dailyReturns: fall(0.8001) }), c).fired).toBe(false);
+    // The drawdown is the newest point's, from its value index's high-water mark (as the loss limits read it).
+    expect(riskManagement(inputs({ drawdown: 0.2001 }), c).fired).toBe(true);
+    expect(riskManagement(inputs({ drawdown: 0.2 }), c).fired).toBe(false);
+    expect(riskManagement(inputs({ drawdown: 0.4001 }), c).urgency).toBe('critical');
   });
   it('fires on volatility above the limit × the tier risk multiplier', () => {
     // Alternating ±x has annual volatility x·√252·√(N/(N−1)); the Gen limit is 0.40 × 1.0.
@@ -133,7 +171,7 @@ describe('decision', () => {
   });
 
   it('sends a medium-urgency underperformer to review, and quantifies the expected change', () => {
-    const a = assessConsolidation(inputs({ dailyReturns: Array(60).fill(dailyFor(0.01)) }), c);
+    const a = assessConsolidation(inputs({ dailyReturns: Array(63).fill(dailyFor(0.01)) }), c);
     expect([a.fired, a.urgency, a.action]).toEqual([['underperformance'], 'medium', 'review']);
     // 50,000 × (12 % − 1 %) a year
     expect(Number(a.benefits.expectedPerformanceChangePerYear)).toBeCloseTo(5500, 0);
@@ -141,7 +179,7 @@ describe('decision', () => {
 
   it('picks the best-performing open sibling for a root, and moves only the excess of idle cash', () => {
     const siblings = [peer('acc_b', { annualReturn: 0.2 }), peer('acc_a', { annualReturn: 0.3, state: 'SUSPENDED' }), peer('acc_c', { annualReturn: 0.05 })];
-    const loser = assessConsolidation(inputs({ parent: null, siblings, dailyReturns: Array(60).fill(dailyFor(-0.1)) }), c);
+    const loser = assessConsolidation(inputs({ parent: null, siblings, dailyReturns: Array(63).fill(dailyFor(-0.1)) }), c);
     expect([loser.proposal.strategy, loser.proposal.targetId]).toEqual(['sibling', 'acc_b']);
     const idle = assessConsolidation(inputs({ cash: d('40000.00'), cashShares: Array(30).fill(0.8) }), c);
     expect([idle.proposal.strategy, idle.proposal.amount?.toFixed(2), idle.action]).toEqual(['partial', '15000.00', 'review']);

@@ -1,5 +1,5 @@
 import type { Config } from '../../config/schema.js';
-import { maxDrawdownOf, PERIODS_PER_YEAR } from '../analytics/metrics.js';
+import { PERIODS_PER_YEAR } from '../analytics/metrics.js';
 import { std } from '../analytics/stats.js';
 import { Decimal } from '../money/decimal.js';
 import { roundTo } from '../money/units.js';
@@ -44,6 +44,15 @@ export interface AccountInputs {
   dailyReturns: number[];
   /** Cash as a share of equity on each of the same days, oldest first. */
   cashShares: number[];
+  /** Drawdown of the newest point's flow-adjusted value index from its high-water mark (≥ 0), as the loss limits read it. */
+  drawdown: number;
+  /** Equity on each of the same days, oldest first (today's snapshot last, once it is taken). */
+  equities: Decimal[];
+  /** Days since the account opened, and whether it has a parent (a fork child, or opened under one). */
+  ageDays: number;
+  isChild: boolean;
+  /** The account's strategy holds cash on purpose (its config says so): idle cash is not a trigger. */
+  holdsCash: boolean;
   /** Account fees (fixed costs) and performance gains in cash over the window of `windowDays`. */
   fees: Decimal;
   gains: Decimal;
@@ -77,7 +86,6 @@ export function annualised(r: number[], minDays = 1): number | null {
   return growth ** (PERIODS_PER_YEAR / r.length) - 1;
 }
 export const annualVolatility = (r: number[]): number | null => (r.length < 2 ? null : std(r) * Math.sqrt(PERIODS_PER_YEAR));
-const indexOf = (r: number[]) => r.reduce<number[]>((v, x) => [...v, v[v.length - 1]! * (1 + x)], [1]);
 
 /** Reliability grows with the history the measure stands on: 0.5 at `from` days, 1 at a year. */
 const historyReliability = (days: number, from: number) => round4(0.5 + 0.5 * clamp01((days - from) / Math.max(1, PERIODS_PER_YEAR - from)));
@@ -96,25 +104,54 @@ export function underperformance(a: AccountInputs, c: ConsolidationConfig): Trig
   };
 }
 
-/** 2. equity below the tier's minimum, or fixed costs above a share of the window's gains. */
+/**
+ * Sessions in a row, newest first, whose equity is below `line`: today's equity, then the snapshots
+ * before it (today's own snapshot, when taken, is the same day and is not counted twice).
+ */
+function sessionsBelow(a: AccountInputs, line: Decimal): number {
+  if (!a.equity.lt(line)) return 0;
+  let run = 1;
+  const past = a.equities.slice(0, -1);
+  for (let i = past.length - 1; i >= 0 && past[i]!.lt(line); i--) run++;
+  return run;
+}
+
+/**
+ * 2. equity below the tier's minimum, with hysteresis: below min × (1 − tolerance) on
+ * `belowMinSessions` sessions in a row (under half the minimum fires at once, critical); or fixed
+ * costs above a share of the window's gains. An account that sits at its floor (a parent just after
+ * its fork) does not fire on an ordinary dip.
+ */
 export function operationalEfficiency(a: AccountInputs, c: ConsolidationConfig): TriggerResult {
-  const belowMin = a.equity.lt(a.rules.minCapital);
+  const line = roundTo('cash', a.rules.minCapital.times(new Decimal(1).minus(c.belowMinTolerance)));
+  const ratio = a.rules.minCapital.isZero() ? 1 : num(a.equity.dividedBy(a.rules.minCapital));
+  const sessions = sessionsBelow(a, line);
+  const critical = ratio < 0.5;
+  const belowMin = critical || sessions >= c.belowMinSessions;
   const share = a.gains.isPositive() && !a.gains.isZero() ? num(a.fees.dividedBy(a.gains)) : a.fees.isZero() ? 0 : Number.POSITIVE_INFINITY;
   const costly = share > num(c.fixedCostShareOfReturnsMax);
-  const ratio = a.rules.minCapital.isZero() ? 1 : num(a.equity.dividedBy(a.rules.minCapital));
   return {
     trigger: 'operational-efficiency',
     fired: belowMin || costly,
     // Equity against a minimum is a fact; a cost share over a short window is a noisier one.
     reliability: belowMin ? 1 : 0.8,
-    urgency: belowMin ? (ratio < 0.5 ? 'critical' : ratio < 0.9 ? 'high' : 'medium') : 'medium',
-    detail: { equity: a.equity.toFixed(2), minCapital: a.rules.minCapital.toFixed(2), belowMin, fixedCostShare: Number.isFinite(share) ? round4(share) : null, fixedCostShareMax: num(c.fixedCostShareOfReturnsMax) },
+    urgency: belowMin ? (critical ? 'critical' : ratio < 0.9 ? 'high' : 'medium') : 'medium',
+    detail: {
+      equity: a.equity.toFixed(2),
+      minCapital: a.rules.minCapital.toFixed(2),
+      belowMinLine: line.toFixed(2),
+      sessionsBelow: sessions,
+      sessionsNeeded: c.belowMinSessions,
+      belowMin,
+      fixedCostShare: Number.isFinite(share) ? round4(share) : null,
+      fixedCostShareMax: num(c.fixedCostShareOfReturnsMax),
+    },
   };
 }
 
-/** 3. drawdown beyond the limit, or volatility above the tier's limit × risk multiplier. */
+/** 3. drawdown of the value index beyond the limit (the loss limits' measure), or volatility above the tier's limit × risk multiplier. */
 export function riskManagement(a: AccountInputs, c: ConsolidationConfig): TriggerResult {
-  const drawdown = a.dailyReturns.length > 0 ? -(maxDrawdownOf(indexOf(a.dailyReturns)) ?? 0) : 0;
+  const drawdown = a.drawdown;
   const vol = annualVolatility(a.dailyReturns);
   const volLimit = num(c.volatilityMax) * num(a.rules.riskMultiplier);
   const drawdownMax = num(c.drawdownMax);
@@ -129,17 +166,17 @@ export function riskManagement(a: AccountInputs, c: ConsolidationConfig): Trigge
   };
 }
 
-/** 4. cash above a share of equity on each of the last `idleCashSustainedDays` snapshots. */
+/** 4. cash above a share of equity on each of the last `idleCashSustainedDays` snapshots; never for an account that holds cash on purpose. */
 export function capitalOptimisation(a: AccountInputs, c: ConsolidationConfig): TriggerResult {
   const max = num(c.idleCashShareMax);
   let run = 0;
   for (let i = a.cashShares.length - 1; i >= 0 && a.cashShares[i]! > max; i--) run++;
   return {
     trigger: 'capital-optimisation',
-    fired: run >= c.idleCashSustainedDays,
+    fired: !a.holdsCash && run >= c.idleCashSustainedDays,
     reliability: 0.9,
     urgency: 'low',
-    detail: { idleDays: run, sustainedDays: c.idleCashSustainedDays, cashShare: a.cashShares.length ? round4(a.cashShares[a.cashShares.length - 1]!) : null, cashShareMax: max },
+    detail: { idleDays: run, sustainedDays: c.idleCashSustainedDays, holdsCash: a.holdsCash, cashShare: a.cashShares.length ? round4(a.cashShares[a.cashShares.length - 1]!) : null, cashShareMax: max },
   };
 }
 
@@ -161,9 +198,18 @@ export function systemOptimisation(a: AccountInputs, c: ConsolidationConfig): Tr
   };
 }
 
+/**
+ * Every trigger on the account. A child within its grace period after opening keeps only what is
+ * critical (and an operator's request): a young fork child has no history to judge and sits near its
+ * floor by construction, so merging it back would only undo the fork.
+ */
 export function evaluateTriggers(a: AccountInputs, c: ConsolidationConfig): TriggerResult[] {
-  return [underperformance(a, c), operationalEfficiency(a, c), riskManagement(a, c), capitalOptimisation(a, c), manualRequest(a), systemOptimisation(a, c)];
+  const all = [underperformance(a, c), operationalEfficiency(a, c), riskManagement(a, c), capitalOptimisation(a, c), manualRequest(a), systemOptimisation(a, c)];
+  if (!inGrace(a, c)) return all;
+  return all.map((t) => (t.fired && t.urgency !== 'critical' && t.trigger !== 'manual-request' ? { ...t, fired: false, detail: { ...t.detail, exemptInGrace: true, graceDays: c.childGraceDays, ageDays: a.ageDays } } : t));
 }
+
+export const inGrace = (a: Pick<AccountInputs, 'isChild' | 'ageDays'>, c: ConsolidationConfig) => a.isChild && a.ageDays < c.childGraceDays;
 
 const ACCEPTS = ['ACTIVE', 'SAFE'];
 

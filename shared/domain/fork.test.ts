@@ -10,19 +10,27 @@ const d = (s: string | number) => new Decimal(s);
 const GEN = tierRules(defaults, 'GEN');
 const REV = tierRules(defaults, 'REV');
 
-describe('fork eligibility (SPEC §4.1)', () => {
-  it('forks a Gen at 112,000.00 into a Rev of 102,000.00, the parent keeping 10,000.00', () => {
-    const e = forkEligibility(GEN, d('112000.00'));
-    expect(e.eligible && [e.forkAmount.toFixed(2), e.childTier]).toEqual(['102000.00', 'REV']);
-    const edge = forkEligibility(GEN, d('110000.00'));
-    expect(edge.eligible && edge.forkAmount.toFixed(2)).toBe('100000.00');
+describe('fork eligibility: threshold × (1 + margin) + minimum', () => {
+  it('forks a Gen at 117,000.00 into a Rev of 107,000.00, the parent keeping 10,000.00', () => {
+    const e = forkEligibility(GEN, d('117000.00'));
+    expect(e.eligible && [e.forkAmount.toFixed(2), e.childTier]).toEqual(['107000.00', 'REV']);
+    // The edge: 100,000 × 1.05 + 10,000; the child starts 5 % above the Rev minimum.
+    const edge = forkEligibility(GEN, d('115000.00'));
+    expect(edge.eligible && edge.forkAmount.toFixed(2)).toBe('105000.00');
   });
 
-  it('does not fork a Gen at 109,999.99, nor a Com at any size', () => {
-    expect(forkEligibility(GEN, d('109999.99')).eligible).toBe(false);
+  it('does not fork a Gen a cent under its line, nor a Com at any size', () => {
+    expect(forkEligibility(GEN, d('114999.99')).eligible).toBe(false);
     expect(forkEligibility(tierRules(defaults, 'COM'), d('99000000.00')).eligible).toBe(false);
-    const rev = forkEligibility(REV, d('600000.00'));
-    expect(rev.eligible && [rev.forkAmount.toFixed(2), rev.childTier]).toEqual(['500000.00', 'COM']);
+    expect(forkEligibility(REV, d('624999.99')).eligible).toBe(false);
+    const rev = forkEligibility(REV, d('625000.00'));
+    expect(rev.eligible && [rev.forkAmount.toFixed(2), rev.childTier]).toEqual(['525000.00', 'COM']);
+  });
+
+  it('forks at threshold + minimum when the margin is zero', () => {
+    const plain = tierRules({ tiers: { ...defaults.tiers, GEN: { ...defaults.tiers.GEN, forkMargin: '0' } } }, 'GEN');
+    expect(forkEligibility(plain, d('110000.00')).eligible).toBe(true);
+    expect(forkEligibility(plain, d('109999.99')).eligible).toBe(false);
   });
 });
 

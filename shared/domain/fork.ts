@@ -13,13 +13,15 @@ export type Eligibility =
   | { eligible: false; equity: Decimal; reason: string };
 
 /**
- * SPEC §4.1: eligible when equity E ≥ T + min_capital; the fork moves F = E − min_capital, so the
- * parent keeps its floor and the child starts at ≥ T, the next tier's minimum. Com never forks.
+ * Eligible when equity E reaches the fork line T × (1 + margin) + min_capital; the fork moves
+ * F = E − min_capital, so the parent keeps its floor and the child starts at ≥ T × (1 + margin), a
+ * margin above the next tier's minimum (a child born at its floor would trip "below minimum" on the
+ * first dip and be merged back). Com never forks.
  */
 export function forkEligibility(rules: TierRules, equity: Decimal): Eligibility {
-  if (rules.forkThreshold === null || rules.nextTier === null) return { eligible: false, equity, reason: `${rules.tier} accounts do not fork` };
-  const needed = rules.forkThreshold.plus(rules.minCapital);
-  if (equity.lt(needed)) return { eligible: false, equity, reason: `equity ${equity.toFixed(2)} is below ${needed.toFixed(2)} (threshold + minimum)` };
+  if (rules.forkLine === null || rules.nextTier === null) return { eligible: false, equity, reason: `${rules.tier} accounts do not fork` };
+  const needed = rules.forkLine;
+  if (equity.lt(needed)) return { eligible: false, equity, reason: `equity ${equity.toFixed(2)} is below ${needed.toFixed(2)} (threshold with its margin + minimum)` };
   return { eligible: true, equity, forkAmount: equity.minus(rules.minCapital), childTier: rules.nextTier };
 }
 

@@ -10,6 +10,8 @@ export interface TierRules {
   tier: TierName;
   minCapital: Decimal;
   forkThreshold: Decimal | null;
+  /** Equity at which the account may fork: threshold × (1 + fork margin) + min capital; null if it never forks. */
+  forkLine: Decimal | null;
   maxPositions: number;
   maxCapitalPerPosition: Decimal;
   riskMultiplier: Decimal;
@@ -26,10 +28,13 @@ export interface LimitOverrides {
 export function tierRules(config: Pick<Config, 'tiers'>, tier: TierName, overrides: LimitOverrides = {}): TierRules {
   const t = config.tiers[tier];
   const tierCap = new Decimal(t.maxCapitalPerPosition);
+  const minCapital = new Decimal(t.minCapital);
+  const forkThreshold = t.forkThreshold === null ? null : new Decimal(t.forkThreshold);
   return {
     tier,
-    minCapital: new Decimal(t.minCapital),
-    forkThreshold: t.forkThreshold === null ? null : new Decimal(t.forkThreshold),
+    minCapital,
+    forkThreshold,
+    forkLine: forkThreshold === null ? null : forkThreshold.times(new Decimal(1).plus(t.forkMargin)).plus(minCapital),
     maxPositions: Math.min(t.maxPositions, overrides.maxPositions ?? t.maxPositions),
     maxCapitalPerPosition: overrides.maxCapitalPerPosition ? Decimal.min(tierCap, overrides.maxCapitalPerPosition) : tierCap,
     riskMultiplier: new Decimal(t.riskMultiplier),
@@ -37,3 +42,6 @@ export function tierRules(config: Pick<Config, 'tiers'>, tier: TierName, overrid
     nextTier: t.nextTier,
   };
 }
+
+/** Equity at or over the account's fork line (what the `forkCandidate` projection flag records). */
+export const atForkLine = (rules: TierRules, equity: Decimal): boolean => rules.forkLine !== null && equity.gte(rules.forkLine);

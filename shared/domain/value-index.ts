@@ -1,5 +1,4 @@
 import type { Decimal } from '../money/decimal.js';
-import { isoWeek } from './loss-rules.js';
 
 /**
  * An account's flow-adjusted value index, carried from each daily point to the next: 1 on the first
@@ -48,4 +47,15 @@ export function indexMeasures(s: IndexState & { dailyReturn: number | null }) {
     monthReturn: s.index / s.monthBase - 1,
     drawdown: s.peak > 0 ? s.index / s.peak - 1 : 0,
   };
+}
+
+/** ISO week of a date, 'YYYY-Www' (weeks start on Monday; week 1 holds the year's first Thursday). */
+export function isoWeek(date: string): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  const day = (d.getUTCDay() + 6) % 7;
+  d.setUTCDate(d.getUTCDate() - day + 3);
+  const year = d.getUTCFullYear();
+  const firstThursday = new Date(Date.UTC(year, 0, 4));
+  const week = 1 + Math.round(((d.getTime() - firstThursday.getTime()) / 86_400_000 - 3 + ((firstThursday.getUTCDay() + 6) % 7)) / 7);
+  return `${year}-W${String(week).padStart(2, '0')}`;
 }

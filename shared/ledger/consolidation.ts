@@ -10,6 +10,8 @@ import { ReviewRepository } from '../db/review-repository.js';
 import { SnapshotRepository, type StoredSnapshot } from '../db/snapshot-repository.js';
 import type { Clock } from '../runtime/clock.js';
 import type { LedgerStores } from './stores.js';
+import { indexStateOf } from './snapshot.js';
+import { indexMeasures } from '../domain/value-index.js';
 import { loadBalances } from '../db/stored-balances.js';
 import { loadUnits } from '../db/stored-units.js';
 import { type AccountInputs, type Assessment, type Peer, annualised, annualVolatility, assessConsolidation } from '../domain/consolidation.js';
@@ -23,7 +25,7 @@ export interface ConsolidationDeps extends MergeDeps {
   snapshots: SnapshotRepository;
   opportunities: OpportunityRepository;
   reviews: ReviewRepository;
-  config: Pick<Config, 'tiers' | 'consolidation'>;
+  config: Pick<Config, 'tiers' | 'consolidation' | 'reviews'>;
 }
 
 /** Peers one assessment compares with at most: a root's siblings are the owner's other roots of its tier. */
@@ -104,6 +106,11 @@ export async function measureInputs(deps: ConsolidationDeps, account: StoredAcco
     positions: head.positions.length,
     dailyReturns: returnsOf(series),
     cashShares: series.map((s) => (s.equityCents > 0n ? Number(s.cashCents) / Number(s.equityCents) : 0)),
+    equities: series.map((s) => loadUnits('cash', s.equityCents)),
+    drawdown: series.length > 0 ? -indexMeasures(indexStateOf(series[series.length - 1]!)).drawdown : 0,
+    ageDays: Math.floor((deps.clock.now().getTime() - new Date(account.createdAt).getTime()) / 86_400_000),
+    isChild: account.parentId !== null,
+    holdsCash: account.config.holdsCash === true,
     fees,
     gains,
     windowDays: c.costWindowDays,

@@ -7,12 +7,15 @@ import { VOL_WINDOW, combine, marketFactor, marketTime, performanceFactor, retur
 import { tierRules } from '../domain/tiers.js';
 import { valuate } from '../domain/valuation.js';
 import { formatUnits } from '../money/units.js';
+import type { ReviewEvent } from './review-metrics.js';
 import { type ForkDeps, forkIdOf, forkPrerequisite, requestFork } from './fork-saga.js';
 
 export interface AssessDeps extends ForkDeps {
   decisions: DecisionRepository;
   reviews: ReviewRepository;
-  config: Pick<Config, 'tiers' | 'fork' | 'schedules'>;
+  config: Pick<Config, 'tiers' | 'fork' | 'schedules' | 'reviews'>;
+  /** Counts what filing and expiring reviews did (metrics). */
+  onReview?: (kind: string, event: ReviewEvent) => void;
   /** Fork jobs ready to run and waiting for a slot, for the system-load factor. */
   forkBacklog: () => Promise<number>;
   /** Daily values of an account, oldest first; empty until snapshots exist. */
@@ -77,7 +80,7 @@ export async function assessFork(deps: AssessDeps, accountId: string, source: St
     confidence,
     outcome,
     forkId,
-    reviewId: outcome === 'review' ? `rev_${forkId}` : null,
+    reviewId: null,
   });
   return { status: 'decided', decision };
 }
@@ -90,22 +93,15 @@ export async function actOnDecision(
   delayMs: () => number,
 ): Promise<void> {
   if (d.outcome === 'review') {
+    // One open fork review per account: a newer decision refreshes it (approving it approves the newest).
     const account = await deps.stores.accounts.get(d.accountId);
-    await deps.reviews.createOnce({
-      _id: d.reviewId ?? `rev_${d.forkId}`,
-      kind: 'fork',
-      accountId: d.accountId,
-      ownerId: account?.ownerId ?? null,
-      decisionId: d._id,
-      forkId: d.forkId,
-      state: 'PENDING',
-      createdAt: deps.clock.now(),
-      decidedAt: null,
-      decidedBy: null,
-      note: null,
-    });
+    const filed = await deps.reviews.file({ kind: 'fork', accountId: d.accountId, ownerId: account?.ownerId ?? null, decisionId: d._id, forkId: d.forkId, urgency: 'medium', day: deps.clock.today(), now: deps.clock.now(), snoozeDays: deps.config.reviews.snoozeDaysAfterReject });
+    deps.onReview?.('fork', filed.event);
+    if (filed.review && d.reviewId !== filed.review._id) await deps.decisions.setReview(d._id, filed.review._id);
     return;
   }
+  // A decision that acts on its own supersedes a review still waiting for the account.
+  if (await deps.reviews.expire('fork', d.accountId, `superseded by decision ${d._id}`, deps.clock.now())) deps.onReview?.('fork', 'expired');
   const mode = deps.config.fork.defaultMode;
   await requestFork(deps, { parentId: d.accountId, parentSeq: d.seq, mode, symbols: [], requestedBy: 'threshold-monitor', decisionId: d._id });
   await enqueueFork({ forkId: d.forkId, accountId: d.accountId, parentSeq: d.seq, mode, decisionId: d._id }, d.outcome === 'execute' ? 0 : delayMs());

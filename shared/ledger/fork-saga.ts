@@ -18,6 +18,8 @@ import { sagaSteps } from './saga-steps.js';
 export interface ForkDeps extends LedgerDeps {
   forks: ForkRepository;
   cooldownHours: number;
+  /** A parent that absorbed one of its own children does not fork again for this many days (0: no wait). */
+  afterMergeCooldownDays?: number;
 }
 
 /** A fork is identified by its parent and the journal seq it was decided on: one fork per state of the parent. */
@@ -72,6 +74,8 @@ async function startOf(deps: ForkDeps, f: ForkSpec, head: Balances, account: Sto
       return refuse('cooldown', `the account forked (or tried to) at ${new Date(other.startedAt).toISOString()}; forks are ${deps.cooldownHours} h apart`);
     }
   }
+  const absorbed = await childAbsorbedSince(deps, f.parentId);
+  if (absorbed) return refuse('cooldown', `the account absorbed its child ${absorbed.sourceId} at ${new Date(absorbed.completedAt!).toISOString()}; it forks again ${deps.afterMergeCooldownDays} days after that`);
   const prices = await deps.stores.prices.lastCloses(head.positions.map((p) => p.symbol), deps.clock.today());
   const eligibility = forkEligibility(tierRules(deps.config, account.tier, account.config), valuate(head, prices).equity);
   if (!eligibility.eligible) return refuse('not_eligible', eligibility.reason);
@@ -80,6 +84,18 @@ async function startOf(deps: ForkDeps, f: ForkSpec, head: Balances, account: Sto
   const problem = childLimitsProblem(plan, tierRules(deps.config, eligibility.childTier, account.config), prices);
   if (problem) return problem;
   return { kind: 'fork-start', forkId: f._id, counterpartyId: f.childId, cash: plan.cash, positions: plan.positions, value: planValue(plan, prices) };
+}
+
+/**
+ * The merge of one of the parent's own children into it within the after-merge cooldown, if any: a
+ * parent that just took its child back would otherwise fork the same money out again the next day.
+ */
+async function childAbsorbedSince(deps: ForkDeps, parentId: string) {
+  const days = deps.afterMergeCooldownDays ?? 0;
+  if (days === 0) return null;
+  const since = deps.clock.now().getTime() - days * 86_400_000;
+  const merges = await deps.stores.merges.ofTarget(parentId);
+  return merges.find((m) => m.strategy === 'parent' && m.phase === 'COMPLETED' && m.completedAt && new Date(m.completedAt).getTime() > since) ?? null;
 }
 
 /** Why a fork may not start now, read without writing anything (the start's append decides again); null if it may. */

@@ -22,6 +22,7 @@ export async function openForkingDeps(mongo: Connection, stores: LedgerStores, c
     config,
     clock,
     cooldownHours: config.fork.cooldownHours,
+    afterMergeCooldownDays: config.fork.afterMergeCooldownDays,
     // Jobs ready to run and waiting for a slot; delayed ones (a later window, the recovery schedule) are not load yet.
     forkBacklog: async () => {
       const c = await forkQueue.getJobCounts('waiting', 'prioritized');

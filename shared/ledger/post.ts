@@ -7,7 +7,7 @@ import { storeUnits } from '../db/stored-units.js';
 import { type Balances, ZERO, emptyBalances } from '../domain/balances.js';
 import { decide, type Operation, refusalOperation } from '../domain/ledger.js';
 import { type Refusal, refuse } from '../domain/refusal.js';
-import { tierRules } from '../domain/tiers.js';
+import { atForkLine, tierRules } from '../domain/tiers.js';
 import { type PriceMap, valuate } from '../domain/valuation.js';
 import { AssertionError } from '../runtime/assert.js';
 import type { Clock } from '../runtime/clock.js';
@@ -240,7 +240,7 @@ function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap)
   const head = known.head!;
   const rules = rulesOf(deps, known.account);
   const equity = valuate(loadBalances(head.after), prices).equity;
-  const forkCandidate = rules.forkThreshold !== null && equity.gte(rules.forkThreshold.plus(rules.minCapital));
+  const forkCandidate = atForkLine(rules, equity);
   deps.stores.projector.mark({ id: known.account._id, seq: head.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate });
   return forkCandidate;
 }

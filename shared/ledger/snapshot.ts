@@ -24,7 +24,7 @@ const MISSING_LOOKUPS_MAX = 200;
  * it copies; its external flows are the difference of the running totals since the previous point,
  * so no entry is read. Closed and never-opened accounts have no point; a day re-run writes nothing.
  */
-export async function snapshotPage(deps: SnapshotDeps, date: string, bucket: number | null): Promise<{ accounts: number; written: StoredSnapshot[] }> {
+export async function snapshotPage(deps: SnapshotDeps, date: string, bucket: number | null): Promise<{ accounts: StoredAccount[]; written: StoredSnapshot[] }> {
   const accounts = (await deps.stores.accounts.ofBucket(bucket)).filter((a) => a.state !== 'CLOSED' && a.headSeq > 0);
   const prevDay = await deps.snapshots.dayBefore(date);
   const previous = new Map((prevDay ? await deps.snapshots.ofDay(prevDay, bucket) : []).map((p) => [p.accountId, p]));
@@ -39,7 +39,7 @@ export async function snapshotPage(deps: SnapshotDeps, date: string, bucket: num
   const prices = symbols.length > 0 ? await deps.stores.prices.lastCloses(symbols, date) : new Map();
   const now = deps.clock.now();
   const points = accounts.map((a) => pointOf(a, previous.get(a._id) ?? null, prices, date, now));
-  return { accounts: accounts.length, written: await deps.snapshots.recordPage(points) };
+  return { accounts, written: await deps.snapshots.recordPage(points) };
 }
 
 /** One account's point for the day, from its projection and the point before it. */

@@ -9,7 +9,7 @@ import { loadUnits, storeUnits } from '../db/stored-units.js';
 import { type Balances, balancesEqual, emptyBalances } from '../domain/balances.js';
 import { applyEffects } from '../domain/ledger.js';
 import { type Totals, addTotals, expectedHoldings, holdingsAtCost, nextTotals, totalsEqual, zeroTotals } from '../domain/totals.js';
-import { tierRules } from '../domain/tiers.js';
+import { atForkLine, tierRules } from '../domain/tiers.js';
 import { valuate } from '../domain/valuation.js';
 import { Decimal } from '../money/decimal.js';
 import { defaults } from '../../config/defaults.js';
@@ -283,7 +283,7 @@ async function repairProjection(stores: LedgerStores, account: StoredAccount, cp
   const rules = tierRules(config, account.tier, account.config);
   const head = await stores.journal.at(account._id, cp.seq);
   if (!head) return;
-  stores.projector.mark({ id: account._id, seq: cp.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate: rules.forkThreshold !== null && equity.gte(rules.forkThreshold.plus(rules.minCapital)) });
+  stores.projector.mark({ id: account._id, seq: cp.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate: atForkLine(rules, equity) });
 }
 
 /**

@@ -20,7 +20,17 @@ export function isolatedEnv(tag: string): { mongodbUrl: string; redisUrl: string
     mongodbUrl,
     redisUrl,
     queuePrefix,
-    env: { MONGODB_URL: mongodbUrl, REDIS_URL: redisUrl, FLEET_QUEUE_PREFIX: queuePrefix, LOG_LEVEL: 'info', NODE_ENV: 'test' },
+    env: {
+      MONGODB_URL: mongodbUrl,
+      REDIS_URL: redisUrl,
+      FLEET_QUEUE_PREFIX: queuePrefix,
+      LOG_LEVEL: 'info',
+      NODE_ENV: 'test',
+      // Fork mechanics are tested on the plain line (threshold + minimum: a Gen forks at 110,000.00);
+      // the margin above it has its own tests (shared/domain/fork.test.ts, test/loss-limits.test.ts).
+      FLEET__TIERS__GEN__FORK_MARGIN: '0',
+      FLEET__TIERS__REV__FORK_MARGIN: '0',
+    },
   };
 }
 

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { jobId } from '../../../shared/contracts/jobs.js';
+import { QUEUE } from '../../../shared/contracts/queues.js';
 import { Decimal } from '../../../shared/money/decimal.js';
 import { requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, operationParams, operationStatus, pricesBody } from '../schemas.js';
+
+const LIMIT_CHECK_SYMBOLS_MAX = 1000;
 
 export const adminRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse };
@@ -19,6 +23,11 @@ export const adminRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) =
       { chain: 'system', ref: `prices:${randomUUID()}`, actor: p.id, action: 'load-prices', jobId: null, before: null, after: { received: list.length, written }, outcome: 'applied' },
       deps.clock.now(),
     );
+    // Loss limits act on the new closes within seconds, not at the next snapshot (one check per load).
+    const symbols = [...new Set(list.map((x) => x.symbol))];
+    for (let i = 0; i < symbols.length; i += LIMIT_CHECK_SYMBOLS_MAX) {
+      await deps.producer.enqueue(QUEUE.snapshot, 'limits', { symbols: symbols.slice(i, i + LIMIT_CHECK_SYMBOLS_MAX) }, { jobId: jobId('limits', randomUUID()) });
+    }
     return { received: list.length, written };
   });
 

@@ -4,6 +4,7 @@ import { jobId } from '../../../shared/contracts/jobs.js';
 import { QUEUE } from '../../../shared/contracts/queues.js';
 import { requestFork } from '../../../shared/ledger/fork-saga.js';
 import { enqueueMerge, orderOf, requestMerges } from '../../../shared/ledger/consolidation.js';
+import { REVIEW_STATES } from '../../../shared/db/review-repository.js';
 import { requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, auditAction, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
@@ -14,10 +15,11 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
   const fk = deps.forking;
   const view = (x: NonNullable<Awaited<ReturnType<typeof fk.reviews.get>>>) => {
     const { _id, ...rest } = x;
-    return { ...rest, id: _id, createdAt: new Date(x.createdAt).toISOString(), decidedAt: x.decidedAt ? new Date(x.decidedAt).toISOString() : null };
+    const iso = (t: Date | null) => (t ? new Date(t).toISOString() : null);
+    return { ...rest, id: _id, createdAt: new Date(x.createdAt).toISOString(), refreshedAt: iso(x.refreshedAt ?? null), decidedAt: iso(x.decidedAt) };
   };
 
-  r.get('/api/v1/reviews', { schema: { querystring: z.strictObject({ state: z.enum(['PENDING', 'APPROVED', 'REJECTED']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }), response: { 200: z.object({ items: z.array(reviewSchema) }), ...errors } } }, async (req) => {
+  r.get('/api/v1/reviews', { schema: { querystring: z.strictObject({ state: z.enum(REVIEW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }), response: { 200: z.object({ items: z.array(reviewSchema) }), ...errors } } }, async (req) => {
     const p = principalOf(req);
     requireRole(p, 'viewer');
     const items = await fk.reviews.list({ state: req.query.state, ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none') }, req.query.limit);
@@ -36,6 +38,7 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
       const state = req.params.decision === 'approve' ? 'APPROVED' : 'REJECTED';
       const decided = (await fk.reviews.decide(review._id, state, p.id, req.body?.note ?? null, deps.clock.now()))!;
       if (decided.decidedBy !== p.id || decided.state !== state) throw new ApiError(409, 'already_decided', 'someone else decided this review first');
+      fk.onReview?.(review.kind, 'decided');
       await auditAction(deps, { chain: review.accountId, actor: p.id, action: `review-${req.params.decision}`, before: { reviewId: review._id, kind: review.kind, state: review.state }, after: { state, note: req.body?.note ?? null }, outcome: 'applied' });
       if (state === 'APPROVED' && review.kind === 'merge') {
         // The opportunity's proposal, on the accounts' current states; the saga re-checks every prerequisite.
@@ -43,6 +46,10 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
         const ids = opportunity ? await requestMerges(deps.consolidation, orderOf(opportunity, p.id)) : [];
         for (const id of ids) await enqueueMerge(deps.producer, { _id: id, scheduledFor: null }, deps.clock.now());
         if (opportunity) await deps.consolidation.opportunities.setOutcome(opportunity._id, { mergeIds: ids });
+      } else if (state === 'APPROVED' && review.kind === 'reactivate') {
+        // Back to trading, in the journal under the review's key, by the person who approved it.
+        const reason = `review ${review._id} approved${req.body?.note ? `: ${req.body.note}` : ''}`;
+        await deps.producer.enqueue(QUEUE.accountOps, 'state-change', { accountId: review.accountId, idempotencyKey: `reactivate-${review._id}`, actor: p.id, to: 'ACTIVE', reason }, { jobId: jobId('reactivate', review._id) });
       } else if (state === 'APPROVED' && review.forkId) {
         const decision = await fk.decisions.model.findById(review.decisionId).lean();
         const parentSeq = decision!.seq;

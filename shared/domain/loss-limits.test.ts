@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../../config/defaults.js';
 import { Decimal } from '../money/decimal.js';
-import { isoWeek, lossBreaches } from './loss-rules.js';
-import { nextIndex } from './value-index.js';
+import { breachTarget, effectiveLimits, limitBreaches, strongestBreach } from './loss-limits.js';
+import { isoWeek, nextIndex } from './value-index.js';
 
 /** The newest point of a series of daily returns (no flows), built the way the snapshotter builds it. */
 const series = (returns: Array<[string, number | null]>, start = 100) => {
@@ -17,7 +17,11 @@ const series = (returns: Array<[string, number | null]>, start = 100) => {
 };
 let prevEquity = new Decimal(0);
 
-describe('loss rules (SPEC §7.4)', () => {
+/** The fleet's alert thresholds alone (no tier or account limits): alert only. */
+const fleetOnly = effectiveLimits({}, {}, defaults.alerts);
+const lossBreaches = (p: Parameters<typeof limitBreaches>[0], _alerts: unknown) => limitBreaches(p, fleetOnly);
+
+describe('loss rules on the flow-adjusted index', () => {
   it('raise a daily loss beyond 5 %, not at exactly 5 %', () => {
     expect(lossBreaches(series([['2026-11-16', null], ['2026-11-17', -0.06]]), defaults.alerts).map((b) => [b.rule, b.period])).toEqual([['daily-loss', '2026-11-17']]);
     expect(lossBreaches(series([['2026-11-16', null], ['2026-11-17', -0.05]]), defaults.alerts)).toEqual([]);
@@ -42,5 +46,30 @@ describe('loss rules (SPEC §7.4)', () => {
   });
   it('name ISO weeks across a year boundary', () => {
     expect([isoWeek('2026-01-01'), isoWeek('2027-01-01'), isoWeek('2026-12-31')]).toEqual(['2026-W01', '2026-W53', '2026-W53']);
+  });
+});
+
+describe('limits that act', () => {
+  it('an account drawdownLimit of 10 % takes it out of trading at a 17 % drawdown, with the drawdown as the breach that acts', () => {
+    const dd = series([['2026-11-02', null], ['2026-11-03', -0.0499], ['2026-11-04', -0.1265]]);
+    const limits = effectiveLimits({}, { drawdownLimit: '0.10' }, defaults.alerts);
+    const b = limitBreaches(dd, limits);
+    // The fall breaches the daily, weekly and monthly alert lines too; the drawdown limit is the one that acts.
+    expect(b.map((x) => x.rule).sort()).toEqual(['daily-loss', 'drawdown', 'monthly-loss', 'weekly-loss']);
+    const top = strongestBreach(b)!;
+    expect([top.rule, top.action, top.severity]).toEqual(['drawdown', 'safe', 'critical']);
+    expect(top.message).toMatch(/^17\.0\d % below its high-water mark \(flows excluded\), over its drawdown limit of 10\.00 %; trading stopped \(SAFE\)$/);
+    expect(strongestBreach(limitBreaches(dd, fleetOnly))!.action).toBe('alert');
+  });
+  it('takes the most specific limit: account limits, then drawdownLimit, then the tier, then the fleet', () => {
+    const tier = { drawdown: { max: '0.30', action: 'suspend' as const }, 'daily-loss': { max: '0.02', action: 'safe' as const } };
+    expect(effectiveLimits(tier, {}, defaults.alerts).drawdown).toEqual({ max: '0.30', action: 'suspend' });
+    expect(effectiveLimits(tier, { drawdownLimit: '0.10' }, defaults.alerts).drawdown).toEqual({ max: '0.10', action: 'safe' });
+    expect(effectiveLimits(tier, { drawdownLimit: '0.10', limits: { drawdown: { max: '0.12', action: 'alert' } } }, defaults.alerts).drawdown).toEqual({ max: '0.12', action: 'alert' });
+    expect(effectiveLimits(tier, {}, defaults.alerts)['weekly-loss']).toEqual({ max: defaults.alerts.weeklyLossMax, action: 'alert' });
+  });
+  it('moves ACTIVE to SAFE and ACTIVE or SAFE to SUSPENDED, never back, never out of a saga or an error', () => {
+    expect([breachTarget('ACTIVE', 'safe'), breachTarget('SAFE', 'safe'), breachTarget('ACTIVE', 'suspend'), breachTarget('SAFE', 'suspend')]).toEqual(['SAFE', null, 'SUSPENDED', 'SUSPENDED']);
+    expect([breachTarget('SUSPENDED', 'safe'), breachTarget('FORKING', 'suspend'), breachTarget('ERROR', 'suspend'), breachTarget('ACTIVE', 'alert')]).toEqual([null, null, null, null]);
   });
 });
