@@ -2,9 +2,11 @@
  * `npm run cli -- <command>` against the fleet's MongoDB (MONGODB_URL):
  *   verify                                  every ledger invariant and the audit chain; exit 1 on the first problem
  *   apikey create --role <role> [--owner <id>]   prints a new key once (only its hash is stored)
- *   prices load <csv> --symbol <S>          `date,close` or `date,open,high,low,close,volume` (any column order)
+ *   prices load <csv> --symbol <S>          `date,close` or `date,open,high,low,close,volume` (any column order);
+ *                                           queues the loss-limit check of the accounts holding S (REDIS_URL)
  *   metrics --values <csv> [--benchmark <csv>] [--rf 0.02]   SPEC §7.2 figures of a `date,value` series (no database)
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse } from 'csv-parse/sync';
@@ -22,6 +24,10 @@ import { parseDecimal } from '../shared/money/parse.js';
 import { alignOnDates, benchmarkMetrics, returnMetrics, returnsFrom, type Point } from '../shared/analytics/metrics.js';
 import { roundTo } from '../shared/money/units.js';
 import { createLogger } from '../shared/runtime/logger.js';
+import { jobId } from '../shared/contracts/jobs.js';
+import { QUEUE } from '../shared/contracts/queues.js';
+import { connectRedis } from '../shared/queue/connection.js';
+import { Producer } from '../shared/queue/producer.js';
 
 const USAGE = `usage:
   npm run cli -- metrics --values <date,value csv> [--benchmark <date,value csv>] [--rf 0.02]
@@ -128,12 +134,32 @@ async function main(argv: string[]): Promise<number> {
       const rows = priceRowsFromCsv(readFileSync(arg, 'utf8'), sym.data);
       const stores = await openLedgerStores(mongo);
       const written = await stores.prices.upsert(rows.map((r) => ({ symbol: sym.data, ...r })));
-      process.stdout.write(`${JSON.stringify({ symbol: sym.data, rows: rows.length, written, from: rows[0]?.date ?? null, to: rows.at(-1)?.date ?? null })}\n`);
+      // As after POST /prices: the loss limits of the accounts holding the symbol act on the new closes now.
+      const limitsCheck = await queueLimitsCheck(config, logger, sym.data);
+      process.stdout.write(`${JSON.stringify({ symbol: sym.data, rows: rows.length, written, from: rows[0]?.date ?? null, to: rows.at(-1)?.date ?? null, limitsCheck })}\n`);
       return 0;
     }
     throw new UsageError(USAGE);
   } finally {
     await closeMongo(mongo);
+  }
+}
+
+/** Enqueues the limits check of a price load; 'skipped' (with the reason on stderr) when Redis cannot be reached: the next snapshot checks them. */
+async function queueLimitsCheck(config: ReturnType<typeof loadConfig>, logger: ReturnType<typeof createLogger>, symbol: string): Promise<'queued' | 'skipped'> {
+  let producer: Producer | null = null;
+  let redis: Awaited<ReturnType<typeof connectRedis>> | null = null;
+  try {
+    redis = await connectRedis(config.redisUrl, 'producer', 'cli', logger, 3000);
+    producer = new Producer(redis, config);
+    await producer.enqueue(QUEUE.snapshot, 'limits', { symbols: [symbol] }, { jobId: jobId('limits', randomUUID()) });
+    return 'queued';
+  } catch (err) {
+    process.stderr.write(`loss limits not checked now (${(err as Error).message}); the next snapshot checks them\n`);
+    return 'skipped';
+  } finally {
+    await producer?.close().catch(() => undefined);
+    await redis?.quit().catch(() => undefined);
   }
 }
 

@@ -105,7 +105,8 @@ describe('npm run cli', () => {
 
   it('prices load reads both CSV shapes and the per-symbol column file, idempotently', () => {
     const spy = JSON.parse(cli('prices', 'load', join(MARKET, 'SPY_D.csv'), '--symbol', 'SPY').stdout);
-    expect(spy).toMatchObject({ symbol: 'SPY', rows: 5241, from: '1999-11-01', to: '2020-08-28' });
+    // The loss limits of accounts holding the symbol are checked now, as after POST /prices.
+    expect(spy).toMatchObject({ symbol: 'SPY', rows: 5241, from: '1999-11-01', to: '2020-08-28', limitsCheck: 'queued' });
     const gspc = JSON.parse(cli('prices', 'load', join(MARKET, 'sp500.csv'), '--symbol', 'GSPC').stdout);
     expect(gspc).toMatchObject({ rows: 1258, from: '2013-10-30', to: '2018-10-26' });
     const aapl = JSON.parse(cli('prices', 'load', join(MARKET, 'test_data.csv'), '--symbol', 'AAPL').stdout);
