@@ -38,6 +38,7 @@ const SAMPLES: { [Q in QueueName]: Record<string, Record<string, unknown>> } = {
     fee: { ...posting, amount: '1.00', reason: 'monthly' },
     'state-change': { ...posting, to: 'SAFE', reason: 'r' },
     'limit-breach': { ...posting, to: 'SAFE', rule: 'drawdown', period: '2026-01', reason: 'r' },
+    reactivate: { ...posting, from: 'SAFE', reason: 'r' },
     reinvest: { accountId: ACC, trigger: 'dividend', key: 'seq-3' },
     'reinvest-scan': { date: '2026-01-02' },
     'recover-transfers': { olderThanSec: 30 },

@@ -3,6 +3,7 @@ import { FollowUps } from '../shared/queue/follow-ups.js';
 import { loadBalances } from '../shared/db/stored-balances.js';
 import { Decimal } from '../shared/money/decimal.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
+import { ReviewRepository } from '../shared/db/review-repository.js';
 import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
 
 let h: LedgerHarness;
@@ -162,11 +163,47 @@ describe('a loss limit\'s state change', () => {
     const r = await breach('acc-limit-s', 'limit-drawdown-2026-11', 'SAFE');
     expect(r).toMatchObject({ status: 'refused', code: 'invalid_state' });
     expect(await stateOf('acc-limit-s')).toBe('SUSPENDED');
+    // That answer was not recorded under the breach's key: once the operator reactivates, the limit still acts.
+    expect((await h.run('state-change', { accountId: 'acc-limit-s', idempotencyKey: 'resume-by-hand', actor: 'operator', to: 'ACTIVE', reason: 'cleared' })).status).toBe('applied');
+    expect((await breach('acc-limit-s', 'limit-drawdown-2026-11', 'SAFE')).status).toBe('applied');
+    expect(await stateOf('acc-limit-s')).toBe('SAFE');
     // A stronger limit still acts on a SAFE account.
     await openAccount(h, 'acc-limit-t');
     await breach('acc-limit-t', 'limit-drawdown-2026-10', 'SAFE');
     expect((await breach('acc-limit-t', 'limit-monthly-loss-2026-11', 'SUSPENDED')).status).toBe('applied');
     expect(await stateOf('acc-limit-t')).toBe('SUSPENDED');
     expect((await verifyLedger(h.stores, { idle: true })).problems).toEqual([]);
+  });
+});
+
+describe('reactivating after a limit', () => {
+  const stateOf = async (accountId: string) => loadBalances((await h.stores.journal.head(accountId))!.after).state;
+
+  it('goes back to ACTIVE only from the state the breach set, never over an operator\'s later suspension', async () => {
+    await openAccount(h, 'acc-react-a');
+    await h.run('limit-breach', { accountId: 'acc-react-a', idempotencyKey: 'limit-drawdown-2026-11', actor: 'risk-limits', to: 'SAFE', rule: 'drawdown', period: '2026-11', reason: 'r' });
+    expect((await h.run('reactivate', { accountId: 'acc-react-a', idempotencyKey: 'reactivate-rev-1', actor: 'key_op', from: 'SAFE', reason: 'approved' })).status).toBe('applied');
+    expect(await stateOf('acc-react-a')).toBe('ACTIVE');
+
+    await openAccount(h, 'acc-react-b');
+    await h.run('limit-breach', { accountId: 'acc-react-b', idempotencyKey: 'limit-drawdown-2026-11', actor: 'risk-limits', to: 'SAFE', rule: 'drawdown', period: '2026-11', reason: 'r' });
+    await h.run('state-change', { accountId: 'acc-react-b', idempotencyKey: 'fraud-hold', actor: 'operator', to: 'SUSPENDED', reason: 'fraud check' });
+    const stale = await h.run('reactivate', { accountId: 'acc-react-b', idempotencyKey: 'reactivate-rev-2', actor: 'key_op', from: 'SAFE', reason: 'approved' });
+    expect(stale).toMatchObject({ status: 'refused', code: 'invalid_state' });
+    expect(await stateOf('acc-react-b')).toBe('SUSPENDED');
+  });
+
+  it('keeps one open review per account and kind, and opens a new one the same day once the first is decided', async () => {
+    const reviews = new ReviewRepository(h.mongo);
+    await reviews.init();
+    const file = (decisionId: string) => reviews.file({ kind: 'reactivate', accountId: 'acc-rev-1', ownerId: null, decisionId, urgency: 'high', day: '2026-11-20', now: new Date(), snoozeDays: 0 });
+    const [a, b] = await Promise.all([file('limit-drawdown-2026-11'), file('limit-drawdown-2026-11')]);
+    expect([a.event, b.event].sort()).toEqual(['opened', 'refreshed']);
+    expect(await reviews.model.countDocuments({ subject: 'reactivate:acc-rev-1', state: 'PENDING' })).toBe(1);
+    await reviews.decide(a.review!._id, 'APPROVED', 'key_op', null, new Date());
+    const again = await file('limit-monthly-loss-2026-11');
+    expect([again.event, again.review!._id]).toEqual(['opened', 'rev_reactivate_acc-rev-1_2026-11-20-2']);
+    expect(await reviews.expire('reactivate', 'acc-rev-1', 'cleared', new Date())).toBe(true);
+    expect(await reviews.model.countDocuments({ subject: 'reactivate:acc-rev-1', state: 'PENDING' })).toBe(0);
   });
 });

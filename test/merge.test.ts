@@ -272,6 +272,8 @@ describe('merge workers as real processes', () => {
       const [t, s] = [await balances(`acc-kt-${i}`), await balances(`acc-ks-${i}`)];
       expect([t.cash.toFixed(2), t.positions.map((p) => p.quantity.toString()), s.state, s.cash.toFixed(2)]).toEqual(['82000.00', ['10'], 'CLOSED', '0.00']);
     }
+    // The healthy worker also carries out merges earlier tests left queued (the scan's): verify once idle.
+    await waitFor('no merge in flight', async () => ((await cd.merges.inFlight()) === 0 ? true : undefined), 30_000, 200);
     expect((await verifyLedger(h.stores, { idle: true })).problems).toEqual([]);
   }, 180_000);
 });

@@ -1,6 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Handlers } from '../../shared/queue/worker-runner.js';
 import type { ReviewRepository } from '../../shared/db/review-repository.js';
+import { loadBalances } from '../../shared/db/stored-balances.js';
 import type { ReviewEvent } from '../../shared/ledger/review-metrics.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
@@ -44,12 +45,14 @@ export function accountOpsHandlers(deps: ReinvestDeps, registry: Registry, logge
     dividend: (d, { job }) => counted(postings.dividend(deps, d, job.id ?? null)),
     fee: (d, { job }) => counted(postings.fee(deps, d, job.id ?? null)),
     'state-change': (d, { job }) => counted(postings.stateChange(deps, d, job.id ?? null)),
+    reactivate: (d, { job }) => counted(postings.reactivate(deps, d, job.id ?? null)),
     'limit-breach': async (d, { job }) => {
       const outcome = await counted(postings.limitBreach(deps, d, job.id ?? null));
-      // Only a change that applied asks for a person; a replay refreshes the same review.
-      if (outcome.status === 'applied' && extras.reviews) {
+      // Only a change that applied and still stands asks for a person (a replay after a reactivation does not).
+      const standing = outcome.status === 'applied' && loadBalances((await deps.stores.journal.head(d.accountId))!.after).state === d.to;
+      if (standing && extras.reviews) {
         const account = await deps.stores.accounts.get(d.accountId);
-        const filed = await extras.reviews.file({ kind: 'reactivate', accountId: d.accountId, ownerId: account?.ownerId ?? null, decisionId: `${d.rule}_${d.period}`, urgency: d.to === 'SUSPENDED' ? 'critical' : 'high', day: deps.clock.today(), now: deps.clock.now(), snoozeDays: 0 });
+        const filed = await extras.reviews.file({ kind: 'reactivate', accountId: d.accountId, ownerId: account?.ownerId ?? null, decisionId: d.idempotencyKey, urgency: d.to === 'SUSPENDED' ? 'critical' : 'high', day: deps.clock.today(), now: deps.clock.now(), snoozeDays: 0 });
         extras.onReview?.('reactivate', filed.event);
       }
       return outcome;

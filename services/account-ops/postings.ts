@@ -26,7 +26,7 @@ export function singleEntry<T extends Posting>(
   data: T,
   jobId: string | null,
   build: (head: Balances, account: StoredAccount) => Promise<Operation | Refusal> | Operation | Refusal,
-  opts: { waitWhileLocked?: boolean } = {},
+  opts: { waitWhileLocked?: boolean; mustApply?: boolean } = {},
 ): Promise<Outcome> {
   return runSingleEntry(deps, { accountId: data.accountId, key: data.idempotencyKey, operation, payload: payloadOf(data), actor: data.actor, jobId }, build, opts);
 }
@@ -49,7 +49,11 @@ export const fee = (deps: LedgerDeps, d: JobData<'account-ops', 'fee'>, jobId: s
 export const stateChange = (deps: LedgerDeps, d: JobData<'account-ops', 'state-change'>, jobId: string | null) =>
   singleEntry(deps, 'state-change', d, jobId, () => ({ kind: 'state-change', to: d.to, reason: d.reason }));
 
-/** A loss limit's state change: like a platform event, it waits for a saga that holds the account. */
+/**
+ * A loss limit's state change: like a platform event, it waits for a saga that holds the account, and
+ * a breach with nothing to tighten (the account is already there, or an operator went further) is
+ * answered without being recorded, so the same rule can still act later in its period.
+ */
 export const limitBreach = (deps: LedgerDeps, d: JobData<'account-ops', 'limit-breach'>, jobId: string | null) =>
   singleEntry(deps, 'state-change', d, jobId, (head) => {
     // Decided on the head, not on the state the check read: a breach only ever tightens (an account an
@@ -57,7 +61,15 @@ export const limitBreach = (deps: LedgerDeps, d: JobData<'account-ops', 'limit-b
     // A saga's account: the entry goes to policy, which answers account_locked, and the job waits for the saga.
     const to = isSagaState(head.state) ? d.to : breachTarget(head.state, d.to === 'SUSPENDED' ? 'suspend' : 'safe');
     return to ? { kind: 'state-change', to, reason: d.reason } : refuse('invalid_state', `the account is ${head.state}; the ${d.rule} limit leaves it so`);
-  }, PLATFORM_EVENT);
+  }, { ...PLATFORM_EVENT, mustApply: true });
+
+/**
+ * Back to trading after a limit's review was approved, but only from the state the breach set: an
+ * account an operator suspended (or that went to ERROR) since stays as it is.
+ */
+export const reactivate = (deps: LedgerDeps, d: JobData<'account-ops', 'reactivate'>, jobId: string | null) =>
+  singleEntry(deps, 'state-change', d, jobId, (head) =>
+    head.state === d.from ? { kind: 'state-change', to: 'ACTIVE', reason: d.reason } : refuse('invalid_state', `the account is ${head.state}, not ${d.from} as the limit left it; an operator decides`));
 
 /** A trade at the given price, or at the last close on or before the fleet's business date. */
 export const trade = (deps: LedgerDeps, d: JobData<'account-ops', 'trade'>, jobId: string | null) =>

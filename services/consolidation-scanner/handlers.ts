@@ -4,6 +4,7 @@ import { QUEUE } from '../../shared/contracts/queues.js';
 import { MERGE_DONE, MERGE_IN_FLIGHT, type StoredMerge } from '../../shared/db/merge-repository.js';
 import type { StoredOpportunity } from '../../shared/db/opportunity-repository.js';
 import type { Urgency } from '../../shared/domain/consolidation.js';
+import { PAGE_SIZE_MAX } from '../../shared/db/account-repository.js';
 import { reviewCounter } from '../../shared/ledger/review-metrics.js';
 import { type ConsolidationDeps, PeerCache, assessAccount, enqueueMerge, orderOf, recordOpportunity, requestMerges } from '../../shared/ledger/consolidation.js';
 import { abortMerge, runMerge } from '../../shared/ledger/merge-saga.js';
@@ -47,7 +48,8 @@ export function consolidationHandlers(
   hooks: ScannerHooks,
   logger: Logger,
 ): Handlers<'consolidation-scan'> & Handlers<'merge'> {
-  const pageSize = deps.config.consolidation.scanPageSizeMax;
+  // A batch reads its page back with `list`, which answers at most PAGE_SIZE_MAX: a larger page would leave a hole.
+  const pageSize = Math.min(deps.config.consolidation.scanPageSizeMax, PAGE_SIZE_MAX);
 
   /**
    * Carries out what an opportunity calls for, once: merges at the auto-execute bar, else the

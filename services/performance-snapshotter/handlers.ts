@@ -50,7 +50,10 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
       const { accounts, written } = await snapshotPage(deps, d.date, d.bucket);
       snapshots.inc(written.length);
       if (written.length > 0 && (!lastDay || d.date > lastDay)) lastDay = d.date;
-      const { breaches, actions } = await checkSnapshotPoints(limitDeps, accounts, written);
+      // The limits read the page's stored points, not only those this run wrote: a run that died after
+      // writing them, or a duplicate run, would otherwise never check them (the actions are keyed).
+      const stored = written.length === accounts.length ? written : await deps.snapshots.ofDay(d.date, d.bucket);
+      const { breaches, actions } = await checkSnapshotPoints(limitDeps, accounts, stored);
       return { date: d.date, accounts: accounts.length, written: written.length, breaches, actions };
     },
     /** After a price load: the limits of the accounts holding the symbols, on today's values. */

@@ -51,6 +51,8 @@ export const JOBS = {
       period: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/),
       reason: z.string().min(1).max(500),
     }),
+    /** An approved `reactivate` review: back to ACTIVE, only from the state the limit set (`from`). */
+    reactivate: z.strictObject({ ...posting, from: z.enum(['SAFE', 'SUSPENDED']), reason: z.string().min(1).max(500) }),
     /** SPEC §6: put investable cash to work; `key` names the triggering entry or scheduled date. */
     reinvest: z.strictObject({ accountId, trigger: z.enum(REINVEST_TRIGGERS), key: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
     /** The scheduled trigger: one reinvest job per opted-in account for the date. */

@@ -100,7 +100,8 @@ export interface Projection {
   forkCandidate: boolean;
 }
 
-const PAGE_SIZE_MAX = 500;
+/** The most accounts one `list` answers: a fan-out that cuts pages for `list` to read back must cut no larger. */
+export const PAGE_SIZE_MAX = 500;
 const HIERARCHY_DEPTH_MAX = 64;
 
 export class AccountRepository extends Repository<StoredAccount> {

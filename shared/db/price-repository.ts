@@ -69,13 +69,14 @@ export class PriceRepository extends Repository<StoredPrice> {
         written += result.modifiedCount;
       }
     }
-    this.recent.clear();
+    this.forget();
     return written;
   }
 
   /** Drops the cached closes: the next valuation reads what another process just loaded. */
   forget(): void {
     this.recent.clear();
+    this.generation++;
   }
 
   /** The last `sessions` closes of a symbol up to `date`, oldest first (trend measures). */
@@ -87,24 +88,30 @@ export class PriceRepository extends Repository<StoredPrice> {
   /**
    * The last close on or before `date` of each symbol asked for. The close of that very date is an
    * equality lookup; otherwise (weekends, holidays) a sorted query, which FerretDB v1 answers in
-   * memory. Either answer is kept for a short while (every account valued in a day asks for the same
-   * closes): a close loaded or corrected by another process is seen after that; by this one, at once.
+   * memory. Only a close of that very date is kept for a short while (every account valued in a day
+   * asks for the same closes; a correction by another process is seen after that, by this one at
+   * once). A fallback to an earlier day, or no close at all, is never kept: the close of the day may
+   * be loaded any moment, and a valuation, trade or limit check must see it as soon as it is.
    */
   async lastCloses(symbols: string[], date: string): Promise<Map<string, Decimal>> {
     const found = await Promise.all([...new Set(symbols)].map((symbol) => this.lastClose(symbol, date)));
     return new Map(found.filter((p): p is StoredPrice => p !== null).map((p) => [p.symbol, loadUnits('price', p.closeMicros)]));
   }
 
-  private readonly recent = new Map<string, { price: StoredPrice | null; until: number }>();
+  private readonly recent = new Map<string, { price: StoredPrice; until: number }>();
+  /** Moves on every clear, so a read that started before it does not cache its answer. */
+  private generation = 0;
 
   private async lastClose(symbol: string, date: string): Promise<StoredPrice | null> {
     const key = `${symbol}\u0000${date}`;
     const cached = this.recent.get(key);
     if (cached && cached.until > Date.now()) return cached.price;
+    const generation = this.generation;
     const exact = await this.model.findOne({ symbol, date }, { _id: 0 }).lean<StoredPrice>();
-    const price = exact ?? (await this.model.findOne({ symbol, date: { $lte: date } }, { _id: 0 }).sort({ date: -1 }).lean<StoredPrice>());
+    if (!exact) return this.model.findOne({ symbol, date: { $lte: date } }, { _id: 0 }).sort({ date: -1 }).lean<StoredPrice>();
     if (this.recent.size >= RECENT_MAX) this.recent.clear();
-    this.recent.set(key, { price, until: Date.now() + RECENT_TTL_MS });
-    return price;
+    // A read that began before a load in this process must not put back what the load replaced.
+    if (generation === this.generation) this.recent.set(key, { price: exact, until: Date.now() + RECENT_TTL_MS });
+    return exact;
   }
 }

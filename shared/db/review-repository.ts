@@ -75,6 +75,9 @@ export interface ReviewRequest {
   snoozeDays: number;
 }
 
+/** Reviews one subject may open in a day (each decided before the next): a bound, not a quota anyone meets. */
+const SAME_DAY_REVIEWS_MAX = 20;
+
 export const reviewSubject = (kind: ReviewKind, accountId: string) => `${kind}:${accountId}`;
 
 export class ReviewRepository extends Repository<StoredReview> {
@@ -98,26 +101,33 @@ export class ReviewRepository extends Repository<StoredReview> {
     }
     const since = new Date(r.now.getTime() - r.snoozeDays * 86_400_000);
     if (r.snoozeDays > 0 && (await this.model.exists({ subject, state: 'REJECTED', decidedAt: { $gt: since } }))) return { review: null, event: 'snoozed' };
-    const doc: StoredReview = {
-      _id: `rev_${r.kind}_${r.accountId}_${r.day}`,
-      kind: r.kind,
-      accountId: r.accountId,
-      ownerId: r.ownerId,
-      subject,
-      decisionId: r.decisionId,
-      forkId: r.forkId ?? null,
-      urgency: r.urgency,
-      urgencyRank: rank,
-      state: 'PENDING',
-      createdAt: r.now,
-      refreshedAt: null,
-      refreshes: 0,
-      decidedAt: null,
-      decidedBy: null,
-      note: null,
-    };
-    const { stored, created } = await this.insertOnce(doc, () => this.get(doc._id));
-    return { review: stored, event: created ? 'opened' : stored.state === 'PENDING' ? 'refreshed' : 'snoozed' };
+    // The day's id, then `-2`, `-3`… when the day's review was already decided (approved or expired:
+    // a new question the same day gets a review of its own). A rejected one snoozes the subject.
+    for (let n = 1; n <= SAME_DAY_REVIEWS_MAX; n++) {
+      const doc: StoredReview = {
+        _id: `rev_${r.kind}_${r.accountId}_${r.day}${n === 1 ? '' : `-${n}`}`,
+        kind: r.kind,
+        accountId: r.accountId,
+        ownerId: r.ownerId,
+        subject,
+        decisionId: r.decisionId,
+        forkId: r.forkId ?? null,
+        urgency: r.urgency,
+        urgencyRank: rank,
+        state: 'PENDING',
+        createdAt: r.now,
+        refreshedAt: null,
+        refreshes: 0,
+        decidedAt: null,
+        decidedBy: null,
+        note: null,
+      };
+      const { stored, created } = await this.insertOnce(doc, () => this.get(doc._id));
+      if (created) return { review: stored, event: 'opened' };
+      if (stored.state === 'PENDING') return this.file(r); // opened meanwhile by another run: refresh it
+      if (stored.state === 'REJECTED' && r.snoozeDays > 0) return { review: null, event: 'snoozed' };
+    }
+    throw new Error(`review subject ${subject}: ${SAME_DAY_REVIEWS_MAX} reviews decided on ${r.day} already`);
   }
 
   /** The subject's open review, expired because its condition cleared; answers whether one was. */

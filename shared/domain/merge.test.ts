@@ -71,3 +71,11 @@ describe('configuration reconciliation', () => {
     expect(merged).toEqual({ maxPositions: 5, maxCapitalPerPosition: '0.15', drawdownLimit: '0.10', cashBuffer: '0.10', targetAllocation: [{ symbol: 'AAA', weight: '1' }] });
   });
 });
+
+describe('loss limits through a merge', () => {
+  it('keep, per rule, the lower allowed loss and the stronger action of both sides', () => {
+    const out = reconcileConfig({ limits: { drawdown: { max: '0.20', action: 'suspend' }, 'daily-loss': { max: '0.05', action: 'alert' } } }, { limits: { drawdown: { max: '0.05', action: 'safe' } } });
+    expect(out.limits).toEqual({ drawdown: { max: '0.05', action: 'suspend' }, 'daily-loss': { max: '0.05', action: 'alert' } });
+    expect(reconcileConfig({}, { limits: { drawdown: { max: '0.05', action: 'suspend' } } }).limits).toEqual({ drawdown: { max: '0.05', action: 'suspend' } });
+  });
+});

@@ -113,6 +113,25 @@ export function reconcileConfig(target: AccountConfig, source: AccountConfig): A
   if (drawdown !== undefined) out.drawdownLimit = drawdown;
   const buffer = maxOf(target.cashBuffer, source.cashBuffer);
   if (buffer !== undefined) out.cashBuffer = buffer;
+  const limits = stricterLimits(target.limits, source.limits);
+  if (limits) out.limits = limits;
+  return out;
+}
+
+const ACTION_RANK = { alert: 0, safe: 1, suspend: 2 } as const;
+
+/** Per rule, the lower allowed loss and the stronger action of the two sides' loss limits. */
+function stricterLimits(a: AccountConfig['limits'], b: AccountConfig['limits']): AccountConfig['limits'] {
+  if (!a || !b) return a ?? b;
+  const out: NonNullable<AccountConfig['limits']> = {};
+  for (const rule of ['daily-loss', 'weekly-loss', 'monthly-loss', 'drawdown'] as const) {
+    const [x, y] = [a[rule], b[rule]];
+    if (!x || !y) {
+      if (x ?? y) out[rule] = (x ?? y)!;
+      continue;
+    }
+    out[rule] = { max: new Decimal(x.max).lte(y.max) ? x.max : y.max, action: ACTION_RANK[x.action] >= ACTION_RANK[y.action] ? x.action : y.action };
+  }
   return out;
 }
 

@@ -75,7 +75,7 @@ async function startOf(deps: ForkDeps, f: ForkSpec, head: Balances, account: Sto
     }
   }
   const absorbed = await childAbsorbedSince(deps, f.parentId);
-  if (absorbed) return refuse('cooldown', `the account absorbed its child ${absorbed.sourceId} at ${new Date(absorbed.completedAt!).toISOString()}; it forks again ${deps.afterMergeCooldownDays} days after that`);
+  if (absorbed) return refuse('cooldown', `the account absorbs (or absorbed) its child ${absorbed.sourceId} (merge ${absorbed._id}, ${absorbed.phase}); it forks again ${deps.afterMergeCooldownDays} days after that`);
   const prices = await deps.stores.prices.lastCloses(head.positions.map((p) => p.symbol), deps.clock.today());
   const eligibility = forkEligibility(tierRules(deps.config, account.tier, account.config), valuate(head, prices).equity);
   if (!eligibility.eligible) return refuse('not_eligible', eligibility.reason);
@@ -95,7 +95,9 @@ async function childAbsorbedSince(deps: ForkDeps, parentId: string) {
   if (days === 0) return null;
   const since = deps.clock.now().getTime() - days * 86_400_000;
   const merges = await deps.stores.merges.ofTarget(parentId);
-  return merges.find((m) => m.strategy === 'parent' && m.phase === 'COMPLETED' && m.completedAt && new Date(m.completedAt).getTime() > since) ?? null;
+  // A merge still under way counts from its start: the parent is taking the money back right now.
+  const at = (m: (typeof merges)[number]) => new Date(m.completedAt ?? m.startedAt ?? m.requestedAt).getTime();
+  return merges.find((m) => m.strategy === 'parent' && m.phase !== 'ROLLED_BACK' && m.phase !== 'REJECTED' && at(m) > since) ?? null;
 }
 
 /** Why a fork may not start now, read without writing anything (the start's append decides again); null if it may. */

@@ -37,7 +37,7 @@ export function outcomeOf(operation: string, accountId: string, r: PostResult): 
  * the entry and answers it; the same key with another payload is refused; a refusal is recorded too,
  * so a retry never flips the answer.
  */
-export async function runSingleEntry(deps: LedgerDeps, req: OperationRequest, build: PostRequest['build'], opts: Pick<PostRequest, 'waitWhileLocked'> = {}): Promise<Outcome> {
+export async function runSingleEntry(deps: LedgerDeps, req: OperationRequest, build: PostRequest['build'], opts: Pick<PostRequest, 'waitWhileLocked' | 'mustApply'> = {}): Promise<Outcome> {
   const r = await postEntry(deps, {
     ...opts,
     accountId: req.accountId,

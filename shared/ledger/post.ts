@@ -110,8 +110,10 @@ export function postEntry(deps: LedgerDeps, req: PostRequest): Promise<PostResul
 async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<PostResult> {
   const { stores } = deps;
   let reloaded = false;
+  // After a reload is asked for, the head comes from the journal: the published one may be the stale one.
+  let fromJournal = false;
   for (let attempt = 0; attempt < APPEND_RETRIES_MAX; attempt++) {
-    const known = await knownOf(deps, req.accountId);
+    const known = await knownOf(deps, req.accountId, fromJournal);
     if (!known) return refuseOrphan(deps, req);
     let built: Awaited<ReturnType<typeof buildAndDecide>>;
     try {
@@ -131,6 +133,7 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
       if (existing) return replayed(deps, req, existing);
       if (!reloaded) {
         reloaded = true;
+        fromJournal = true;
         stores.heads.forget(req.accountId);
         continue;
       }
@@ -151,8 +154,8 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     // The head another process published is the cheap answer to the first; the journal settles the rest.
     const published = await stores.sharedHeads?.get(req.accountId);
     if (published && published.seq > (known.head?.seq ?? 0)) {
-      if (published.idempotencyKey === req.entryKey) return replayed(deps, req, published);
       stores.heads.set(req.accountId, { ...known, head: published });
+      if (published.idempotencyKey === req.entryKey) return replayed(deps, req, published);
       continue;
     }
     const newer = await stores.journal.newerThan(req.accountId, known.head?.seq ?? 0);
@@ -164,7 +167,8 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     }
     const existing = await stores.journal.byKey(req.entryKey);
     if (existing) return replayed(deps, req, existing);
-    stores.heads.forget(req.accountId); // neither visible yet: read everything again
+    stores.heads.forget(req.accountId); // neither visible yet: read everything again, from the journal
+    fromJournal = true;
   }
   throw new Error(`account ${req.accountId}: lost ${APPEND_RETRIES_MAX} append races in a row; retrying the job`);
 }
@@ -173,9 +177,9 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
  * What this process knows of an account: its head, and its document (refreshed alone, one read, when
  * older than `ledger.accountCacheMs`, so a configuration change reaches every process within it).
  */
-async function knownOf(deps: LedgerDeps, accountId: string): Promise<KnownAccount | null> {
+async function knownOf(deps: LedgerDeps, accountId: string, fromJournal = false): Promise<KnownAccount | null> {
   const known = deps.stores.heads.get(accountId);
-  if (!known) return load(deps, accountId);
+  if (!known) return load(deps, accountId, fromJournal);
   if (!deps.stores.heads.documentStale(known, Date.now())) return known;
   const account = await deps.stores.accounts.get(accountId);
   if (!account) return null;
@@ -184,9 +188,14 @@ async function knownOf(deps: LedgerDeps, accountId: string): Promise<KnownAccoun
   return fresh;
 }
 
-/** Reads what this process does not know of an account: its document and its journal head, together. */
-async function load(deps: LedgerDeps, accountId: string): Promise<KnownAccount | null> {
-  const published = await deps.stores.sharedHeads?.get(accountId);
+/**
+ * Reads what this process does not know of an account: its document and its head, together. The head
+ * is the one published by the lease's last holder unless `fromJournal` (a decision asked to be made
+ * again on the head as it is now: a publish lost to a crash or a Redis error leaves the published
+ * head behind, and only the journal says otherwise when nothing is appended).
+ */
+async function load(deps: LedgerDeps, accountId: string, fromJournal = false): Promise<KnownAccount | null> {
+  const published = fromJournal ? null : await deps.stores.sharedHeads?.get(accountId);
   const [account, head] = await Promise.all([deps.stores.accounts.get(accountId), published ?? deps.stores.journal.head(accountId)]);
   if (!account) return null;
   const known = { account, head, accountReadAt: Date.now() };

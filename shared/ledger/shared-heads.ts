@@ -79,15 +79,23 @@ return 1`;
 /** JSON with int64 units kept exact: bigints as tagged strings, dates as ISO text. */
 const BIG = '\u0000big:';
 const DATE = '\u0000date:';
+/** A string of the entry's own that starts with the tag character (free text may): kept as text. */
+const STR = '\u0000str:';
 const encode = (e: StoredEntry) => JSON.stringify(e, function (this: Record<string, unknown>, k, v) {
   const raw = this[k];
   if (typeof raw === 'bigint') return `${BIG}${raw.toString()}`;
   if (raw instanceof Date) return `${DATE}${raw.toISOString()}`;
+  if (typeof raw === 'string' && raw.startsWith('\u0000')) return `${STR}${raw}`;
   return v as unknown;
 });
 const decode = (text: string): StoredEntry =>
   JSON.parse(text, (_k, v: unknown) => {
-    if (typeof v === 'string' && v.startsWith(BIG)) return BigInt(v.slice(BIG.length));
-    if (typeof v === 'string' && v.startsWith(DATE)) return new Date(v.slice(DATE.length));
+    if (typeof v !== 'string' || !v.startsWith('\u0000')) return v;
+    if (v.startsWith(STR)) return v.slice(STR.length);
+    if (v.startsWith(BIG)) return BigInt(v.slice(BIG.length));
+    if (v.startsWith(DATE)) return new Date(v.slice(DATE.length));
     return v;
   }) as StoredEntry;
+
+/** The head's text form, exported for its round-trip test. */
+export const headCodec = { encode, decode };

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { jobId } from '../../../shared/contracts/jobs.js';
 import { QUEUE } from '../../../shared/contracts/queues.js';
 import { requestFork } from '../../../shared/ledger/fork-saga.js';
+import { scopedKey } from '../../../shared/ledger/operation.js';
 import { enqueueMerge, orderOf, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { REVIEW_STATES } from '../../../shared/db/review-repository.js';
 import { requireAccess, requireRole } from '../auth.js';
@@ -34,11 +35,14 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
       const review = await fk.reviews.get(req.params.id);
       if (!review) throw new ApiError(404, 'not_found', 'no such review');
       requireAccess(p, await deps.stores.accounts.get(review.accountId), 'operate');
-      if (review.state !== 'PENDING') throw new ApiError(409, 'already_decided', `the review was already ${review.state.toLowerCase()}`);
       const state = req.params.decision === 'approve' ? 'APPROVED' : 'REJECTED';
-      const decided = (await fk.reviews.decide(review._id, state, p.id, req.body?.note ?? null, deps.clock.now()))!;
+      // The same person deciding again the same way (a reply lost, or a crash before the follow-up job
+      // was queued): the decision stands and its keyed follow-up is queued again, at most once in effect.
+      const again = review.state === state && review.decidedBy === p.id;
+      if (review.state !== 'PENDING' && !again) throw new ApiError(409, 'already_decided', `the review was already ${review.state.toLowerCase()}`);
+      const decided = again ? review : (await fk.reviews.decide(review._id, state, p.id, req.body?.note ?? null, deps.clock.now()))!;
       if (decided.decidedBy !== p.id || decided.state !== state) throw new ApiError(409, 'already_decided', 'someone else decided this review first');
-      fk.onReview?.(review.kind, 'decided');
+      if (!again) fk.onReview?.(review.kind, 'decided');
       await auditAction(deps, { chain: review.accountId, actor: p.id, action: `review-${req.params.decision}`, before: { reviewId: review._id, kind: review.kind, state: review.state }, after: { state, note: req.body?.note ?? null }, outcome: 'applied' });
       if (state === 'APPROVED' && review.kind === 'merge') {
         // The opportunity's proposal, on the accounts' current states; the saga re-checks every prerequisite.
@@ -47,9 +51,12 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
         for (const id of ids) await enqueueMerge(deps.producer, { _id: id, scheduledFor: null }, deps.clock.now());
         if (opportunity) await deps.consolidation.opportunities.setOutcome(opportunity._id, { mergeIds: ids });
       } else if (state === 'APPROVED' && review.kind === 'reactivate') {
-        // Back to trading, in the journal under the review's key, by the person who approved it.
+        // Back to trading from the state the breach set (the journal says which), keyed by the review.
+        const breach = await deps.stores.journal.byKey(scopedKey(review.accountId, review.decisionId));
+        const from = breach?.kind === 'state-change' ? breach.op.toState : undefined;
+        if (from !== 'SAFE' && from !== 'SUSPENDED') throw new ApiError(409, 'invalid_state', `no limit breach ${review.decisionId} on the account to reactivate from`);
         const reason = `review ${review._id} approved${req.body?.note ? `: ${req.body.note}` : ''}`;
-        await deps.producer.enqueue(QUEUE.accountOps, 'state-change', { accountId: review.accountId, idempotencyKey: `reactivate-${review._id}`, actor: p.id, to: 'ACTIVE', reason }, { jobId: jobId('reactivate', review._id) });
+        await deps.producer.enqueue(QUEUE.accountOps, 'reactivate', { accountId: review.accountId, idempotencyKey: `reactivate-${review._id}`, actor: p.id, from, reason }, { jobId: jobId('reactivate', review._id) });
       } else if (state === 'APPROVED' && review.forkId) {
         const decision = await fk.decisions.model.findById(review.decisionId).lean();
         const parentSeq = decision!.seq;
