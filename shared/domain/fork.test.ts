@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaults } from '../../config/defaults.js';
 import { Decimal } from '../money/decimal.js';
 import { type Balances, emptyBalances } from './balances.js';
-import { childLimitsProblem, forkEligibility, planFork, type ForkPlan } from './fork.js';
+import { absorbingMerge, childLimitsProblem, forkEligibility, planFork, type ForkPlan } from './fork.js';
 import { applyEffects } from './ledger.js';
 import { tierRules } from './tiers.js';
 
@@ -106,5 +106,20 @@ describe('fork plans by inheritance mode', () => {
     const many: ForkPlan = { cash: d('1.00'), positions: Array.from({ length: 21 }, (_, i) => ({ symbol: `S${i}`, quantity: d('1'), costBasis: d('1.00') })) };
     expect(childLimitsProblem(many, REV, new Map())?.code).toBe('max_positions');
     expect(childLimitsProblem({ cash: d('100000.00'), positions: [] }, REV, prices)).toBeNull();
+  });
+});
+
+describe('the after-merge cooldown', () => {
+  const now = new Date('2026-11-30T12:00:00Z');
+  const daysAgo = (n: number) => new Date(now.getTime() - n * 86_400_000);
+  const merge = (over: Partial<{ strategy: string; phase: string; requestedAt: Date; startedAt: Date | null; completedAt: Date | null }>) =>
+    ({ strategy: 'parent', phase: 'COMPLETED', requestedAt: daysAgo(40), startedAt: daysAgo(40), completedAt: daysAgo(29.99), ...over });
+  it('holds a parent that took a child back within the days, and lets it fork after them', () => {
+    expect(absorbingMerge([merge({})], now, 30)).not.toBeNull();
+    expect(absorbingMerge([merge({ completedAt: daysAgo(30.01) })], now, 30)).toBeNull();
+  });
+  it('counts a merge under way from its start, and never one that moved nothing or was not a child coming home', () => {
+    expect(absorbingMerge([merge({ phase: 'MOVED', completedAt: null, startedAt: daysAgo(1) })], now, 30)).not.toBeNull();
+    expect(absorbingMerge([merge({ phase: 'ROLLED_BACK' }), merge({ phase: 'REJECTED' }), merge({ strategy: 'partial' }), merge({ strategy: 'sibling' })], now, 30)).toBeNull();
   });
 });

@@ -88,3 +88,23 @@ export function childLimitsProblem(plan: ForkPlan, childRules: TierRules, prices
 export const planValue = (plan: ForkPlan, prices: PriceMap): Decimal =>
   valuate({ cash: plan.cash, reserved: ZERO, state: 'ACTIVE', positions: plan.positions, owner: null }, prices).equity;
 
+
+/** What the after-merge cooldown reads of a merge into the parent. */
+export interface MergeIntoParent {
+  strategy: string;
+  phase: string;
+  requestedAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+}
+
+/**
+ * A `parent` merge (one of the parent's own children taken back) completed, or still under way,
+ * within the last `days` days, timed by its completion (else its start, else its request): the parent
+ * would otherwise fork the same money out again the next day. Rolled back or rejected merges moved nothing.
+ */
+export function absorbingMerge<M extends MergeIntoParent>(merges: M[], now: Date, days: number): M | null {
+  const since = now.getTime() - days * 86_400_000;
+  const at = (m: M) => new Date(m.completedAt ?? m.startedAt ?? m.requestedAt).getTime();
+  return merges.find((m) => m.strategy === 'parent' && m.phase !== 'ROLLED_BACK' && m.phase !== 'REJECTED' && at(m) > since) ?? null;
+}

@@ -5,7 +5,7 @@ import { storePositions } from '../db/stored-balances.js';
 import { loadOperation } from '../db/stored-operation.js';
 import { storeUnits } from '../db/stored-units.js';
 import { type Balances, ZERO } from '../domain/balances.js';
-import { childLimitsProblem, forkEligibility, planFork, planValue, type ForkMode } from '../domain/fork.js';
+import { absorbingMerge, childLimitsProblem, forkEligibility, planFork, planValue, type ForkMode } from '../domain/fork.js';
 import type { Move, Operation } from '../domain/ledger.js';
 import { type Refusal, refuse } from '../domain/refusal.js';
 import { tierRules } from '../domain/tiers.js';
@@ -86,18 +86,10 @@ async function startOf(deps: ForkDeps, f: ForkSpec, head: Balances, account: Sto
   return { kind: 'fork-start', forkId: f._id, counterpartyId: f.childId, cash: plan.cash, positions: plan.positions, value: planValue(plan, prices) };
 }
 
-/**
- * The merge of one of the parent's own children into it within the after-merge cooldown, if any: a
- * parent that just took its child back would otherwise fork the same money out again the next day.
- */
+/** The merge of one of the parent's own children into it within the after-merge cooldown, if any. */
 async function childAbsorbedSince(deps: ForkDeps, parentId: string) {
   const days = deps.afterMergeCooldownDays ?? 0;
-  if (days === 0) return null;
-  const since = deps.clock.now().getTime() - days * 86_400_000;
-  const merges = await deps.stores.merges.ofTarget(parentId);
-  // A merge still under way counts from its start: the parent is taking the money back right now.
-  const at = (m: (typeof merges)[number]) => new Date(m.completedAt ?? m.startedAt ?? m.requestedAt).getTime();
-  return merges.find((m) => m.strategy === 'parent' && m.phase !== 'ROLLED_BACK' && m.phase !== 'REJECTED' && at(m) > since) ?? null;
+  return days === 0 ? null : absorbingMerge(await deps.stores.merges.ofTarget(parentId), deps.clock.now(), days);
 }
 
 /** Why a fork may not start now, read without writing anything (the start's append decides again); null if it may. */
