@@ -35,7 +35,9 @@ export async function actOnLimits(deps: LimitCheckDeps, items: Array<{ account: 
     const to = breachTarget(account.state, top.action);
     if (to) {
       const key = `limit-${top.rule}-${top.period}`;
-      actions.push({ name: 'limit-breach' as const, data: { accountId: account._id, idempotencyKey: key, actor: 'risk-limits', to, rule: top.rule, period: top.period, reason: top.message }, opts: { jobId: jobId('limit', account._id, top.rule, top.period) } });
+      // The job id adds the check's day: a job that failed for good (a saga held the account past its
+      // retries) is kept under its id, and must not stop tomorrow's check; the key still applies it once.
+      actions.push({ name: 'limit-breach' as const, data: { accountId: account._id, idempotencyKey: key, actor: 'risk-limits', to, rule: top.rule, period: top.period, reason: top.message }, opts: { jobId: jobId('limit', account._id, top.rule, top.period, deps.clock.today()) } });
     }
   }
   await deps.producer.enqueueBulk(QUEUE.alerts, alerts);
