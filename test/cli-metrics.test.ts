@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { DIST, ROOT } from './helpers/processes.js';
 
-const MARKET = join(ROOT, '..', 'shared', 'data', 'market');
+const MARKET = join(ROOT, 'data', 'market');
 const dir = mkdtempSync(join(tmpdir(), 'metrics-'));
 const KEYS = ['totalReturn', 'cagr', 'annualVolatility', 'sharpe', 'sortino', 'maxDrawdown', 'calmar', 'var95', 'cvar95', 'winRate', 'profitFactor', 'avgWin', 'avgLoss', 'omega', 'tailRatio', 'stability'];
 

@@ -6,7 +6,7 @@ import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
 import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
 import { DIST, ROOT } from './helpers/processes.js';
 
-const MARKET = join(ROOT, '..', 'shared', 'data', 'market');
+const MARKET = join(ROOT, 'data', 'market');
 let h: LedgerHarness;
 
 function cli(...args: string[]) {

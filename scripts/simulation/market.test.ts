@@ -21,7 +21,7 @@ describe('the simulated market', () => {
   });
 
   it('reads real closes from CSV, the first file being the benchmark', () => {
-    const m = csvMarket([join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'market', 'SPY_D.csv')], 20);
+    const m = csvMarket([join(import.meta.dirname, '..', '..', 'data', 'market', 'SPY_D.csv')], 20);
     expect([m.benchmark, m.sessions.length - m.warmup, m.closes.get('SPY')!.length]).toEqual(['SPY', 20, m.sessions.length]);
   });
 });
