@@ -203,8 +203,11 @@ describe('consolidation scan on constructed histories', () => {
     expect((await cd.opportunities.get(small._id))!.mergeIds).toEqual(small.mergeIds);
     expect(await cd.reviews.model.countDocuments({ accountId: 'acc-s-under' })).toBe(1);
     // The next day the same condition refreshes the open review instead of filing another.
+    // An open review whose condition no longer holds (acc-s-ok fires nothing) expires with the next scan.
+    await cd.reviews.file({ kind: 'merge', accountId: 'acc-s-ok', ownerId: 'owner-scan', decisionId: 'copp_earlier', urgency: 'medium', day: '2026-11-01', now: clock.now(), snoozeDays: 10 });
     clock.advanceHours(24);
     await handlers.batch({ date: clock.today(), afterAccountId: 'acc-s-', limit: 500 }, { job: { id: 'scan-test-3' } } as never);
+    expect((await cd.reviews.get('rev_merge_acc-s-ok_2026-11-01'))!.state).toBe('EXPIRED');
     clock.advanceHours(-24);
     const open = (await cd.reviews.openOf('merge', 'acc-s-under'))!;
     expect([open._id, open.refreshes, await cd.reviews.model.countDocuments({ accountId: 'acc-s-under' })]).toEqual([`rev_merge_acc-s-under_${date}`, 1, 1]);

@@ -96,12 +96,14 @@ export function consolidationHandlers(
     },
     batch: async (d) => {
       const accounts = await deps.stores.accounts.list({ state: 'ACTIVE' }, { afterId: d.afterAccountId ?? undefined, limit: d.limit });
+      // One read for the page: only accounts with an open merge review can have one to expire.
+      const withOpenReview = await deps.reviews.openAmong('merge', accounts.map((a) => a._id));
       const cache = new PeerCache(deps);
       let found = 0;
       for (const account of accounts) {
         const { inputs, assessment } = await assessAccount(deps, account, false, cache);
         const recorded = await recordOpportunity(deps, account, inputs, assessment);
-        if (!recorded || recorded.opportunity.action === 'none') await expireReview(account._id, `no trigger fires on ${d.date}`);
+        if ((!recorded || recorded.opportunity.action === 'none') && withOpenReview.has(account._id)) await expireReview(account._id, `no trigger fires on ${d.date}`);
         if (!recorded) continue;
         found++;
         if (recorded.created) metrics.opportunities.inc({ action: recorded.opportunity.action });

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { symbol } from './fields.js';
+import { LIMIT_ACTIONS } from '../domain/loss-limits.js';
 
 const fraction = z
   .string()
   .regex(/^(0(\.\d{1,6})?|1(\.0{1,6})?)$/, 'must be a decimal string between 0 and 1, such as "0.15"');
 
 /** A loss limit: the loss (or drawdown) allowed and what a breach does. */
-export const lossLimit = z.strictObject({ max: fraction, action: z.enum(['alert', 'safe', 'suspend']) });
+export const lossLimit = z.strictObject({ max: fraction, action: z.enum(LIMIT_ACTIONS) });
 /** Loss limits by rule, each read from the account's flow-adjusted value index. */
 export const lossLimits = z.strictObject({ 'daily-loss': lossLimit.optional(), 'weekly-loss': lossLimit.optional(), 'monthly-loss': lossLimit.optional(), drawdown: lossLimit.optional() });
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { QUEUE, type QueueName } from './queues.js';
 import { accountConfig } from './account-config.js';
 import { REINVEST_TRIGGERS } from '../domain/reinvestment.js';
+import { LIMIT_RULES } from '../domain/loss-limits.js';
 import { accountId, actor, cashAmount, cashAmountOrZero, id, idempotencyKey, isoDate, price, quantity, symbol, tier } from './fields.js';
 
 /** Every posting names the key that makes its replay a no-op (SPEC §3.4), and who asked. */
@@ -47,7 +48,7 @@ export const JOBS = {
     'limit-breach': z.strictObject({
       ...posting,
       to: z.enum(['SAFE', 'SUSPENDED']),
-      rule: z.enum(['daily-loss', 'weekly-loss', 'monthly-loss', 'drawdown']),
+      rule: z.enum(LIMIT_RULES),
       period: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/),
       reason: z.string().min(1).max(500),
     }),

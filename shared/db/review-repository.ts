@@ -140,6 +140,13 @@ export class ReviewRepository extends Repository<StoredReview> {
     return this.model.findById(id).lean<StoredReview>();
   }
 
+  /** Which of the accounts have an open review of the kind (one query for a page of accounts). */
+  async openAmong(kind: ReviewKind, accountIds: string[]): Promise<Set<string>> {
+    if (accountIds.length === 0) return new Set();
+    const open = await this.model.find({ subject: { $in: accountIds.map((id) => reviewSubject(kind, id)) }, state: 'PENDING' }, { accountId: 1 }).lean<Array<{ accountId: string }>>();
+    return new Set(open.map((r) => r.accountId));
+  }
+
   async openOf(kind: ReviewKind, accountId: string): Promise<StoredReview | null> {
     return this.model.findOne({ subject: reviewSubject(kind, accountId), state: 'PENDING' }).lean<StoredReview>();
   }

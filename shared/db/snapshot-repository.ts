@@ -143,7 +143,8 @@ export class SnapshotRepository extends Repository<StoredSnapshot> {
 
   /** The newest point of an account before `date` (an account without a point on the previous snapshot day). */
   async latestBefore(accountId: string, date: string): Promise<StoredSnapshot | null> {
-    return (await this.series(accountId)).filter((p) => p.date < date).at(-1) ?? null;
+    // Through the process's trail: a check repeated after every price load reads each new day once, not the series.
+    return (await this.trailing(accountId, dayBefore(date))).at(-1) ?? null;
   }
 
   /** Marks a day snapshotted (its fan-out started), so the next day finds which day came before it. */

@@ -85,10 +85,11 @@ export function breachTarget(state: AccountState, action: LimitAction): 'SAFE' |
   return null;
 }
 
-const STRENGTH: Record<LimitAction, number> = { alert: 0, safe: 1, suspend: 2 };
+/** Actions are listed weakest first: alert, safe, suspend. */
+export const actionStrength = (a: LimitAction) => LIMIT_ACTIONS.indexOf(a);
 
 /** The breach that matters most: the strongest action, then critical over warning, then drawdown, month, week, day. */
 export function strongestBreach(breaches: Breach[]): Breach | null {
-  const rank = (b: Breach) => STRENGTH[b.action] * 100 + (b.severity === 'critical' ? 10 : 0) + LIMIT_RULES.indexOf(b.rule);
+  const rank = (b: Breach) => actionStrength(b.action) * 100 + (b.severity === 'critical' ? 10 : 0) + LIMIT_RULES.indexOf(b.rule);
   return breaches.reduce<Breach | null>((m, b) => (!m || rank(b) > rank(m) ? b : m), null);
 }

@@ -1,3 +1,4 @@
+import { LIMIT_RULES, actionStrength } from './loss-limits.js';
 import { Decimal } from '../money/decimal.js';
 import { roundTo } from '../money/units.js';
 import type { AccountConfig } from '../contracts/account-config.js';
@@ -118,19 +119,17 @@ export function reconcileConfig(target: AccountConfig, source: AccountConfig): A
   return out;
 }
 
-const ACTION_RANK = { alert: 0, safe: 1, suspend: 2 } as const;
-
 /** Per rule, the lower allowed loss and the stronger action of the two sides' loss limits. */
 function stricterLimits(a: AccountConfig['limits'], b: AccountConfig['limits']): AccountConfig['limits'] {
   if (!a || !b) return a ?? b;
   const out: NonNullable<AccountConfig['limits']> = {};
-  for (const rule of ['daily-loss', 'weekly-loss', 'monthly-loss', 'drawdown'] as const) {
+  for (const rule of LIMIT_RULES) {
     const [x, y] = [a[rule], b[rule]];
     if (!x || !y) {
       if (x ?? y) out[rule] = (x ?? y)!;
       continue;
     }
-    out[rule] = { max: new Decimal(x.max).lte(y.max) ? x.max : y.max, action: ACTION_RANK[x.action] >= ACTION_RANK[y.action] ? x.action : y.action };
+    out[rule] = { max: new Decimal(x.max).lte(y.max) ? x.max : y.max, action: actionStrength(x.action) >= actionStrength(y.action) ? x.action : y.action };
   }
   return out;
 }

@@ -29,9 +29,9 @@ export async function actOnLimits(deps: LimitCheckDeps, items: Array<{ account: 
     const top = strongestBreach(breaches);
     if (!top) continue;
     // One alert per account and check, about the breach that matters most; the others are named in it.
-    const others = breaches.filter((b) => b !== top);
-    const message = `account ${account._id} ${top.message}${others.length ? ` (also: ${others.map((b) => b.rule).join(', ')})` : ''}`;
-    alerts.push({ name: 'raise' as const, data: { rule: top.rule, severity: top.severity, accountId: account._id, period: top.period, message, details: { ...top.details, also: others.map((b) => b.rule).join(',') } }, opts: { jobId: jobId('alert', top.rule, account._id, top.period) } });
+    const others = breaches.filter((b) => b !== top).map((b) => b.rule);
+    const message = `account ${account._id} ${top.message}${others.length ? ` (also: ${others.join(', ')})` : ''}`;
+    alerts.push({ name: 'raise' as const, data: { rule: top.rule, severity: top.severity, accountId: account._id, period: top.period, message, details: { ...top.details, also: others.join(',') } }, opts: { jobId: jobId('alert', top.rule, account._id, top.period) } });
     const to = breachTarget(account.state, top.action);
     if (to) {
       const key = `limit-${top.rule}-${top.period}`;
@@ -63,10 +63,11 @@ export async function checkAfterPriceLoad(deps: LimitCheckDeps, symbols: string[
   const totals = { accounts: 0, breaches: 0, actions: 0 };
   for (let afterId: string | undefined; ; ) {
     const page = await deps.stores.accounts.holding(symbols, { afterId, limit: ACCOUNT_PAGE });
+    // The page's closes at once (as a snapshot page reads them), then each account's last point before today.
+    const prices = await deps.stores.prices.lastCloses([...new Set(page.flatMap((a) => a.head.positions.map((p) => p.symbol)))], today);
     const items = [];
     for (const account of page) {
       const prev = await deps.snapshots.latestBefore(account._id, today);
-      const prices = await deps.stores.prices.lastCloses(account.head.positions.map((p) => p.symbol), today);
       items.push({ account, point: indexStateOf(pointOf(account, prev, prices, today, now)) });
     }
     const r = await actOnLimits(deps, items);
