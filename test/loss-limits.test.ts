@@ -99,6 +99,10 @@ describe('a loss limit that acts', () => {
 
     expect((await call('POST', `/reviews/${review.id}/approve`, { note: 'loss understood' })).status).toBe(200);
     await waitFor('back to trading', async () => ((await call('GET', `/accounts/${id}`)).body.state === 'ACTIVE' ? true : undefined), 15_000, 100);
+    // The same person approving again (as after a lost reply, or a crash before the job was queued) re-queues
+    // the keyed reactivation: it stands once.
+    expect((await call('POST', `/reviews/${review.id}/approve`, { note: 'loss understood' })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
     const after = (await call('GET', `/accounts/${id}/transactions?limit=50`)).body.items as Array<{ kind: string; actor: string }>;
     expect(after.filter((e) => e.kind === 'state-change').map((e) => e.actor).sort()).toEqual(['admin-env', 'risk-limits']);
   }, 120_000);

@@ -6,6 +6,8 @@ import { Decimal } from '../shared/money/decimal.js';
 import { type SnapshotDeps, snapshotPage } from '../shared/ledger/snapshot.js';
 import { snapshotterHandlers } from '../services/performance-snapshotter/handlers.js';
 import { FixedClock } from './helpers/fixed-clock.js';
+import { loadBalances } from '../shared/db/stored-balances.js';
+import { waitFor } from './helpers/env.js';
 import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
 
 let h: LedgerHarness;
@@ -69,6 +71,22 @@ describe('daily snapshots (SPEC §7.1)', () => {
     const alerts = (await h.producer.queue(QUEUE.alerts).getJobs(['waiting'])).filter((j) => j.data.accountId === 'acc-snap');
     expect(alerts.map((j) => [j.data.rule, j.data.period])).toEqual([['daily-loss', '2026-11-18']]);
     expect(await deps.snapshots.model.countDocuments({ date: '2026-11-18' })).toBe(4);
+  });
+
+  it('act on a breach from the day\'s stored points when the run that wrote them died before checking', async () => {
+    await h.stores.prices.upsert([
+      { symbol: 'SPY', date: '2026-11-19', close: new Decimal('100.00') },
+      { symbol: 'SPY', date: '2026-11-20', close: new Decimal('80.00') },
+    ]);
+    await openAccount(h, 'acc-crash', '20000.00', { config: { limits: { 'daily-loss': { max: '0.02', action: 'safe' } } } });
+    await h.run('trade', { accountId: 'acc-crash', idempotencyKey: 'crash-buy', actor: 'test', side: 'buy', symbol: 'SPY', quantity: '40', price: '100.00' });
+    await snapshotDay('acc-crash', '2026-11-19');
+    // The run of the 20th wrote its points and died: the retry finds them all written already.
+    await snapshotDay('acc-crash', '2026-11-20');
+    const rerun = (await handlers.batch({ date: '2026-11-20', bucket: null }, ctx)) as { written: number; actions: number };
+    expect([rerun.written, rerun.actions]).toEqual([0, 1]);
+    // SPY 100 → 80 on 4,000.00 of 20,000.00: −4 % on the day, over its 2 % limit: out of trading.
+    await waitFor('the account SAFE', async () => (loadBalances((await h.stores.journal.head('acc-crash'))!.after).state === 'SAFE' ? true : undefined), 20_000, 100);
   });
 
   it('roll whole old months into monthly summaries and prune them, once', async () => {
