@@ -15,6 +15,8 @@ const NAMED_ENV: Record<string, keyof Config> = {
   FLEET_QUEUE_PREFIX: 'queuePrefix',
   ADMIN_API_KEY: 'adminApiKey',
   API_PORT: 'apiPort',
+  API_TLS_CERT: 'apiTlsCert',
+  API_TLS_KEY: 'apiTlsKey',
 };
 const PATH_PREFIX = 'FLEET__';
 

@@ -71,6 +71,9 @@ export const configSchema = z.strictObject({
   queuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   adminApiKey: z.string().min(16, 'must be at least 16 characters').nullable(),
   apiPort: port,
+  /** PEM files of the API's certificate and key: both set, the API speaks HTTPS only. */
+  apiTlsCert: z.string().min(1).nullable(),
+  apiTlsKey: z.string().min(1).nullable(),
   shutdownDeadlineMs: z.number().int().min(100).max(120_000),
   /** SPEC §10: live reads the wall clock; simulation reads the simulated time the simulator keeps in Redis. */
   clock: z.strictObject({ mode: z.enum(['live', 'simulation']) }),
@@ -81,6 +84,21 @@ export const configSchema = z.strictObject({
     /** How long `?wait=true` waits for an outcome before answering 202 with the status URL. */
     waitTimeoutMs: positiveInt.max(120_000),
     pageSizeMax: positiveInt.max(500),
+    /** How long a verified key is trusted without another scrypt (a published revocation ends it at once). */
+    authCacheMs: z.number().int().min(0).max(300_000),
+    /** Failed authentications per client address, and per key id, in each window; past it, 429 before any scrypt. */
+    authFailuresPerIpMax: positiveInt,
+    authFailuresPerKeyMax: positiveInt,
+    authFailureWindowMs: z.number().int().min(1000).max(3_600_000),
+    /** scrypt runs at once (each ~50 ms of CPU and 16 MiB), and how many may wait before 429. */
+    authKdfConcurrency: positiveInt.max(64),
+    authKdfQueueMax: positiveInt.max(10_000),
+    /** How long a rotated key's old secret keeps working. */
+    keyRotationGraceMs: z.number().int().min(0).max(30 * 86_400_000),
+    /** Origins a browser may call the API from (exact origins such as https://console.example.com); empty: none. */
+    corsOrigins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin such as https://console.example.com')).max(50),
+    /** Behind a reverse proxy: take the client address from X-Forwarded-For (the throttle counts per address). */
+    trustProxy: z.boolean(),
   }),
   mongo: z.strictObject({
     serverSelectionTimeoutMs: positiveInt,

@@ -1,7 +1,10 @@
 /**
  * `npm run cli -- <command>` against the fleet's MongoDB (MONGODB_URL):
  *   verify                                  every ledger invariant and the audit chain; exit 1 on the first problem
- *   apikey create --role <role> [--owner <id>]   prints a new key once (only its hash is stored)
+ *   apikey create --role <role> [--owner <id>] [--expires <ISO time>] [--label <text>]   prints a new key once (only its hash is stored)
+ *   apikey list [--owner <id>]              every key without its secret: state, expiry, last use
+ *   apikey revoke <keyId>                   refused at once by every API replica (published over REDIS_URL)
+ *   apikey rotate <keyId>                   a new secret; the old one works for api.keyRotationGraceMs
  *   prices load <csv> --symbol <S>          `date,close` or `date,open,high,low,close,volume` (any column order);
  *                                           queues the loss-limit check of the accounts holding S (REDIS_URL)
  *   metrics --values <csv> [--benchmark <csv>] [--rf 0.02]   SPEC §7.2 figures of a `date,value` series (no database)
@@ -13,7 +16,14 @@ import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { ROLES, newApiKey } from '../shared/auth/api-keys.js';
+import { userInfo } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
+import { Registry } from 'prom-client';
+import type { Config } from '../config/schema.js';
+import { ROLES } from '../shared/auth/api-keys.js';
+import { KeyError, type KeyDeps, createKey, keyChangesChannel, listKeys, revokeKey, rotateKey } from '../shared/auth/key-lifecycle.js';
+import { SecurityEvents } from '../shared/auth/security-events.js';
 import { id, isoDate, symbol as symbolSchema } from '../shared/contracts/fields.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
 import { closeMongo, connectMongo } from '../shared/db/connection.js';
@@ -23,7 +33,7 @@ import { Decimal } from '../shared/money/decimal.js';
 import { parseDecimal } from '../shared/money/parse.js';
 import { alignOnDates, benchmarkMetrics, returnMetrics, returnsFrom, type Point } from '../shared/analytics/metrics.js';
 import { roundTo } from '../shared/money/units.js';
-import { createLogger } from '../shared/runtime/logger.js';
+import { createLogger, type Logger } from '../shared/runtime/logger.js';
 import { jobId } from '../shared/contracts/jobs.js';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { connectRedis } from '../shared/queue/connection.js';
@@ -32,7 +42,10 @@ import { Producer } from '../shared/queue/producer.js';
 const USAGE = `usage:
   npm run cli -- metrics --values <date,value csv> [--benchmark <date,value csv>] [--rf 0.02]
   npm run cli -- verify
-  npm run cli -- apikey create --role <${ROLES.join('|')}> [--owner <ownerId>]
+  npm run cli -- apikey create --role <${ROLES.join('|')}> [--owner <ownerId>] [--expires <ISO time>] [--label <text>]
+  npm run cli -- apikey list [--owner <ownerId>]
+  npm run cli -- apikey revoke <keyId>
+  npm run cli -- apikey rotate <keyId>
   npm run cli -- prices load <file.csv> --symbol <SYMBOL>`;
 
 class UsageError extends Error {}
@@ -89,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { role: { type: 'string' }, owner: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' } },
+    options: { role: { type: 'string' }, owner: { type: 'string' }, expires: { type: 'string' }, label: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' } },
   });
   const [command, sub, arg] = positionals;
   if (command === 'metrics') {
@@ -116,18 +129,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    if (command === 'apikey' && sub === 'create') {
-      const role = z.enum(ROLES).safeParse(values.role);
-      if (!role.success) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-      const owner = values.owner === undefined ? null : id.parse(values.owner);
-      if (role.data !== 'admin' && !owner) throw new UsageError('viewer and operator keys need --owner <ownerId>');
-      const keys = new ApiKeyRepository(mongo);
-      await keys.init();
-      const k = await newApiKey();
-      await keys.insert({ _id: k.keyId, hash: k.hash, salt: k.salt, role: role.data, ownerId: owner, createdAt: new Date(), revokedAt: null });
-      process.stdout.write(`${JSON.stringify({ key: k.key, keyId: k.keyId, role: role.data, ownerId: owner })}\n`);
-      return 0;
-    }
+    if (command === 'apikey' && sub) return await apiKeyCommand(config, logger, mongo, sub, arg, values);
     if (command === 'prices' && sub === 'load' && arg) {
       const sym = symbolSchema.safeParse(values.symbol);
       if (!sym.success) throw new UsageError('--symbol must be an upper-case ticker such as SPY');
@@ -142,6 +144,55 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(USAGE);
   } finally {
     await closeMongo(mongo);
+  }
+}
+
+/** `apikey create|list|revoke|rotate`: the same lifecycle as the API's /keys routes, acting as `cli:<user>`. */
+async function apiKeyCommand(config: Config, logger: Logger, mongo: Connection, sub: string, arg: string | undefined, values: { role?: string | undefined; owner?: string | undefined; expires?: string | undefined; label?: string | undefined }): Promise<number> {
+  const keys = new ApiKeyRepository(mongo);
+  const stores = await openLedgerStores(mongo);
+  await keys.init();
+  const actor = `cli:${userInfo().username}`;
+  const out = (x: unknown) => void process.stdout.write(`${JSON.stringify(x)}\n`);
+  const withKeys = async (publisher: Redis | null) => {
+    const deps: KeyDeps = { keys, events: new SecurityEvents(stores.audit, () => new Date(), logger, new Registry()), publisher, channel: keyChangesChannel(config.queuePrefix), now: () => new Date() };
+    try {
+      if (sub === 'create') {
+        const role = z.enum(ROLES).safeParse(values.role);
+        if (!role.success) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+        const owner = values.owner === undefined ? null : id.parse(values.owner);
+        const expires = values.expires === undefined ? null : z.iso.datetime({ offset: true }).safeParse(values.expires);
+        if (expires && !expires.success) throw new UsageError('--expires must be an ISO time such as 2027-01-31T00:00:00Z');
+        const made = await createKey(deps, { role: role.data, ownerId: owner, expiresAt: expires ? new Date(expires.data!) : null, label: values.label ?? null }, actor);
+        out({ key: made.key, ...made.view });
+      } else if (sub === 'list') {
+        const all = [];
+        for (let page = await listKeys(deps, { ownerId: values.owner }, { limit: 200 }); ; page = await listKeys(deps, { ownerId: values.owner }, { afterId: page.nextCursor!, limit: 200 })) {
+          all.push(...page.items);
+          if (!page.nextCursor) break;
+        }
+        out({ items: all });
+      } else if ((sub === 'revoke' || sub === 'rotate') && arg) {
+        if (!/^[a-f0-9]{16}$/.test(arg)) throw new UsageError('a key id is 16 hex digits (the part after fk_)');
+        out(sub === 'revoke' ? await revokeKey(deps, arg, actor) : await rotateKey(deps, arg, config.api.keyRotationGraceMs, actor).then((m) => ({ key: m.key, ...m.view })));
+        if (!publisher) process.stderr.write('Redis not reachable: API replicas learn of the change within api.authCacheMs\n');
+      } else throw new UsageError(USAGE);
+      return 0;
+    } catch (err) {
+      if (err instanceof KeyError) {
+        process.stderr.write(`${err.code}: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  };
+  if (sub !== 'revoke' && sub !== 'rotate') return withKeys(null);
+  // Revocations and rotations are published to the API replicas; without Redis they still apply within the cache time.
+  const redis = await connectRedis(config.redisUrl, 'producer', 'cli', logger, 3000).catch(() => null);
+  try {
+    return await withKeys(redis);
+  } finally {
+    await redis?.quit().catch(() => undefined);
   }
 }
 

@@ -1,24 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueueEvents, type Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { type Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { DeadLetterRepository } from '../shared/db/dead-letter-repository.js';
 import { openForkingDeps } from '../shared/ledger/forking-deps.js';
 import type { AssessDeps } from '../shared/ledger/fork-assessment.js';
-import { connectRedis, redisOptions } from '../shared/queue/connection.js';
+import { connectRedis } from '../shared/queue/connection.js';
 import { createQueueMetrics } from '../shared/queue/queue-metrics.js';
 import { createWorker } from '../shared/queue/worker-runner.js';
-import { buildApp } from '../services/api/app.js';
-import { Authenticator } from '../services/api/auth.js';
-import { Operations } from '../services/api/operations.js';
+import { startApi, type TestApi } from './helpers/api.js';
 import { createForkMetrics, forkExecutorHandlers } from '../services/fork-executor/handlers.js';
 import { thresholdMonitorHandlers } from '../services/threshold-monitor/handlers.js';
 import { consolidationHandlers, createMergeMetrics } from '../services/consolidation-scanner/handlers.js';
 import { type ConsolidationDeps, openConsolidationDeps } from '../shared/ledger/consolidation.js';
-import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
-import { AlertRepository } from '../shared/db/alert-repository.js';
-import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
 import { waitFor } from './helpers/env.js';
 import { FixedClock } from './helpers/fixed-clock.js';
 import { type LedgerHarness, openAccount, silentLogger, startLedger } from './helpers/ledger-harness.js';
@@ -27,11 +21,11 @@ const ADMIN = 'forking-admin-key-0123456789';
 const clock = new FixedClock(new Date('2026-11-18T16:00:00Z'));
 let h: LedgerHarness;
 let fk: AssessDeps;
-let events: QueueEvents;
 let forkWorker: Worker;
 let mergeWorker: Worker;
 let cd: ConsolidationDeps;
-let app: Awaited<ReturnType<typeof buildApp>>;
+let testApi: TestApi;
+let app: TestApi['app'];
 
 const call = async (method: 'GET' | 'POST', url: string, payload?: object) => {
   const res = await app.inject({ method, url, ...(payload ? { payload } : {}), headers: { authorization: `Bearer ${ADMIN}` } });
@@ -42,8 +36,6 @@ beforeAll(async () => {
   h = await startLedger('apifork');
   h.deps.clock = clock;
   fk = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
-  events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(h.config.redisUrl, redisOptions('worker', 'apifork')), prefix: h.config.queuePrefix });
-  await events.waitUntilReady();
   const dead = new DeadLetterRepository(h.mongo);
   await dead.init();
   const registry = new Registry();
@@ -65,14 +57,13 @@ beforeAll(async () => {
     deadLetters: dead,
   });
   void mergeWorker.run();
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock, config: h.config, producer: h.producer, forking: fk, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: cd };
-  app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
+  testApi = await startApi(h, { adminKey: ADMIN, clock });
+  app = testApi.app;
 });
 afterAll(async () => {
-  await app?.close();
+  await testApi?.close();
   await forkWorker?.close();
   await mergeWorker?.close();
-  await events?.close();
   await h?.close();
 });
 

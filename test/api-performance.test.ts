@@ -1,26 +1,18 @@
-import { openConsolidationDeps } from '../shared/ledger/consolidation.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { AlertRepository } from '../shared/db/alert-repository.js';
-import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
 import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
-import { openForkingDeps } from '../shared/ledger/forking-deps.js';
 import { snapshotPage } from '../shared/ledger/snapshot.js';
 import { Decimal } from '../shared/money/decimal.js';
-import { redisOptions } from '../shared/queue/connection.js';
-import { buildApp } from '../services/api/app.js';
-import { Authenticator } from '../services/api/auth.js';
-import { Operations } from '../services/api/operations.js';
+import { startApi, type TestApi } from './helpers/api.js';
 import { FixedClock } from './helpers/fixed-clock.js';
-import { type LedgerHarness, openAccount, silentLogger, startLedger } from './helpers/ledger-harness.js';
+import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
 
 const ADMIN = 'performance-admin-key-012345';
 const clock = new FixedClock(new Date('2026-11-18T22:00:00Z'));
 let h: LedgerHarness;
-let events: QueueEvents;
-let app: Awaited<ReturnType<typeof buildApp>>;
+let testApi: TestApi;
+let app: TestApi['app'];
 let snapshots: SnapshotRepository;
 const days = Array.from({ length: 25 }, (_, i) => new Date(Date.UTC(2026, 9, 20) + i * 86_400_000).toISOString().slice(0, 10));
 
@@ -31,11 +23,8 @@ beforeAll(async () => {
   snapshots = new SnapshotRepository(h.mongo);
   const alerts = new AlertRepository(h.mongo);
   await Promise.all([snapshots.init(), alerts.init()]);
-  events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(h.config.redisUrl, redisOptions('worker', 'apiperf')), prefix: h.config.queuePrefix });
-  await events.waitUntilReady();
-  const forking = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock, config: h.config, producer: h.producer, forking, performance: { snapshots, alerts }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, clock) };
-  app = await buildApp({ logger: silentLogger, api, auth: new Authenticator(new ApiKeyRepository(h.mongo), ADMIN), rateLimitRedis: null });
+  testApi = await startApi(h, { adminKey: ADMIN, clock });
+  app = testApi.app;
 
   // Two stocks that move differently; a benchmark (SPY) that drifts up.
   await h.stores.prices.upsert(
@@ -55,8 +44,7 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  await app?.close();
-  await events?.close();
+  await testApi?.close();
   await h?.close();
 });
 

@@ -1,42 +1,17 @@
-import { openConsolidationDeps } from '../shared/ledger/consolidation.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { newApiKey, type Role } from '../shared/auth/api-keys.js';
-import { QUEUE } from '../shared/contracts/queues.js';
-import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
-import { AlertRepository } from '../shared/db/alert-repository.js';
-import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
-import { redisOptions } from '../shared/queue/connection.js';
-import { buildApp } from '../services/api/app.js';
-import { Authenticator } from '../services/api/auth.js';
-import { Operations } from '../services/api/operations.js';
-import { openForkingDeps } from '../shared/ledger/forking-deps.js';
+import { makeKey, startApi, type TestApi } from './helpers/api.js';
 import { waitFor } from './helpers/env.js';
-import { type LedgerHarness, silentLogger, startLedger } from './helpers/ledger-harness.js';
+import { type LedgerHarness, startLedger } from './helpers/ledger-harness.js';
 
 const ADMIN = 'test-admin-key-0123456789';
 let h: LedgerHarness;
-let events: QueueEvents;
-let app: Awaited<ReturnType<typeof buildApp>>;
+let api: TestApi;
+let app: TestApi['app'];
 const keys: Record<string, string> = {};
 let aliceAcc: string;
 let bobAcc: string;
 
-async function makeKey(repo: ApiKeyRepository, role: Role, ownerId: string | null) {
-  const k = await newApiKey();
-  await repo.insert({ _id: k.keyId, hash: k.hash, salt: k.salt, role, ownerId, createdAt: new Date(), revokedAt: null });
-  return k.key;
-}
-
-async function appWith(rateLimitMax: number) {
-  const repo = new ApiKeyRepository(h.mongo);
-  const config = { ...h.config, api: { ...h.config.api, rateLimitMax } };
-  const forking = await openForkingDeps(h.mongo, h.stores, config, h.deps.clock, h.producer.queue(QUEUE.fork));
-  const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock: h.deps.clock, config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, h.deps.clock) };
-  return buildApp({ logger: silentLogger, api, auth: new Authenticator(repo, ADMIN), rateLimitRedis: null });
-}
 
 type Req = { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; payload?: unknown; key?: string | undefined };
 const call = async (r: Req) => {
@@ -46,11 +21,10 @@ const call = async (r: Req) => {
 
 beforeAll(async () => {
   h = await startLedger('api');
-  events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(h.config.redisUrl, redisOptions('worker', 'api-test')), prefix: h.config.queuePrefix });
-  await events.waitUntilReady();
-  app = await appWith(100_000);
-  const repo = new ApiKeyRepository(h.mongo);
-  await repo.init();
+  // Throttles out of the way: every row below presents a wrong key.
+  api = await startApi(h, { adminKey: ADMIN, api: { rateLimitMax: 100_000, authFailuresPerIpMax: 100_000, authFailuresPerKeyMax: 100_000 } });
+  app = api.app;
+  const repo = api.keys;
   keys['admin'] = ADMIN;
   keys['viewer-alice'] = await makeKey(repo, 'viewer', 'alice');
   keys['operator-alice'] = await makeKey(repo, 'operator', 'alice');
@@ -61,8 +35,7 @@ beforeAll(async () => {
   bobAcc = await open(keys['operator-bob']!, 'bob-main', '50000.00');
 });
 afterAll(async () => {
-  await app?.close();
-  await events?.close();
+  await api?.close();
   await h?.close();
 });
 
@@ -77,7 +50,7 @@ describe('API authentication and roles', () => {
     ['rename it', () => ({ method: 'PUT', url: `/api/v1/accounts/${aliceAcc}`, payload: { name: 'alice-renamed' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
     ['deposit', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'deposit', amount: '1.00', idempotencyKey: `rbac-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 201, 'operator-bob': 404, admin: 201 }],
     ['post a dividend', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'dividend', amount: '1.00', symbol: 'SPY', idempotencyKey: `div-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 404, admin: 201 }],
-    ['transfer to a foreign account', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'transfer', amount: '1.00', toAccountId: bobAcc, idempotencyKey: `tr-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 201 }],
+    ['transfer to a foreign account', () => ({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, payload: { kind: 'transfer', amount: '1.00', toAccountId: bobAcc, idempotencyKey: `tr-${Math.random().toString(36).slice(2)}` } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 422 }],
     ['create an account', () => ({ method: 'POST', url: '/api/v1/accounts', payload: { type: 'GEN', name: 'x' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 202, 'operator-bob': 202, admin: 202 }],
     ['load prices', () => ({ method: 'POST', url: '/api/v1/prices', payload: { symbol: 'SPY', date: '2020-01-02', close: '300.00' } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
     ['verify the audit chain', () => ({ method: 'GET', url: '/api/v1/audit/verify' }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
@@ -206,7 +179,8 @@ describe('the OpenAPI document and rate limits', () => {
   });
 
   it('limits requests per key with 429 in the error shape', async () => {
-    const limited = await appWith(3);
+    const limitedApi = await startApi(h, { adminKey: ADMIN, api: { rateLimitMax: 3 }, name: 'api-limited' });
+    const limited = limitedApi.app;
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await limited.inject({ method: 'GET', url: '/api/v1/accounts', headers: { authorization: `Bearer ${keys['viewer-alice']}` } });
@@ -215,7 +189,7 @@ describe('the OpenAPI document and rate limits', () => {
     }
     // Another key has its own allowance.
     const other = await limited.inject({ method: 'GET', url: '/api/v1/accounts', headers: { authorization: `Bearer ${keys['operator-bob']}` } });
-    await limited.close();
+    await limitedApi.close();
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     expect(other.statusCode).toBe(200);
   });

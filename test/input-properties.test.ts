@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Writable } from 'node:stream';
-import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { JOBS, jobSchema } from '../shared/contracts/jobs.js';
 import { QUEUE, type QueueName } from '../shared/contracts/queues.js';
-import { AlertRepository } from '../shared/db/alert-repository.js';
-import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
-import { SnapshotRepository } from '../shared/db/snapshot-repository.js';
-import { newApiKey } from '../shared/auth/api-keys.js';
-import { openConsolidationDeps } from '../shared/ledger/consolidation.js';
-import { openForkingDeps } from '../shared/ledger/forking-deps.js';
-import { redisOptions } from '../shared/queue/connection.js';
 import { createLogger } from '../shared/runtime/logger.js';
-import { buildApp } from '../services/api/app.js';
-import { Authenticator } from '../services/api/auth.js';
-import { Operations } from '../services/api/operations.js';
+import { makeKey, startApi, type TestApi } from './helpers/api.js';
 import { waitFor } from './helpers/env.js';
 import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-harness.js';
 
@@ -109,8 +98,8 @@ describe('job contracts refuse what they were not written for (fast-check)', () 
 describe('the API refuses bad input with a 4xx and writes nothing (fast-check, real servers)', () => {
   const ADMIN = 'props-admin-key-0123456789abcdef';
   let h: LedgerHarness;
-  let events: QueueEvents;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let testApi: TestApi;
+  let app: TestApi['app'];
   const logLines: string[] = [];
   let operatorKey = '';
 
@@ -122,24 +111,16 @@ describe('the API refuses bad input with a 4xx and writes nothing (fast-check, r
 
   beforeAll(async () => {
     h = await startLedger('props');
-    events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(h.config.redisUrl, redisOptions('worker', 'props')), prefix: h.config.queuePrefix });
-    await events.waitUntilReady();
     // The app logs into a buffer, so the test can look for secrets in what it wrote.
     const sink = new Writable({ write: (chunk, _enc, done) => void (logLines.push(String(chunk)), done()) });
     const logger = createLogger({ service: 'api', level: 'info' }, sink);
-    const keys = new ApiKeyRepository(h.mongo);
-    await keys.init();
-    const k = await newApiKey();
-    await keys.insert({ _id: k.keyId, hash: k.hash, salt: k.salt, role: 'operator', ownerId: 'owner-1', createdAt: new Date(), revokedAt: null });
-    operatorKey = k.key;
-    const forking = await openForkingDeps(h.mongo, h.stores, h.config, h.deps.clock, h.producer.queue(QUEUE.fork));
-    const api = { stores: h.stores, operations: new Operations(h.producer, events, h.stores, 15_000), clock: h.deps.clock, config: h.config, producer: h.producer, forking, performance: { snapshots: new SnapshotRepository(h.mongo), alerts: new AlertRepository(h.mongo) }, consolidation: await openConsolidationDeps(h.mongo, h.stores, h.config, h.deps.clock) };
-    app = await buildApp({ logger, api, auth: new Authenticator(keys, ADMIN), rateLimitRedis: null });
+    testApi = await startApi(h, { adminKey: ADMIN, logger });
+    app = testApi.app;
+    operatorKey = await makeKey(testApi.keys, 'operator', 'owner-1');
     await openAccount(h, ACC, '1000.00');
   });
   afterAll(async () => {
-    await app?.close();
-    await events?.close();
+    await testApi?.close();
     await h?.close();
   });
 

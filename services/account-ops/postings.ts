@@ -107,7 +107,12 @@ export async function openAccount(deps: LedgerDeps, d: JobData<'account-ops', 'o
   if (decided) return outcomeOf('open-account', d.accountId, decided);
   if (d.parentId) {
     const parent = await deps.stores.accounts.get(d.parentId);
-    const problem = !parent ? refuse('account_not_found', `no parent account ${d.parentId}`) : parent.mergedInto || parent.state === 'CLOSED' ? refuse('invalid_state', `the parent ${d.parentId} is closed${parent.mergedInto ? ` (merged into ${parent.mergedInto})` : ''}`) : null;
+    const problem =
+      !parent ? refuse('account_not_found', `no parent account ${d.parentId}`)
+      : parent.mergedInto || parent.state === 'CLOSED' ? refuse('invalid_state', `the parent ${d.parentId} is closed${parent.mergedInto ? ` (merged into ${parent.mergedInto})` : ''}`)
+      // A parent and its descendants share one owner (every owner-scoped view walks trees).
+      : parent.ownerId !== d.ownerId ? refuse('owner_mismatch', `the parent ${d.parentId} belongs to another owner`)
+      : null;
     if (problem) return outcomeOf('open-account', d.accountId, await recordRefusal(deps, common, problem));
   }
   await deps.hooks?.beforeWrite?.(`account-document ${d.accountId}`);

@@ -1,9 +1,12 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyError } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifyRateLimit from '@fastify/rate-limit';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyCors from '@fastify/cors';
 import type { Redis } from 'ioredis';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../../shared/runtime/logger.js';
+import type { SecurityEvents } from '../../shared/auth/security-events.js';
 import type { Authenticator } from './auth.js';
 import type { ApiDeps } from './context.js';
 import { ApiError, errorBody, handleError } from './errors.js';
@@ -15,17 +18,46 @@ import { reviewRoutes } from './routes/reviews.js';
 import { consolidationRoutes } from './routes/consolidation.js';
 import { performanceRoutes } from './routes/performance.js';
 import { sagaControlRoutes } from './routes/saga-control.js';
+import { keyRoutes } from './routes/keys.js';
+import { auditRoutes } from './routes/audit.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
 const PUBLIC_PATHS = new Set(['/api/v1/openapi.json']);
 
+export interface AppDeps {
+  logger: Logger;
+  api: ApiDeps;
+  auth: Authenticator;
+  security: SecurityEvents;
+  rateLimitRedis: Redis | null;
+  /** HTTPS with this certificate and key; null: plain HTTP (behind a TLS-terminating proxy, or local). */
+  tls: { cert: Buffer; key: Buffer } | null;
+}
+
 /** The HTTP app: zod validates every body, query and path, and generates the OpenAPI document. */
-export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authenticator; rateLimitRedis: Redis | null }) {
-  const app = Fastify({ loggerInstance: deps.logger, bodyLimit: BODY_BYTES_MAX, return503OnClosing: true }).withTypeProvider<ZodTypeProvider>();
+export async function buildApp(deps: AppDeps) {
+  const cfg = deps.api.config.api;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: BODY_BYTES_MAX,
+    return503OnClosing: true,
+    trustProxy: cfg.trustProxy,
+    ...(deps.tls ? { https: deps.tls } : {}),
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(handleError);
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    // A role refusal is a security event: someone tried what their key may not do.
+    if (err instanceof ApiError && err.status === 403) {
+      deps.security.record({ kind: 'role-refused', actor: req.principal?.id ?? 'anonymous', detail: { method: req.method, route: req.routeOptions.url ?? null, message: err.message, ip: req.ip } });
+    }
+    return handleError(err, req, reply);
+  });
+  // Security headers for an API that answers JSON only (no page of its own to protect with a CSP).
+  await app.register(fastifyHelmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, hsts: deps.tls ? { maxAge: 31_536_000 } : false });
+  // Browsers may call the API only from the origins configured; every other origin gets no CORS headers.
+  await app.register(fastifyCors, { origin: cfg.corsOrigins.length > 0 ? cfg.corsOrigins : false, methods: ['GET', 'POST', 'PUT', 'DELETE'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   app.decorateRequest('principal', null);
@@ -62,5 +94,7 @@ export async function buildApp(deps: { logger: Logger; api: ApiDeps; auth: Authe
   await app.register(reviewRoutes(deps.api));
   await app.register(performanceRoutes(deps.api));
   await app.register(sagaControlRoutes(deps.api));
+  await app.register(keyRoutes(deps.api));
+  await app.register(auditRoutes(deps.api));
   return app;
 }

@@ -1,7 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import pLimit from 'p-limit';
+import { Counter, type Registry } from 'prom-client';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
+import type { Config } from '../../config/schema.js';
 import { type Role, parseApiKey, secretMatches } from '../../shared/auth/api-keys.js';
-import type { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
+import { keyState } from '../../shared/auth/key-lifecycle.js';
+import type { SecurityEvents } from '../../shared/auth/security-events.js';
+import type { ApiKeyRepository, StoredApiKey } from '../../shared/db/api-key-repository.js';
+import type { Logger } from '../../shared/runtime/logger.js';
 import { ApiError } from './errors.js';
 
 export interface Principal {
@@ -12,44 +20,198 @@ export interface Principal {
 }
 
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
-/** Verified keys are remembered briefly so the slow KDF runs once per key, not per request. */
-const CACHE_TTL_MS = 60_000;
 const CACHE_ENTRIES_MAX = 10_000;
+/** A replica records a key's use at most this often (last-used is for people, not for authorisation). */
+const TOUCH_EVERY_MS = 60_000;
+
+export const AUTH_FAILURE_REASONS = ['missing', 'malformed', 'unknown_key', 'wrong_secret', 'revoked', 'expired', 'throttled', 'busy'] as const;
+type FailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+interface CachedKey {
+  principal: Principal;
+  /** The stored hash this secret verified against: a re-check compares it without running scrypt. */
+  hash: string;
+  viaPrevious: boolean;
+  until: number;
+}
+
+export interface AuthenticatorDeps {
+  keys: ApiKeyRepository;
+  adminApiKey: string | null;
+  config: Pick<Config['api'], 'authCacheMs' | 'authFailuresPerIpMax' | 'authFailuresPerKeyMax' | 'authFailureWindowMs' | 'authKdfConcurrency' | 'authKdfQueueMax'>;
+  events: SecurityEvents;
+  registry: Registry;
+  logger: Logger;
+  /** Failure counts shared by every replica (null: this process only, as in tests). */
+  limiterRedis: Redis | null;
+  limiterPrefix: string;
+  /** A subscribed connection that hears revocations and rotations published by any replica or the CLI (null: this process only). */
+  subscriber: Redis | null;
+  channel: string;
+}
+
+/**
+ * Who is calling, from `Authorization: Bearer <key>`, at the cost of one hash lookup for a key seen
+ * in the last `authCacheMs`. Everything slower is guarded: failures are counted per client address
+ * and per key id and, past their limit, answered 429 before any database read or scrypt; scrypt runs
+ * at most `authKdfConcurrency` at a time with a bounded queue. A revoked or rotated key is dropped
+ * from the cache when its change is published; while the subscription is down, cached keys are
+ * re-read (one read, no scrypt) on every use, so a missed publish cannot keep a revoked key alive.
+ */
 export class Authenticator {
   private readonly adminDigest: Buffer | null;
-  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  private readonly cache = new Map<string, CachedKey>();
+  private readonly byKeyId = new Map<string, Set<string>>();
+  private readonly touched = new Map<string, number>();
+  private readonly kdf;
+  private readonly byIp: RateLimiterAbstract;
+  private readonly byKey: RateLimiterAbstract;
+  private readonly failures: Counter<'reason'>;
+  /** Tests wait on this: called after a published key change was applied to the cache. */
+  onForget: ((keyId: string) => void) | null = null;
 
-  constructor(
-    private readonly keys: ApiKeyRepository,
-    adminApiKey: string | null,
-  ) {
-    this.adminDigest = adminApiKey ? digest(adminApiKey) : null;
+  constructor(private readonly deps: AuthenticatorDeps) {
+    this.adminDigest = deps.adminApiKey ? digest(deps.adminApiKey) : null;
+    this.kdf = pLimit(deps.config.authKdfConcurrency);
+    const limiter = (name: string, points: number) => {
+      const opts = { keyPrefix: `${deps.limiterPrefix}:auth-${name}`, points, duration: Math.ceil(deps.config.authFailureWindowMs / 1000) };
+      // A Redis outage must not switch the throttle off: each replica then counts on its own.
+      return deps.limiterRedis ? new RateLimiterRedis({ ...opts, storeClient: deps.limiterRedis, insuranceLimiter: new RateLimiterMemory(opts) }) : new RateLimiterMemory(opts);
+    };
+    this.byIp = limiter('ip', deps.config.authFailuresPerIpMax);
+    this.byKey = limiter('key', deps.config.authFailuresPerKeyMax);
+    this.failures = new Counter({ name: 'fleet_api_auth_failures_total', help: 'Requests refused by authentication, by reason', labelNames: ['reason'], registers: [deps.registry] });
+    for (const reason of AUTH_FAILURE_REASONS) this.failures.inc({ reason }, 0);
+    const sub = deps.subscriber;
+    if (sub) {
+      sub.on('message', (channel: string, keyId: string) => {
+        if (channel === deps.channel) this.forget(keyId);
+      });
+      // Messages published while the subscription was down are lost: start from an empty cache.
+      sub.on('ready', () => this.clear());
+    }
   }
 
-  /** The caller of a request, from `Authorization: Bearer <key>`; 401 when absent or wrong. */
+  /** Subscribes to key changes; call once before serving. */
+  async start(): Promise<void> {
+    await this.deps.subscriber?.subscribe(this.deps.channel);
+  }
+
+  /** Drops what is cached of a key (its revocation or rotation reached this replica). */
+  forget(keyId: string): void {
+    for (const d of this.byKeyId.get(keyId) ?? []) this.cache.delete(d);
+    this.byKeyId.delete(keyId);
+    this.onForget?.(keyId);
+  }
+
+  private clear(): void {
+    this.cache.clear();
+    this.byKeyId.clear();
+  }
+
+  private get subscriptionLive(): boolean {
+    return !this.deps.subscriber || this.deps.subscriber.status === 'ready';
+  }
+
+  /** The caller of a request; 401 when absent or wrong, 429 when this address or key id failed too often. */
   async authenticate(req: FastifyRequest): Promise<Principal> {
     const header = req.headers.authorization;
     const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    if (!key) throw new ApiError(401, 'unauthenticated', 'send Authorization: Bearer <api key>');
+    if (!key) throw await this.fail(req, 'missing', null, 'send Authorization: Bearer <api key>');
     const keyDigest = digest(key);
     if (this.adminDigest && timingSafeEqual(keyDigest, this.adminDigest)) return { id: 'admin-env', role: 'admin', ownerId: null };
 
     const cacheKey = keyDigest.toString('hex');
     const cached = this.cache.get(cacheKey);
-    if (cached && cached.until > Date.now()) return cached.principal;
+    if (cached && cached.until > Date.now() && (this.subscriptionLive || (await this.stillValid(cached)))) return cached.principal;
+    if (cached) this.cache.delete(cacheKey);
 
     const parsed = parseApiKey(key);
-    const stored = parsed ? await this.keys.get(parsed.keyId) : null;
-    if (!parsed || !stored || stored.revokedAt || !(await secretMatches(parsed.secret, stored.salt, stored.hash))) {
-      throw new ApiError(401, 'unauthenticated', 'unknown or revoked api key');
-    }
+    await this.refuseIfThrottled(req, parsed?.keyId ?? null);
+    if (!parsed) throw await this.fail(req, 'malformed', null, 'not an api key of this fleet');
+    const stored = await this.deps.keys.get(parsed.keyId);
+    if (!stored) throw await this.fail(req, 'unknown_key', parsed.keyId, 'unknown or revoked api key');
+    const state = keyState(stored, new Date());
+    if (state !== 'active') throw await this.fail(req, state === 'revoked' ? 'revoked' : 'expired', parsed.keyId, `the api key is ${state}`);
+
+    const match = await this.verify(parsed.secret, stored);
+    if (!match) throw await this.fail(req, 'wrong_secret', parsed.keyId, 'unknown or revoked api key');
     const principal: Principal = { id: stored._id, role: stored.role, ownerId: stored.ownerId };
-    if (this.cache.size >= CACHE_ENTRIES_MAX) this.cache.clear();
-    this.cache.set(cacheKey, { principal, until: Date.now() + CACHE_TTL_MS });
+    const until = Math.min(Date.now() + this.deps.config.authCacheMs, stored.expiresAt?.getTime() ?? Infinity, match === 'previous' ? stored.previous!.validUntil.getTime() : Infinity);
+    this.remember(cacheKey, { principal, hash: match === 'previous' ? stored.previous!.hash : stored.hash, viaPrevious: match === 'previous', until });
+    this.touch(stored._id);
     return principal;
+  }
+
+  /** The current secret, or the one a rotation replaced while its grace lasts; scrypt bounded in concurrency and queue. */
+  private async verify(secret: string, stored: StoredApiKey): Promise<'current' | 'previous' | null> {
+    if (this.kdf.pendingCount >= this.deps.config.authKdfQueueMax) {
+      this.failures.inc({ reason: 'busy' });
+      throw new ApiError(429, 'auth_busy', 'too many authentications in progress; retry shortly', null, { 'retry-after': '1' });
+    }
+    return this.kdf(async () => {
+      if (await secretMatches(secret, stored.salt, stored.hash)) return 'current';
+      const prev = stored.previous;
+      if (prev && prev.validUntil.getTime() > Date.now() && (await secretMatches(secret, prev.salt, prev.hash))) return 'previous';
+      return null;
+    });
+  }
+
+  /** A cached key re-checked against its stored document (used while key changes cannot be heard). */
+  private async stillValid(c: CachedKey): Promise<boolean> {
+    const stored = await this.deps.keys.get(c.principal.id);
+    if (!stored || keyState(stored, new Date()) !== 'active') return false;
+    return c.viaPrevious ? stored.previous?.hash === c.hash && stored.previous.validUntil.getTime() > Date.now() : stored.hash === c.hash;
+  }
+
+  private remember(cacheKey: string, entry: CachedKey): void {
+    if (this.cache.size >= CACHE_ENTRIES_MAX) this.clear();
+    this.cache.set(cacheKey, entry);
+    const set = this.byKeyId.get(entry.principal.id) ?? new Set<string>();
+    set.add(cacheKey);
+    this.byKeyId.set(entry.principal.id, set);
+  }
+
+  private touch(keyId: string): void {
+    const now = Date.now();
+    if ((this.touched.get(keyId) ?? 0) > now - TOUCH_EVERY_MS) return;
+    if (this.touched.size >= CACHE_ENTRIES_MAX) this.touched.clear();
+    this.touched.set(keyId, now);
+    this.deps.keys.touch(keyId, new Date(now)).catch((err: unknown) => this.deps.logger.warn({ err, keyId }, 'key use not recorded'));
+  }
+
+  /** 429 before any database read or scrypt when the address or the key id is over its failure limit. */
+  private async refuseIfThrottled(req: FastifyRequest, keyId: string | null): Promise<void> {
+    const [ip, key] = await Promise.all([this.byIp.get(req.ip), keyId ? this.byKey.get(keyId) : null]);
+    const over = [ip && ip.consumedPoints >= this.deps.config.authFailuresPerIpMax ? ip : null, key && key.consumedPoints >= this.deps.config.authFailuresPerKeyMax ? key : null].filter((x): x is RateLimiterRes => x !== null);
+    if (over.length === 0) return;
+    this.failures.inc({ reason: 'throttled' });
+    const seconds = Math.max(1, Math.ceil(Math.max(...over.map((r) => r.msBeforeNext)) / 1000));
+    throw new ApiError(429, 'auth_throttled', `too many failed authentications from this address or for this key; retry in ${seconds} s`, { retryAfterSeconds: seconds }, { 'retry-after': String(seconds) });
+  }
+
+  /** Counts a failure (metric, both throttles) and stores it as a security event; answers the 401 to throw. */
+  private async fail(req: FastifyRequest, reason: FailureReason, keyId: string | null, message: string): Promise<ApiError> {
+    this.failures.inc({ reason });
+    const detail = { reason, keyId, ip: req.ip, method: req.method, path: req.url.split('?')[0] };
+    this.deps.events.record({ kind: 'auth-failure', actor: keyId ?? 'anonymous', detail });
+    const [ip, key] = await Promise.all([this.penalise(this.byIp, req.ip), keyId ? this.penalise(this.byKey, keyId) : null]);
+    // The failure that reaches a limit is recorded once more as the start of a throttle.
+    if (ip?.consumedPoints === this.deps.config.authFailuresPerIpMax || key?.consumedPoints === this.deps.config.authFailuresPerKeyMax) {
+      this.deps.events.record({ kind: 'auth-throttled', actor: keyId ?? 'anonymous', detail: { ...detail, by: ip?.consumedPoints === this.deps.config.authFailuresPerIpMax ? 'address' : 'key' } });
+    }
+    return new ApiError(401, 'unauthenticated', message);
+  }
+
+  private async penalise(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | null> {
+    try {
+      return await limiter.penalty(key, 1);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'authentication failure not counted');
+      return null;
+    }
   }
 }
 
@@ -63,7 +225,11 @@ export function requireRole(p: Principal, role: Role): void {
  */
 export function requireAccess(p: Principal, account: { _id: string; ownerId: string | null } | null, action: 'read' | 'operate'): asserts account {
   requireRole(p, action === 'read' ? 'viewer' : 'operator');
-  if (!account || (p.role !== 'admin' && account.ownerId !== p.ownerId)) {
-    throw new ApiError(404, 'not_found', 'no such account');
-  }
+  if (!account || !mayRead(p, account)) throw new ApiError(404, 'not_found', 'no such account');
 }
+
+/** Whether the caller may see something of this owner's (accounts, forks, merges, alerts, audit). */
+export const mayRead = (p: Principal, x: { ownerId: string | null }) => p.role === 'admin' || (p.ownerId !== null && x.ownerId === p.ownerId);
+
+/** The owner filter of a list: undefined for admins (everything), the key's owner otherwise. */
+export const ownerScope = (p: Principal) => (p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none'));

@@ -15,6 +15,7 @@ import type { Producer } from '../../shared/queue/producer.js';
 import type { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
 import type { AlertRepository } from '../../shared/db/alert-repository.js';
 import type { ConsolidationDeps } from '../../shared/ledger/consolidation.js';
+import type { KeyDeps } from '../../shared/auth/key-lifecycle.js';
 
 export interface ApiDeps {
   stores: LedgerStores;
@@ -27,12 +28,27 @@ export interface ApiDeps {
   performance: { snapshots: SnapshotRepository; alerts: AlertRepository };
   /** Merges, opportunities and their assessment (shared with the consolidation scanner). */
   consolidation: ConsolidationDeps;
+  /** API keys: their store, security events, and how a change reaches every replica's cache. */
+  keyAdmin: KeyDeps & { forget: (keyId: string) => void };
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
   }
+}
+
+/** Accounts of one owner a fleet-wide view is narrowed to (forks, merges, alerts); beyond it, the oldest first. */
+const OWNER_ACCOUNTS_MAX = 10_000;
+
+/**
+ * The ids of the caller's accounts, for narrowing a fleet-wide record (a fork, a merge, an alert) to
+ * what the caller may read; undefined for admins, who read everything.
+ */
+export async function ownedAccountIds(deps: Pick<ApiDeps, 'stores'>, p: Principal): Promise<string[] | undefined> {
+  if (p.role === 'admin') return undefined;
+  if (!p.ownerId) return [];
+  return deps.stores.accounts.ids({ ownerId: p.ownerId }, { limit: OWNER_ACCOUNTS_MAX });
 }
 
 export function principalOf(req: FastifyRequest): Principal {

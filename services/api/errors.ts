@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details: unknown = null,
+    /** Response headers the answer needs (Retry-After on a 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -22,7 +24,7 @@ export function errorBody(code: string, message: string, details: unknown = null
 }
 
 export function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof ApiError) return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
+  if (err instanceof ApiError) return reply.status(err.status).headers(err.headers).send(errorBody(err.code, err.message, err.details));
   if (hasZodFastifySchemaValidationErrors(err)) {
     const details = err.validation.map((v) => ({ path: v.instancePath, message: v.message }));
     return reply.status(400).send(errorBody('validation_failed', `invalid ${err.validationContext ?? 'request'}`, details));

@@ -57,7 +57,29 @@ export const pricesBody = z.union([onePrice, z.array(onePrice).min(1).max(1000)]
 
 export const operationParams = z.strictObject({ operationId: z.string().regex(/^op\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{8,128}$/, 'not an operation id') });
 
-export const apiKeyBody = z.strictObject({ role: z.enum(ROLES), ownerId: id.optional() });
+export const apiKeyBody = z.strictObject({
+  role: z.enum(ROLES),
+  ownerId: id.optional(),
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  label: z.string().trim().min(1).max(120).optional(),
+});
+export const keyIdParams = z.strictObject({ keyId: z.string().regex(/^[a-f0-9]{16}$/, 'a key id: 16 hex digits') });
+export const apiKeyView = z.object({
+  keyId: z.string(),
+  role: z.enum(ROLES),
+  ownerId: z.string().nullable(),
+  label: z.string().nullable(),
+  state: z.enum(['active', 'expired', 'revoked']),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  rotatedAt: z.string().nullable(),
+  previousSecretValidUntil: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+});
+/** A key with its secret: answered once, by create and rotate, and never stored or shown again. */
+export const apiKeyWithSecret = apiKeyView.extend({ key: z.string() });
 
 const money = z.string().describe('decimal string, 2 places');
 export const accountView = z.object({

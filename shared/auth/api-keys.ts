@@ -17,9 +17,11 @@ function scryptHex(secret: string, salt: string): Promise<string> {
   );
 }
 
-/** A new key: the id is stored in clear for lookup, the secret only as a salted scrypt hash. */
-export async function newApiKey(): Promise<{ key: string; keyId: string; hash: string; salt: string }> {
-  const keyId = randomBytes(8).toString('hex');
+/**
+ * A new key, or a new secret for an existing key id (a rotation): the id is stored in clear for
+ * lookup, the secret only as a salted scrypt hash.
+ */
+export async function newApiKey(keyId = randomBytes(8).toString('hex')): Promise<{ key: string; keyId: string; hash: string; salt: string }> {
   const secret = randomBytes(32).toString('base64url');
   const salt = randomBytes(16).toString('hex');
   return { key: `fk_${keyId}_${secret}`, keyId, hash: await scryptHex(secret, salt), salt };

@@ -1,4 +1,4 @@
-import { Schema, type Connection } from 'mongoose';
+import { Schema, Types, type Connection } from 'mongoose';
 import { canonicalJson, sha256Hex } from '../runtime/canonical-json.js';
 import { KeyedMutex } from '../runtime/keyed-mutex.js';
 import { isDuplicateKeyError } from './connection.js';
@@ -149,4 +149,24 @@ export class AuditRepository extends Repository<StoredAudit> {
     }
     return { records, chains, breaks };
   }
+
+  /** Records matching a filter, oldest first, after the cursor (a record's id): a page, or (`limit` null) a stream for export. */
+  find(filter: AuditFilter, page: { afterId?: string | undefined; limit: number | null }): AsyncIterable<StoredAudit & { _id: unknown }> {
+    const query: Record<string, unknown> = {};
+    if (filter.chain !== undefined) query['chain'] = filter.chain;
+    if (filter.actor !== undefined) query['actor'] = filter.actor;
+    if (filter.from || filter.to) query['at'] = { ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lt: filter.to } : {}) };
+    if (page.afterId) query['_id'] = { $gt: new Types.ObjectId(page.afterId) };
+    const q = this.model.find(query).sort({ _id: 1 });
+    if (page.limit !== null) q.limit(page.limit);
+    return q.batchSize(VERIFY_BATCH).lean<StoredAudit & { _id: unknown }>().cursor() as AsyncIterable<StoredAudit & { _id: unknown }>;
+  }
+}
+
+export interface AuditFilter {
+  chain?: string | undefined;
+  actor?: string | undefined;
+  from?: Date | undefined;
+  /** Exclusive. */
+  to?: Date | undefined;
 }

@@ -116,11 +116,12 @@ export class ForkRepository extends Repository<StoredFork> {
     return this.model.findOne({ childId }).lean<StoredFork>();
   }
 
-  async inFlight(): Promise<number> {
-    return this.model.countDocuments({ phase: { $in: FORK_IN_FLIGHT } });
+  /** Forks in flight, of the given parents only when `parentIds` is set (an owner's view). */
+  async inFlight(parentIds?: string[]): Promise<number> {
+    return this.model.countDocuments({ phase: { $in: FORK_IN_FLIGHT }, ...(parentIds ? { parentId: { $in: parentIds } } : {}) });
   }
 
-  async recent(limit: number): Promise<StoredFork[]> {
-    return this.model.find().sort({ requestedAt: -1 }).limit(Math.min(limit, RECENT_MAX)).lean<StoredFork[]>();
+  async recent(limit: number, parentIds?: string[]): Promise<StoredFork[]> {
+    return this.model.find(parentIds ? { parentId: { $in: parentIds } } : {}).sort({ requestedAt: -1 }).limit(Math.min(limit, RECENT_MAX)).lean<StoredFork[]>();
   }
 }

@@ -125,8 +125,9 @@ export class MergeRepository extends Repository<StoredMerge> {
     return this.model.countDocuments({ phase: { $in: phases } });
   }
 
-  async inFlight(): Promise<number> {
-    return this.model.countDocuments({ phase: { $in: MERGE_IN_FLIGHT } });
+  /** Merges in flight, of the given sources only when `sourceIds` is set (an owner's view). */
+  async inFlight(sourceIds?: string[]): Promise<number> {
+    return this.model.countDocuments({ phase: { $in: MERGE_IN_FLIGHT }, ...(sourceIds ? { sourceId: { $in: sourceIds } } : {}) });
   }
 
   async countByPhase(phase: MergePhase): Promise<number> {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sha256Hex } from '../../../shared/runtime/canonical-json.js';
-import { requireAccess, requireRole } from '../auth.js';
+import { mayRead, ownerScope, requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, answer, auditAction, generatedKey, loadAccountView, principalOf, viewOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
@@ -17,7 +17,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     requireRole(p, 'viewer');
     const q = req.query;
     const page = await deps.stores.accounts.list(
-      { tier: q.type, state: q.state, parentId: q.parentId, ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none') },
+      { tier: q.type, state: q.state, parentId: q.parentId, ownerId: ownerScope(p) },
       { afterId: q.cursor, limit: q.limit },
     );
     const views = await Promise.all(page.map((a) => viewOf(deps, a)));
@@ -28,9 +28,12 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     const p = principalOf(req);
     requireRole(p, 'operator');
     const b = req.body;
-    const ownerId = p.role === 'admin' ? (b.ownerId ?? null) : p.ownerId;
     if (p.role !== 'admin' && b.ownerId && b.ownerId !== p.ownerId) throw new ApiError(403, 'forbidden', 'operators create accounts for their own owner only');
-    if (b.parentId) requireAccess(p, await deps.stores.accounts.get(b.parentId), 'operate');
+    const parent = b.parentId ? await deps.stores.accounts.get(b.parentId) : null;
+    if (b.parentId) requireAccess(p, parent, 'operate');
+    // A parent and its descendants share one owner: a child without one takes its parent's.
+    const ownerId = p.role === 'admin' ? (b.ownerId ?? parent?.ownerId ?? null) : p.ownerId;
+    if (parent && parent.ownerId !== ownerId) throw new ApiError(422, 'owner_mismatch', `the parent ${parent._id} belongs to another owner; a tree has one owner`);
     const key = b.idempotencyKey ?? generatedKey();
     // The id follows from who asked and their key, so a retried create finds the same account.
     const accountId = `acc_${sha256Hex(`${ownerId ?? ''}/${key}`).slice(0, 20)}`;
@@ -87,7 +90,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     let parentId = account.parentId;
     for (let depth = 0; parentId && depth < HIERARCHY_DEPTH_MAX; depth++) {
       const parent = await deps.stores.accounts.get(parentId);
-      if (!parent) break;
+      if (!parent || !mayRead(p, parent)) break;
       ancestors.push({ id: parent._id, type: parent.tier, name: parent.name });
       parentId = parent.parentId;
     }
@@ -99,7 +102,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       for (const a of level) {
         if (nodes.length >= HIERARCHY_NODES_MAX) break;
         nodes.push({ id: a._id, parentId: a.parentId, depth, type: a.tier, state: a.state, name: a.name });
-        if (depth < HIERARCHY_DEPTH_MAX) next.push(...(await deps.stores.accounts.children(a._id, HIERARCHY_NODES_MAX)));
+        if (depth < HIERARCHY_DEPTH_MAX) next.push(...(await deps.stores.accounts.children(a._id, HIERARCHY_NODES_MAX)).filter((c) => mayRead(p, c)));
       }
       level = next;
     }

@@ -10,8 +10,8 @@ import { MERGE_STRATEGIES, type MergeStrategy } from '../../../shared/domain/mer
 import { Decimal } from '../../../shared/money/decimal.js';
 import { assessAccount, assessmentView, enqueueMerge, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { mergePrerequisite } from '../../../shared/ledger/merge-saga.js';
-import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, auditAction, principalOf, waitForEnd } from '../context.js';
+import { ownerScope, requireAccess, requireRole } from '../auth.js';
+import { type ApiDeps, auditAction, ownedAccountIds, principalOf, waitForEnd } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, mergeViewSchema, waitQuery } from '../schemas.js';
 
@@ -74,7 +74,7 @@ export const consolidationRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => asy
     async (req) => {
       const p = principalOf(req);
       requireRole(p, 'viewer');
-      const items = await cd.opportunities.recent({ ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none'), date: req.query.date }, req.query.limit);
+      const items = await cd.opportunities.recent({ ownerId: ownerScope(p), date: req.query.date }, req.query.limit);
       return { items: items.map(opportunityView) };
     },
   );
@@ -162,13 +162,10 @@ export const consolidationRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => asy
       const p = principalOf(req);
       requireRole(p, 'viewer');
       if (req.query.accountId) requireAccess(p, await deps.stores.accounts.get(req.query.accountId), 'read');
-      const [inFlight, recent] = await Promise.all([cd.merges.inFlight(), cd.merges.recent(req.query.limit, { sourceIds: req.query.accountId ? [req.query.accountId] : undefined })]);
-      // Other owners' merges are not shown to them.
-      const visible = [];
-      for (const m of recent) {
-        if (p.role === 'admin' || (await deps.stores.accounts.get(m.sourceId))?.ownerId === p.ownerId) visible.push(mergeView(m));
-      }
-      return { inFlight, recent: visible };
+      // Fleet-wide counts for admins; an owner sees the merges of their own accounts only.
+      const own = req.query.accountId ? [req.query.accountId] : await ownedAccountIds(deps, p);
+      const [inFlight, recent] = await Promise.all([cd.merges.inFlight(own), cd.merges.recent(req.query.limit, { sourceIds: own })]);
+      return { inFlight, recent: recent.map(mergeView) };
     },
   );
 };

@@ -12,7 +12,7 @@ import { assessFork } from '../../../shared/ledger/fork-assessment.js';
 import { forkIdOf, forkPrerequisite, requestFork } from '../../../shared/ledger/fork-saga.js';
 import { formatUnits } from '../../../shared/money/units.js';
 import { requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, auditAction, principalOf, waitForEnd } from '../context.js';
+import { type ApiDeps, auditAction, ownedAccountIds, principalOf, waitForEnd } from '../context.js';
 import { ApiError } from '../errors.js';
 import { decisionSchema, errorResponse, forkStatusSchema, forkViewSchema, opportunitiesSchema, waitQuery } from '../schemas.js';
 
@@ -102,8 +102,11 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
   );
 
   r.get('/api/v1/forking/status', { schema: { querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(20) }), response: { 200: forkStatusSchema, ...errors } } }, async (req) => {
-    requireRole(principalOf(req), 'viewer');
-    const [inFlight, recent] = await Promise.all([fk.forks.inFlight(), fk.forks.recent(req.query.limit)]);
+    const p = principalOf(req);
+    requireRole(p, 'viewer');
+    // Fleet-wide counts for admins; an owner sees the forks of their own accounts only.
+    const own = await ownedAccountIds(deps, p);
+    const [inFlight, recent] = await Promise.all([fk.forks.inFlight(own), fk.forks.recent(req.query.limit, own)]);
     return { inFlight, limit: deps.config.fork.maxInFlight, recent: recent.map(forkView) };
   });
 };

@@ -8,7 +8,7 @@ import { performanceReport } from '../../../shared/ledger/performance-report.js'
 import { formatUnits } from '../../../shared/money/units.js';
 import { jobId } from '../../../shared/contracts/jobs.js';
 import { QUEUE } from '../../../shared/contracts/queues.js';
-import { requireAccess, requireRole, type Principal } from '../auth.js';
+import { mayRead, ownerScope, requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, principalOf } from '../context.js';
 import { errorResponse } from '../schemas.js';
 
@@ -20,7 +20,6 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
   const perf = deps.performance;
   const report = (accountId: string, period: (typeof PERIODS)[number]) =>
     performanceReport({ stores: deps.stores, snapshots: perf.snapshots, benchmarkSymbol: deps.config.fork.benchmarkSymbol }, accountId, period);
-  const ownerScope = (p: Principal) => (p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none'));
   const memberSeries = async (accountId: string): Promise<MemberSeries> => ({
     accountId,
     points: (await perf.snapshots.series(accountId)).map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents).toNumber(), dailyReturn: s.dailyReturn })),
@@ -78,14 +77,15 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     const ranked = day.filter((s) => s.dailyReturn !== null).sort((a, b) => b.dailyReturn! - a.dailyReturn!);
     const prevTotal = ranked.reduce((s, x) => s + loadUnits('cash', x.equityCents).toNumber() / (1 + x.dailyReturn!), 0);
     const gain = ranked.reduce((s, x) => s + (loadUnits('cash', x.equityCents).toNumber() / (1 + x.dailyReturn!)) * x.dailyReturn!, 0);
-    const alerts = await perf.alerts.list({ limit: 10 });
+    // Alerts of no account (a failed job, a stuck saga) name other owners' jobs: admins only.
+    const alerts = await perf.alerts.list({ limit: 10, ...(p.role === 'admin' ? {} : { accountIds: [...ids] }) });
     return {
       accounts: { total: accounts.length, byTier, byState },
       equity: formatUnits('cash', loadUnits('cash', equity)),
       latestDay: latest ? { date: latest.date, snapshots: day.length, aggregateReturn: prevTotal > 0 ? gain / prevTotal : null } : null,
       topPerformers: ranked.slice(0, 5).map((s) => ({ accountId: s.accountId, dailyReturn: s.dailyReturn })),
       bottomPerformers: ranked.slice(-5).reverse().map((s) => ({ accountId: s.accountId, dailyReturn: s.dailyReturn })),
-      recentAlerts: alerts.filter((a) => a.accountId === null || ids.has(a.accountId)).map((a) => ({ ...a, raisedAt: new Date(a.raisedAt).toISOString() })),
+      recentAlerts: alerts.filter((a) => p.role === 'admin' || (a.accountId !== null && ids.has(a.accountId))).map((a) => ({ ...a, raisedAt: new Date(a.raisedAt).toISOString() })),
     };
   });
 
@@ -115,7 +115,8 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     const ids: string[] = [];
     for (let level = [req.query.rootId]; level.length > 0 && ids.length < SUBTREE_MAX; ) {
       ids.push(...level.slice(0, SUBTREE_MAX - ids.length));
-      level = (await Promise.all(level.map((id) => deps.stores.accounts.children(id, SUBTREE_MAX)))).flat().map((a) => a._id);
+      // A tree has one owner; a child of another (data from before that rule) is not walked into.
+      level = (await Promise.all(level.map((id) => deps.stores.accounts.children(id, SUBTREE_MAX)))).flat().filter((a) => mayRead(p, a)).map((a) => a._id);
     }
     const members = await Promise.all(ids.map(memberSeries));
     const sub = valueWeightedReturns(members);

@@ -6,7 +6,7 @@ import { requestFork } from '../../../shared/ledger/fork-saga.js';
 import { scopedKey } from '../../../shared/ledger/operation.js';
 import { enqueueMerge, orderOf, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { REVIEW_STATES } from '../../../shared/db/review-repository.js';
-import { requireAccess, requireRole } from '../auth.js';
+import { ownerScope, requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, auditAction, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, reviewSchema } from '../schemas.js';
@@ -23,7 +23,7 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
   r.get('/api/v1/reviews', { schema: { querystring: z.strictObject({ state: z.enum(REVIEW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }), response: { 200: z.object({ items: z.array(reviewSchema) }), ...errors } } }, async (req) => {
     const p = principalOf(req);
     requireRole(p, 'viewer');
-    const items = await fk.reviews.list({ state: req.query.state, ownerId: p.role === 'admin' ? undefined : (p.ownerId ?? '\u0000none') }, req.query.limit);
+    const items = await fk.reviews.list({ state: req.query.state, ownerId: ownerScope(p) }, req.query.limit);
     return { items: items.map(view) };
   });
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { entryView } from '../../../shared/ledger/views.js';
 import { requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, answer, principalOf } from '../context.js';
+import { ApiError } from '../errors.js';
 import type { Submitted } from '../operations.js';
 import { accountParams, accepted, entryView as entrySchema, errorResponse, journalQuery, transactionBody, waitQuery, type TransactionBody } from '../schemas.js';
 
@@ -15,11 +16,17 @@ export const transactionRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     async (req, reply) => {
       const p = principalOf(req);
       const accountId = req.params.id;
-      requireAccess(p, await deps.stores.accounts.get(accountId), 'operate');
+      const source = await deps.stores.accounts.get(accountId);
+      requireAccess(p, source, 'operate');
       const b = req.body;
       // Dividends and fees come from the platform, not from the account's operator.
       if (b.kind === 'dividend' || b.kind === 'fee') requireRole(p, 'admin');
-      if (b.kind === 'transfer') requireAccess(p, await deps.stores.accounts.get(b.toAccountId), 'operate');
+      if (b.kind === 'transfer') {
+        const destination = await deps.stores.accounts.get(b.toAccountId);
+        requireAccess(p, destination, 'operate');
+        // Money stays with its owner: each side's journal would otherwise name the other owner's account.
+        if (destination.ownerId !== source.ownerId) throw new ApiError(422, 'owner_mismatch', 'a transfer moves money between accounts of one owner');
+      }
       const submitted = await submit(deps, accountId, p.id, b, req.query.wait === 'true');
       await answer(reply, submitted, accountId, async (outcome) =>
         reply.status(201).send({ operationId: submitted.operationId, status: 'applied', entry: outcome.entry, ...(outcome.transferId ? { transferId: outcome.transferId } : {}) }),
