@@ -161,6 +161,7 @@ async function apiKeyCommand(config: Config, logger: Logger, mongo: Connection, 
         const role = z.enum(ROLES).safeParse(values.role);
         if (!role.success) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
         const owner = values.owner === undefined ? null : id.parse(values.owner);
+        if (role.data !== 'admin' && !owner) throw new UsageError('viewer and operator keys need --owner <ownerId>');
         const expires = values.expires === undefined ? null : z.iso.datetime({ offset: true }).safeParse(values.expires);
         if (expires && !expires.success) throw new UsageError('--expires must be an ISO time such as 2027-01-31T00:00:00Z');
         const made = await createKey(deps, { role: role.data, ownerId: owner, expiresAt: expires ? new Date(expires.data!) : null, label: values.label ?? null }, actor);

@@ -103,6 +103,30 @@ describe('npm run cli', () => {
     expect(cli('apikey', 'create', '--role', 'viewer').code).toBe(2);
   });
 
+  it('apikey list, rotate and revoke manage a key without ever printing a stored secret', async () => {
+    const made = JSON.parse(cli('apikey', 'create', '--role', 'viewer', '--owner', 'carol', '--label', 'carol reports', '--expires', '2099-06-30T00:00:00Z').stdout);
+    expect(made).toMatchObject({ role: 'viewer', ownerId: 'carol', label: 'carol reports', state: 'active', expiresAt: '2099-06-30T00:00:00.000Z' });
+    expect(made.createdBy).toMatch(/^cli:/);
+    const listed = cli('apikey', 'list', '--owner', 'carol');
+    expect(JSON.parse(listed.stdout).items).toEqual([expect.objectContaining({ keyId: made.keyId, state: 'active' })]);
+    expect(listed.stdout).not.toContain(parseApiKey(made.key)!.secret);
+    const rotated = JSON.parse(cli('apikey', 'rotate', made.keyId).stdout);
+    expect(rotated.keyId).toBe(made.keyId);
+    expect(rotated.key).not.toBe(made.key);
+    expect(rotated.previousSecretValidUntil).toEqual(expect.any(String));
+    const stored = (await new ApiKeyRepository(h.mongo).get(made.keyId))!;
+    expect(await secretMatches(parseApiKey(rotated.key)!.secret, stored.salt, stored.hash)).toBe(true);
+    const revoked = cli('apikey', 'revoke', made.keyId);
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ keyId: made.keyId, state: 'revoked' });
+    const again = cli('apikey', 'rotate', made.keyId);
+    expect([again.code, again.stderr.trim()]).toEqual([1, 'key_not_active: the key is revoked; only an active key can be rotated']);
+    // Each change is a security event in the audit chain that verify checks.
+    const events = await h.stores.audit.model.find({ chain: 'security' }).lean();
+    expect(events.map((e) => e.action)).toEqual(expect.arrayContaining(['key-created', 'key-rotated', 'key-revoked']));
+    expect(cli('verify').code).toBe(0);
+  });
+
   it('prices load reads both CSV shapes and the per-symbol column file, idempotently', () => {
     const spy = JSON.parse(cli('prices', 'load', join(MARKET, 'SPY_D.csv'), '--symbol', 'SPY').stdout);
     // The loss limits of accounts holding the symbol are checked now, as after POST /prices.

@@ -24,14 +24,45 @@ function childPids(proc: Proc, name: string): number[] {
   });
 }
 
+const ADMIN = 'fleet-admin-key-0123456789';
+
+/** Through the real api process: two owners' viewers see nothing of each other, guessing is throttled, revocation is immediate. */
+async function securityAsAUserSeesIt(base: string): Promise<void> {
+  const call = async (method: string, path: string, key: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: res.status, text: await res.text() };
+  };
+  const viewers: Record<string, { key: string; keyId: string }> = {};
+  const accounts: Record<string, string> = {};
+  for (const owner of ['olga', 'piet']) {
+    viewers[owner] = JSON.parse((await call('POST', '/api/v1/keys', ADMIN, { role: 'viewer', ownerId: owner })).text);
+    accounts[owner] = JSON.parse((await call('POST', '/api/v1/accounts?wait=true', ADMIN, { type: 'GEN', name: owner, ownerId: owner, initialDeposit: '20000.00', idempotencyKey: `fleet-${owner}` })).text).id;
+  }
+  for (const [owner, otherOwner] of [['olga', 'piet'], ['piet', 'olga']] as const) {
+    for (const path of ['/api/v1/accounts', `/api/v1/accounts/${accounts[owner]}`, '/api/v1/performance/dashboard', '/api/v1/forking/status', '/api/v1/consolidation/status', '/api/v1/reviews']) {
+      const res = await call('GET', path, viewers[owner]!.key);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect(res.text).not.toContain(accounts[otherOwner]);
+    }
+    expect((await call('GET', `/api/v1/accounts/${accounts[otherOwner]}`, viewers[owner]!.key)).status).toBe(404);
+  }
+  const statuses = [];
+  for (let i = 0; i < 60; i++) statuses.push((await call('GET', '/api/v1/accounts', `fk_${viewers['olga']!.keyId}_${'x'.repeat(43)}`)).status);
+  expect(statuses.filter((s) => s === 429).length).toBe(50);
+  expect((await call('GET', '/api/v1/accounts', viewers['piet']!.key)).status).toBe(200);
+  expect((await call('DELETE', `/api/v1/keys/${viewers['piet']!.keyId}`, ADMIN)).status).toBe(200);
+  expect((await call('GET', '/api/v1/accounts', viewers['piet']!.key)).status).toBe(401);
+}
+
 describe('the fleet launcher', () => {
   it('starts all seven services, restarts a killed one, and stops them all with exit 0', async () => {
     const { env, ports, apiPort } = await portEnv();
-    fleet = new Proc(join(DIST, 'scripts', 'fleet.js'), { ...iso.env, ...env, FLEET__SHUTDOWN_DEADLINE_MS: '3000' });
+    fleet = new Proc(join(DIST, 'scripts', 'fleet.js'), { ...iso.env, ...env, ADMIN_API_KEY: ADMIN, FLEET__SHUTDOWN_DEADLINE_MS: '3000' });
     const ready = (name: (typeof SERVICE_NAMES)[number]) =>
       waitFor(`${name} ready`, async () => (await httpGet(`http://127.0.0.1:${ports[name]}/readyz`)).status === 200, 30_000, 100);
     await Promise.all(SERVICE_NAMES.map(ready));
     expect((await httpGet(`http://127.0.0.1:${apiPort}/api/v1/openapi.json`)).status).toBe(200);
+    await securityAsAUserSeesIt(`http://127.0.0.1:${apiPort}`);
     // Output is prefixed with the service that wrote it.
     expect(fleet.lines.some((l) => /^\[alerter\]\s+\{.*"service":"alerter"/.test(l))).toBe(true);
 

@@ -65,6 +65,8 @@ export class Authenticator {
   private readonly cache = new Map<string, CachedKey>();
   private readonly byKeyId = new Map<string, Set<string>>();
   private readonly touched = new Map<string, number>();
+  /** How often each key id was forgotten: a verification that began before a change must not cache its result. */
+  private readonly changes = new Map<string, number>();
   private readonly kdf;
   private readonly byIp: RateLimiterAbstract;
   private readonly byKey: RateLimiterAbstract;
@@ -101,6 +103,8 @@ export class Authenticator {
 
   /** Drops what is cached of a key (its revocation or rotation reached this replica). */
   forget(keyId: string): void {
+    if (this.changes.size >= CACHE_ENTRIES_MAX) this.changes.clear();
+    this.changes.set(keyId, (this.changes.get(keyId) ?? 0) + 1);
     for (const d of this.byKeyId.get(keyId) ?? []) this.cache.delete(d);
     this.byKeyId.delete(keyId);
     this.onForget?.(keyId);
@@ -131,6 +135,7 @@ export class Authenticator {
     const parsed = parseApiKey(key);
     await this.refuseIfThrottled(req, parsed?.keyId ?? null);
     if (!parsed) throw await this.fail(req, 'malformed', null, 'not an api key of this fleet');
+    const changesBefore = this.changes.get(parsed.keyId) ?? 0;
     const stored = await this.deps.keys.get(parsed.keyId);
     if (!stored) throw await this.fail(req, 'unknown_key', parsed.keyId, 'unknown or revoked api key');
     const state = keyState(stored, new Date());
@@ -140,7 +145,8 @@ export class Authenticator {
     if (!match) throw await this.fail(req, 'wrong_secret', parsed.keyId, 'unknown or revoked api key');
     const principal: Principal = { id: stored._id, role: stored.role, ownerId: stored.ownerId };
     const until = Math.min(Date.now() + this.deps.config.authCacheMs, stored.expiresAt?.getTime() ?? Infinity, match === 'previous' ? stored.previous!.validUntil.getTime() : Infinity);
-    this.remember(cacheKey, { principal, hash: match === 'previous' ? stored.previous!.hash : stored.hash, viaPrevious: match === 'previous', until });
+    // A revocation or rotation heard while this one was reading: answer this request, remember nothing.
+    if ((this.changes.get(parsed.keyId) ?? 0) === changesBefore) this.remember(cacheKey, { principal, hash: match === 'previous' ? stored.previous!.hash : stored.hash, viaPrevious: match === 'previous', until });
     this.touch(stored._id);
     return principal;
   }

@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/runtime/logger.js';
 import { openApi } from '../../services/api/wiring.js';
 import { type LedgerHarness, silentLogger } from './ledger-harness.js';
 
-export type TestApi = Awaited<ReturnType<typeof openApi>> & { registry: Registry; close(): Promise<void> };
+export type TestApi = Awaited<ReturnType<typeof openApi>> & { registry: Registry; redis: { limiter: Redis; subscriber: Redis } | null; close(): Promise<void> };
 
 /**
  * The API of the service, wired as `services/api/main.ts` wires it, on a test's ledger harness.
@@ -40,10 +40,11 @@ export async function startApi(h: LedgerHarness, opts: { adminKey: string; clock
   return {
     ...api,
     registry,
+    redis,
     async close() {
       await api.app.close();
       await events.close();
-      if (redis) await Promise.all([redis.limiter.quit(), redis.subscriber.quit()]);
+      if (redis) await Promise.all([redis.limiter.quit(), redis.subscriber.quit().catch(() => redis.subscriber.disconnect())]);
     },
   };
 }
