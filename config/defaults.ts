@@ -38,6 +38,7 @@ export const defaults: Config = {
     authCacheMs: 30_000,
     authFailuresPerIpMax: 30,
     authFailuresPerKeyMax: 10,
+    authFailuresPerKeyTotalMax: 100,
     authFailureWindowMs: 60_000,
     authKdfConcurrency: 2,
     authKdfQueueMax: 32,

@@ -86,9 +86,13 @@ export const configSchema = z.strictObject({
     pageSizeMax: positiveInt.max(500),
     /** How long a verified key is trusted without another scrypt (a published revocation ends it at once). */
     authCacheMs: z.number().int().min(0).max(300_000),
-    /** Failed authentications per client address, and per key id, in each window; past it, 429 before any scrypt. */
+    /**
+     * Failed authentications in each window per client address, per key id from one address, and per
+     * key id from all addresses together; past any of them, 429 before any read or scrypt.
+     */
     authFailuresPerIpMax: positiveInt,
     authFailuresPerKeyMax: positiveInt,
+    authFailuresPerKeyTotalMax: positiveInt,
     authFailureWindowMs: z.number().int().min(1000).max(3_600_000),
     /** scrypt runs at once (each ~50 ms of CPU and 16 MiB), and how many may wait before 429. */
     authKdfConcurrency: positiveInt.max(64),

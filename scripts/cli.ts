@@ -26,6 +26,7 @@ import { KeyError, type KeyDeps, createKey, keyChangesChannel, listKeys, revokeK
 import { SecurityEvents } from '../shared/auth/security-events.js';
 import { id, isoDate, symbol as symbolSchema } from '../shared/contracts/fields.js';
 import { ApiKeyRepository } from '../shared/db/api-key-repository.js';
+import { RedisDocLocks } from '../shared/db/doc-locks.js';
 import { closeMongo, connectMongo } from '../shared/db/connection.js';
 import { openLedgerStores } from '../shared/ledger/stores.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
@@ -155,6 +156,8 @@ async function apiKeyCommand(config: Config, logger: Logger, mongo: Connection, 
   const actor = `cli:${userInfo().username}`;
   const out = (x: unknown) => void process.stdout.write(`${JSON.stringify(x)}\n`);
   const withKeys = async (publisher: Redis | null) => {
+    // With Redis, the CLI takes the same document locks as the API (FerretDB's updates read, then write).
+    if (publisher) keys.useLocks(new RedisDocLocks(publisher, config.queuePrefix));
     const deps: KeyDeps = { keys, events: new SecurityEvents(stores.audit, () => new Date(), logger, new Registry()), publisher, channel: keyChangesChannel(config.queuePrefix), now: () => new Date() };
     try {
       if (sub === 'create') {

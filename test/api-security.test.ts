@@ -23,8 +23,8 @@ let a: TestApi;
 let b: TestApi;
 
 type Req = { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; payload?: unknown };
-const send = async (api: TestApi, r: Req, key?: string, headers: Record<string, string> = {}) => {
-  const res = await api.app.inject({ method: r.method, url: r.url, ...(r.payload !== undefined ? { payload: r.payload as object } : {}), headers: { ...headers, ...(key ? { authorization: `Bearer ${key}` } : {}) } });
+const send = async (api: TestApi, r: Req, key?: string, headers: Record<string, string> = {}, remoteAddress?: string) => {
+  const res = await api.app.inject({ method: r.method, url: r.url, ...(remoteAddress ? { remoteAddress } : {}), ...(r.payload !== undefined ? { payload: r.payload as object } : {}), headers: { ...headers, ...(key ? { authorization: `Bearer ${key}` } : {}) } });
   return { status: res.statusCode, text: res.body, headers: res.headers, json: () => JSON.parse(res.body) as any };
 };
 const asAdmin = async (r: Req) => (await send(a, r, ADMIN)).json();
@@ -210,6 +210,8 @@ describe('throttled authentication', () => {
       for (let i = 0; i < 3; i++) expect((await send(c, { method: 'GET', url: '/api/v1/accounts' }, wrong)).status).toBe(401);
       const locked = await send(c, { method: 'GET', url: '/api/v1/accounts' }, key);
       expect(locked.status).toBe(429);
+      // Only that address is locked out of that key: its owner, elsewhere, signs in.
+      expect((await send(c, { method: 'GET', url: '/api/v1/accounts' }, key, {}, '10.9.9.9')).status).toBe(200);
       // The lock ends with its window: Retry-After says when, and then the right secret works.
       await new Promise((r) => setTimeout(r, Number(locked.headers['retry-after']) * 1000 + 50));
       expect((await send(c, { method: 'GET', url: '/api/v1/accounts' }, key)).status).toBe(200);
@@ -224,6 +226,36 @@ describe('throttled authentication', () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('throttled authentication, the edges', () => {
+  let f: TestApi;
+  beforeAll(async () => {
+    f = await startApi(h, { adminKey: ADMIN, name: 'api-f', api: { authFailuresPerIpMax: 5, authFailuresPerKeyMax: 3 } });
+  });
+  afterAll(async () => f?.close());
+
+  it('throttles requests without a key by address too', async () => {
+    const statuses = [];
+    for (let i = 0; i < 8; i++) statuses.push((await send(f, { method: 'GET', url: '/api/v1/accounts' }, undefined, {}, '10.5.5.5')).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+  });
+
+  it('lets thirty guesses at once run no more scrypt than the limit allows', async () => {
+    const key = await makeKey(f.keys, 'viewer', 'erin');
+    const wrong = `fk_${key.split('_')[1]}_${'D'.repeat(43)}`;
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => send(f, { method: 'GET', url: '/api/v1/accounts' }, wrong, {}, `10.6.0.${i}`)));
+    // Thirty addresses, one key id: the per-address limit never bites; the key id's total (100) neither.
+    expect(answers.filter((x) => x.status === 401).length).toBe(30);
+    const sameAddress = await Promise.all(Array.from({ length: 30 }, () => send(f, { method: 'GET', url: '/api/v1/accounts' }, wrong, {}, '10.6.1.1')));
+    expect(sameAddress.filter((x) => x.status === 401).length).toBe(3);
+    expect(sameAddress.filter((x) => x.status === 429).every((x) => x.json().error.code === 'auth_throttled')).toBe(true);
+  });
+
+  it('authenticates a percent-encoded path like the plain one', async () => {
+    const res = await send(f, { method: 'GET', url: '/%61pi/v1/accounts' }, undefined, {}, '10.5.5.6');
+    expect([res.status, res.json().error.code]).toEqual([401, 'unauthenticated']);
   });
 });
 

@@ -72,7 +72,7 @@ describe('API authentication and roles', () => {
     ['execute a merge into a foreign account', () => ({ method: 'POST', url: '/api/v1/consolidation/execute', payload: { sourceId: aliceAcc, targetId: bobAcc } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 422 }],
     ['read merge status', () => ({ method: 'GET', url: '/api/v1/consolidation/status' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
     ['list reviews', () => ({ method: 'GET', url: '/api/v1/reviews' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
-    ['decide an unknown review', () => ({ method: 'POST', url: '/api/v1/reviews/rev_nothing_here/approve', payload: {} }), { none: 401, bad: 401, 'viewer-alice': 404, 'operator-alice': 404, 'operator-bob': 404, admin: 404 }],
+    ['decide an unknown review', () => ({ method: 'POST', url: '/api/v1/reviews/rev_nothing_here/approve', payload: {} }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 404 }],
     // Last: the owner's close is accepted (and refused later by the ledger: the account holds money).
     ['close a foreign account', () => ({ method: 'DELETE', url: `/api/v1/accounts/${bobAcc}` }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 202, admin: 202 }],
     ['read the OpenAPI document (public)', () => ({ method: 'GET', url: '/api/v1/openapi.json' }), { none: 200, bad: 200, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],

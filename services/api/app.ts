@@ -61,9 +61,11 @@ export async function buildApp(deps: AppDeps) {
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   app.decorateRequest('principal', null);
+  // Decided on the route matched, not the raw URL: a percent-encoded path reaches the same route.
+  // An unknown path asks for a key too, so which routes exist is not told to anonymous callers.
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0]!;
-    if (path.startsWith('/api/') && !PUBLIC_PATHS.has(path)) req.principal = await deps.auth.authenticate(req);
+    const route = req.routeOptions.url;
+    if (route === undefined || (route.startsWith('/api/') && !PUBLIC_PATHS.has(route))) req.principal = await deps.auth.authenticate(req);
   });
   // After authentication, so the limit is per key (shared by every API replica through Redis).
   await app.register(fastifyRateLimit, {

@@ -40,7 +40,7 @@ interface CachedKey {
 export interface AuthenticatorDeps {
   keys: ApiKeyRepository;
   adminApiKey: string | null;
-  config: Pick<Config['api'], 'authCacheMs' | 'authFailuresPerIpMax' | 'authFailuresPerKeyMax' | 'authFailureWindowMs' | 'authKdfConcurrency' | 'authKdfQueueMax'>;
+  config: Pick<Config['api'], 'authCacheMs' | 'authFailuresPerIpMax' | 'authFailuresPerKeyMax' | 'authFailuresPerKeyTotalMax' | 'authFailureWindowMs' | 'authKdfConcurrency' | 'authKdfQueueMax'>;
   events: SecurityEvents;
   registry: Registry;
   logger: Logger;
@@ -68,8 +68,12 @@ export class Authenticator {
   /** How often each key id was forgotten: a verification that began before a change must not cache its result. */
   private readonly changes = new Map<string, number>();
   private readonly kdf;
-  private readonly byIp: RateLimiterAbstract;
-  private readonly byKey: RateLimiterAbstract;
+  private readonly byIp: Throttle;
+  private readonly byKeyAndIp: Throttle;
+  private readonly byKey: Throttle;
+  /** Whether key changes can be heard now, and a count of subscription drops and returns. */
+  private live: boolean;
+  private epoch = 0;
   private readonly failures: Counter<'reason'>;
   /** Tests wait on this: called after a published key change was applied to the cache. */
   onForget: ((keyId: string) => void) | null = null;
@@ -77,13 +81,18 @@ export class Authenticator {
   constructor(private readonly deps: AuthenticatorDeps) {
     this.adminDigest = deps.adminApiKey ? digest(deps.adminApiKey) : null;
     this.kdf = pLimit(deps.config.authKdfConcurrency);
-    const limiter = (name: string, points: number) => {
+    const limiter = (name: string, points: number): Throttle => {
       const opts = { keyPrefix: `${deps.limiterPrefix}:auth-${name}`, points, duration: Math.ceil(deps.config.authFailureWindowMs / 1000) };
       // A Redis outage must not switch the throttle off: each replica then counts on its own.
-      return deps.limiterRedis ? new RateLimiterRedis({ ...opts, storeClient: deps.limiterRedis, insuranceLimiter: new RateLimiterMemory(opts) }) : new RateLimiterMemory(opts);
+      const store: RateLimiterAbstract = deps.limiterRedis ? new RateLimiterRedis({ ...opts, storeClient: deps.limiterRedis, insuranceLimiter: new RateLimiterMemory(opts) }) : new RateLimiterMemory(opts);
+      return { name, store, max: points };
     };
     this.byIp = limiter('ip', deps.config.authFailuresPerIpMax);
-    this.byKey = limiter('key', deps.config.authFailuresPerKeyMax);
+    // Per key id and address: a guesser locks out only itself. The key id's total is a far higher
+    // bound that only many addresses together reach (a key's id is public: it is the actor in records).
+    this.byKeyAndIp = limiter('key-ip', deps.config.authFailuresPerKeyMax);
+    this.byKey = limiter('key', deps.config.authFailuresPerKeyTotalMax);
+    this.live = !deps.subscriber;
     this.failures = new Counter({ name: 'fleet_api_auth_failures_total', help: 'Requests refused by authentication, by reason', labelNames: ['reason'], registers: [deps.registry] });
     for (const reason of AUTH_FAILURE_REASONS) this.failures.inc({ reason }, 0);
     const sub = deps.subscriber;
@@ -91,14 +100,32 @@ export class Authenticator {
       sub.on('message', (channel: string, keyId: string) => {
         if (channel === deps.channel) this.forget(keyId);
       });
-      // Messages published while the subscription was down are lost: start from an empty cache.
-      sub.on('ready', () => this.clear());
+      const down = () => {
+        this.live = false;
+        this.epoch++;
+      };
+      sub.on('close', down);
+      sub.on('reconnecting', down);
+      // Messages published while the subscription was down are lost: start from an empty cache, and
+      // count the subscription live only once the channel is subscribed again.
+      sub.on('ready', () => {
+        this.clear();
+        this.epoch++;
+        void this.subscribe().catch((err: unknown) => deps.logger.warn({ err }, 'key changes not subscribed; cached keys are re-read on every use'));
+      });
     }
   }
 
   /** Subscribes to key changes; call once before serving. */
   async start(): Promise<void> {
-    await this.deps.subscriber?.subscribe(this.deps.channel);
+    await this.subscribe();
+  }
+
+  private async subscribe(): Promise<void> {
+    if (!this.deps.subscriber) return;
+    const epoch = this.epoch;
+    await this.deps.subscriber.subscribe(this.deps.channel);
+    if (epoch === this.epoch) this.live = true;
   }
 
   /** Drops what is cached of a key (its revocation or rotation reached this replica). */
@@ -115,40 +142,54 @@ export class Authenticator {
     this.byKeyId.clear();
   }
 
-  private get subscriptionLive(): boolean {
-    return !this.deps.subscriber || this.deps.subscriber.status === 'ready';
-  }
-
   /** The caller of a request; 401 when absent or wrong, 429 when this address or key id failed too often. */
   async authenticate(req: FastifyRequest): Promise<Principal> {
     const header = req.headers.authorization;
     const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    if (!key) throw await this.fail(req, 'missing', null, 'send Authorization: Bearer <api key>');
+    if (!key) {
+      const held = await this.reserve(req, [this.slot(this.byIp, req.ip)]);
+      throw await this.fail(req, 'missing', null, 'send Authorization: Bearer <api key>', held);
+    }
     const keyDigest = digest(key);
     if (this.adminDigest && timingSafeEqual(keyDigest, this.adminDigest)) return { id: 'admin-env', role: 'admin', ownerId: null };
 
     const cacheKey = keyDigest.toString('hex');
     const cached = this.cache.get(cacheKey);
-    if (cached && cached.until > Date.now() && (this.subscriptionLive || (await this.stillValid(cached)))) return cached.principal;
+    if (cached && cached.until > Date.now() && (this.live || (await this.stillValid(cached)))) return cached.principal;
     if (cached) this.cache.delete(cacheKey);
 
     const parsed = parseApiKey(key);
-    await this.refuseIfThrottled(req, parsed?.keyId ?? null);
-    if (!parsed) throw await this.fail(req, 'malformed', null, 'not an api key of this fleet');
-    const changesBefore = this.changes.get(parsed.keyId) ?? 0;
-    const stored = await this.deps.keys.get(parsed.keyId);
-    if (!stored) throw await this.fail(req, 'unknown_key', parsed.keyId, 'unknown or revoked api key');
-    const state = keyState(stored, new Date());
-    if (state !== 'active') throw await this.fail(req, state === 'revoked' ? 'revoked' : 'expired', parsed.keyId, `the api key is ${state}`);
+    const slots = [this.slot(this.byIp, req.ip), ...(parsed ? [this.slot(this.byKeyAndIp, `${parsed.keyId}:${req.ip}`), this.slot(this.byKey, parsed.keyId)] : [])];
+    // Every attempt takes its place in the failure counts before any read or scrypt, so requests at
+    // once cannot all pass a check that none of them has counted in yet; a success gives it back.
+    const held = await this.reserve(req, slots);
+    let settled = false;
+    try {
+      if (!parsed) throw await this.fail(req, 'malformed', null, 'not an api key of this fleet', held);
+      const changesBefore = this.changes.get(parsed.keyId) ?? 0;
+      const epochBefore = this.epoch;
+      const stored = await this.deps.keys.get(parsed.keyId);
+      if (!stored) throw await this.fail(req, 'unknown_key', parsed.keyId, 'unknown or revoked api key', held);
+      const state = keyState(stored, new Date());
+      if (state !== 'active') throw await this.fail(req, state === 'revoked' ? 'revoked' : 'expired', parsed.keyId, `the api key is ${state}`, held);
 
-    const match = await this.verify(parsed.secret, stored);
-    if (!match) throw await this.fail(req, 'wrong_secret', parsed.keyId, 'unknown or revoked api key');
-    const principal: Principal = { id: stored._id, role: stored.role, ownerId: stored.ownerId };
-    const until = Math.min(Date.now() + this.deps.config.authCacheMs, stored.expiresAt?.getTime() ?? Infinity, match === 'previous' ? stored.previous!.validUntil.getTime() : Infinity);
-    // A revocation or rotation heard while this one was reading: answer this request, remember nothing.
-    if ((this.changes.get(parsed.keyId) ?? 0) === changesBefore) this.remember(cacheKey, { principal, hash: match === 'previous' ? stored.previous!.hash : stored.hash, viaPrevious: match === 'previous', until });
-    this.touch(stored._id);
-    return principal;
+      const match = await this.verify(parsed.secret, stored);
+      if (!match) throw await this.fail(req, 'wrong_secret', parsed.keyId, 'unknown or revoked api key', held);
+      settled = true;
+      await this.release(held);
+      const principal: Principal = { id: stored._id, role: stored.role, ownerId: stored.ownerId };
+      const until = Math.min(Date.now() + this.deps.config.authCacheMs, stored.expiresAt?.getTime() ?? Infinity, match === 'previous' ? stored.previous!.validUntil.getTime() : Infinity);
+      // A change heard, or the subscription lost, while this one was reading: answer it, remember nothing.
+      if ((this.changes.get(parsed.keyId) ?? 0) === changesBefore && this.epoch === epochBefore) {
+        this.remember(cacheKey, { principal, hash: match === 'previous' ? stored.previous!.hash : stored.hash, viaPrevious: match === 'previous', until });
+      }
+      this.touch(stored._id);
+      return principal;
+    } catch (err) {
+      // A failure keeps its place in the counts; anything else (scrypt busy, the database down) gives it back.
+      if (!settled && !(err instanceof ApiError && err.status === 401)) await this.release(held);
+      throw err;
+    }
   }
 
   /** The current secret, or the one a rotation replaced while its grace lasts; scrypt bounded in concurrency and queue. */
@@ -188,37 +229,60 @@ export class Authenticator {
     this.deps.keys.touch(keyId, new Date(now)).catch((err: unknown) => this.deps.logger.warn({ err, keyId }, 'key use not recorded'));
   }
 
-  /** 429 before any database read or scrypt when the address or the key id is over its failure limit. */
-  private async refuseIfThrottled(req: FastifyRequest, keyId: string | null): Promise<void> {
-    const [ip, key] = await Promise.all([this.byIp.get(req.ip), keyId ? this.byKey.get(keyId) : null]);
-    const over = [ip && ip.consumedPoints >= this.deps.config.authFailuresPerIpMax ? ip : null, key && key.consumedPoints >= this.deps.config.authFailuresPerKeyMax ? key : null].filter((x): x is RateLimiterRes => x !== null);
-    if (over.length === 0) return;
+  private slot(t: Throttle, key: string): Slot {
+    return { ...t, key };
+  }
+
+  /**
+   * 429 when the address or the key id is over its failure limit (without counting the refused
+   * request, so a lock ends with its window); otherwise counts the attempt in every throttle.
+   */
+  private async reserve(req: FastifyRequest, slots: Slot[]): Promise<Held[]> {
+    const current = await Promise.all(slots.map((s) => s.store.get(s.key).catch(() => null)));
+    const over = current.filter((r, i): r is RateLimiterRes => r !== null && r.consumedPoints >= slots[i]!.max);
+    if (over.length > 0) this.throttled(over);
+    const held = await Promise.all(slots.map(async (s) => ({ slot: s, res: await s.store.penalty(s.key, 1).catch(() => null) })));
+    const raced = held.filter((h) => h.res && h.res.consumedPoints > h.slot.max);
+    if (raced.length > 0) {
+      await this.release(held);
+      this.throttled(raced.map((h) => h.res!));
+    }
+    return held;
+  }
+
+  private throttled(over: RateLimiterRes[]): never {
     this.failures.inc({ reason: 'throttled' });
     const seconds = Math.max(1, Math.ceil(Math.max(...over.map((r) => r.msBeforeNext)) / 1000));
     throw new ApiError(429, 'auth_throttled', `too many failed authentications from this address or for this key; retry in ${seconds} s`, { retryAfterSeconds: seconds }, { 'retry-after': String(seconds) });
   }
 
-  /** Counts a failure (metric, both throttles) and stores it as a security event; answers the 401 to throw. */
-  private async fail(req: FastifyRequest, reason: FailureReason, keyId: string | null, message: string): Promise<ApiError> {
+  private async release(held: Held[]): Promise<void> {
+    await Promise.all(held.filter((h) => h.res).map((h) => h.slot.store.reward(h.slot.key, 1).catch(() => undefined)));
+  }
+
+  /** Counts a failure (metric; its place in the throttles was taken) and stores it as a security event; answers the 401 to throw. */
+  private async fail(req: FastifyRequest, reason: FailureReason, keyId: string | null, message: string, held: Held[]): Promise<ApiError> {
     this.failures.inc({ reason });
     const detail = { reason, keyId, ip: req.ip, method: req.method, path: req.url.split('?')[0] };
     this.deps.events.record({ kind: 'auth-failure', actor: keyId ?? 'anonymous', detail });
-    const [ip, key] = await Promise.all([this.penalise(this.byIp, req.ip), keyId ? this.penalise(this.byKey, keyId) : null]);
     // The failure that reaches a limit is recorded once more as the start of a throttle.
-    if (ip?.consumedPoints === this.deps.config.authFailuresPerIpMax || key?.consumedPoints === this.deps.config.authFailuresPerKeyMax) {
-      this.deps.events.record({ kind: 'auth-throttled', actor: keyId ?? 'anonymous', detail: { ...detail, by: ip?.consumedPoints === this.deps.config.authFailuresPerIpMax ? 'address' : 'key' } });
-    }
+    const reached = held.find((h) => h.res?.consumedPoints === h.slot.max);
+    if (reached) this.deps.events.record({ kind: 'auth-throttled', actor: keyId ?? 'anonymous', detail: { ...detail, by: reached.slot.name } });
     return new ApiError(401, 'unauthenticated', message);
   }
+}
 
-  private async penalise(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | null> {
-    try {
-      return await limiter.penalty(key, 1);
-    } catch (err) {
-      this.deps.logger.warn({ err }, 'authentication failure not counted');
-      return null;
-    }
-  }
+interface Throttle {
+  name: string;
+  store: RateLimiterAbstract;
+  max: number;
+}
+interface Slot extends Throttle {
+  key: string;
+}
+interface Held {
+  slot: Slot;
+  res: RateLimiterRes | null;
 }
 
 export function requireRole(p: Principal, role: Role): void {

@@ -11,7 +11,7 @@ import { valuate } from '../../../shared/domain/valuation.js';
 import { assessFork } from '../../../shared/ledger/fork-assessment.js';
 import { forkIdOf, forkPrerequisite, requestFork } from '../../../shared/ledger/fork-saga.js';
 import { formatUnits } from '../../../shared/money/units.js';
-import { requireAccess, requireRole } from '../auth.js';
+import { type Principal, ownerScope, requireAccess, requireRole } from '../auth.js';
 import { type ApiDeps, auditAction, ownedAccountIds, principalOf, waitForEnd } from '../context.js';
 import { ApiError } from '../errors.js';
 import { decisionSchema, errorResponse, forkStatusSchema, forkViewSchema, opportunitiesSchema, waitQuery } from '../schemas.js';
@@ -30,6 +30,16 @@ export const forkView = (f: StoredFork) => ({
   error: f.error,
 });
 
+/**
+ * A decision as the caller may see it: its system-load factor and inputs count the forks of the
+ * whole fleet, which only admins see; others get the factor's score without those figures.
+ */
+function forCaller<D extends { inputs?: unknown; factors: { systemLoad: { detail?: unknown } } }>(p: Principal, d: D): D {
+  if (p.role === 'admin') return d;
+  const { inFlight: _f, backlog: _b, ...inputs } = (d.inputs ?? {}) as Record<string, unknown>;
+  return { ...d, inputs, factors: { ...d.factors, systemLoad: { ...d.factors.systemLoad, detail: {} } } };
+}
+
 export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse, 422: errorResponse };
   const fk = deps.forking;
@@ -42,7 +52,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       const rules = tierRules(deps.config, tier);
       if (!rules.forkThreshold) continue;
       const query: Record<string, unknown> = { tier, state: 'ACTIVE', forkCandidate: true };
-      if (p.role !== 'admin') query['ownerId'] = p.ownerId;
+      if (p.role !== 'admin') query['ownerId'] = ownerScope(p);
       const candidates = await deps.stores.accounts.model.find(query).sort({ _id: 1 }).limit(req.query.limit).lean();
       for (const a of candidates) {
         // The projection finds candidates; the journal head decides.
@@ -59,7 +69,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
           forkAmount: formatUnits('cash', e.forkAmount),
           childType: e.childTier,
           highPerformer: typeof annual === 'number' ? annual > Number(deps.config.fork.highPerformerAnnualReturn) : null,
-          latestDecision: d ? { id: d._id, at: new Date(d.at).toISOString(), seq: d.seq, confidence: d.confidence, outcome: d.outcome, factors: d.factors } : null,
+          latestDecision: d ? { id: d._id, at: new Date(d.at).toISOString(), seq: d.seq, confidence: d.confidence, outcome: d.outcome, factors: forCaller(p, d).factors } : null,
         });
       }
     }
@@ -71,7 +81,7 @@ export const forkingRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     requireAccess(p, await deps.stores.accounts.get(req.body.accountId), 'operate');
     const a = await assessFork(fk, req.body.accountId, 'assess');
     if (a.status === 'skipped') throw new ApiError(422, 'not_assessable', a.reason);
-    return { ...a.decision, id: a.decision._id };
+    return { ...forCaller(p, a.decision), id: a.decision._id };
   });
 
   r.post(

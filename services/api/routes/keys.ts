@@ -40,16 +40,21 @@ export const keyRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => 
   r.delete('/api/v1/keys/:keyId', { schema: { params: keyIdParams, response: { 200: apiKeyView, ...errors } } }, async (req) => {
     const p = principalOf(req);
     requireRole(p, 'admin');
-    const view = await asApiError(() => revokeKey(ka, req.params.keyId, p.id));
-    ka.forget(req.params.keyId); // this replica, before the answer; the others through the publish
-    return view;
+    try {
+      return await asApiError(() => revokeKey(ka, req.params.keyId, p.id));
+    } finally {
+      ka.forget(req.params.keyId); // this replica, before the answer (even if the publish failed); the others through the publish
+    }
   });
 
   r.post('/api/v1/keys/:keyId/rotate', { schema: { params: keyIdParams, response: { 200: apiKeyWithSecret, ...errors } } }, async (req) => {
     const p = principalOf(req);
     requireRole(p, 'admin');
-    const made = await asApiError(() => rotateKey(ka, req.params.keyId, deps.config.api.keyRotationGraceMs, p.id));
-    ka.forget(req.params.keyId);
-    return { ...made.view, key: made.key };
+    try {
+      const made = await asApiError(() => rotateKey(ka, req.params.keyId, deps.config.api.keyRotationGraceMs, p.id));
+      return { ...made.view, key: made.key };
+    } finally {
+      ka.forget(req.params.keyId);
+    }
   });
 };

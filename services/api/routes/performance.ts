@@ -73,7 +73,7 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     }
     const ids = new Set(accounts.map((a) => a._id));
     const latest = await perf.snapshots.model.findOne({}, { date: 1 }).sort({ date: -1 }).lean<{ date: string }>();
-    const day = latest ? (await perf.snapshots.model.find({ date: latest.date }).lean()).filter((s) => ids.has(s.accountId)) : [];
+    const day = latest ? (await perf.snapshots.model.find({ date: latest.date, ...(p.role === 'admin' ? {} : { accountId: { $in: [...ids] } }) }).lean()).filter((s) => ids.has(s.accountId)) : [];
     const ranked = day.filter((s) => s.dailyReturn !== null).sort((a, b) => b.dailyReturn! - a.dailyReturn!);
     const prevTotal = ranked.reduce((s, x) => s + loadUnits('cash', x.equityCents).toNumber() / (1 + x.dailyReturn!), 0);
     const gain = ranked.reduce((s, x) => s + (loadUnits('cash', x.equityCents).toNumber() / (1 + x.dailyReturn!)) * x.dailyReturn!, 0);

@@ -6,7 +6,7 @@ import { requestFork } from '../../../shared/ledger/fork-saga.js';
 import { scopedKey } from '../../../shared/ledger/operation.js';
 import { enqueueMerge, orderOf, requestMerges } from '../../../shared/ledger/consolidation.js';
 import { REVIEW_STATES } from '../../../shared/db/review-repository.js';
-import { ownerScope, requireAccess, requireRole } from '../auth.js';
+import { mayRead, ownerScope, requireRole } from '../auth.js';
 import { type ApiDeps, auditAction, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, reviewSchema } from '../schemas.js';
@@ -32,9 +32,11 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
     { schema: { params: z.strictObject({ id: z.string().regex(/^rev_[A-Za-z0-9_-]{1,200}$/), decision: z.enum(['approve', 'reject']) }), body: z.strictObject({ note: z.string().max(500).optional() }).nullish(), response: { 200: reviewSchema, ...errors } } },
     async (req) => {
       const p = principalOf(req);
+      requireRole(p, 'operator');
       const review = await fk.reviews.get(req.params.id);
-      if (!review) throw new ApiError(404, 'not_found', 'no such review');
-      requireAccess(p, await deps.stores.accounts.get(review.accountId), 'operate');
+      // A missing review and another owner's answer alike: review ids are predictable, so this says nothing.
+      const account = review ? await deps.stores.accounts.get(review.accountId) : null;
+      if (!review || !account || !mayRead(p, account)) throw new ApiError(404, 'not_found', 'no such review');
       const state = req.params.decision === 'approve' ? 'APPROVED' : 'REJECTED';
       // The same person deciding again the same way (a reply lost, or a crash before the follow-up job
       // was queued): the decision stands and its keyed follow-up is queued again, at most once in effect.

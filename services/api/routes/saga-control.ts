@@ -6,7 +6,7 @@ import { FORK_DONE } from '../../../shared/db/fork-repository.js';
 import { MERGE_DONE } from '../../../shared/db/merge-repository.js';
 import { abortFork } from '../../../shared/ledger/fork-saga.js';
 import { abortMerge } from '../../../shared/ledger/merge-saga.js';
-import { requireAccess } from '../auth.js';
+import { mayRead, requireRole } from '../auth.js';
 import { type ApiDeps, auditAction, principalOf, waitForEnd } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, forkViewSchema, mergeViewSchema, waitQuery } from '../schemas.js';
@@ -36,9 +36,11 @@ function sagaControl<T extends { _id: string; phase: string }>(deps: ApiDeps, ki
     const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
     const params = z.strictObject({ id: z.string().regex(kind.idPattern) });
     const load = async (id: string, p: ReturnType<typeof principalOf>) => {
+      requireRole(p, 'operator');
       const saga = await kind.get(id);
-      if (!saga) throw new ApiError(404, 'not_found', `no ${kind.name} ${id}`);
-      requireAccess(p, await deps.stores.accounts.get(kind.accountOf(saga)), 'operate');
+      // A missing saga and another owner's answer alike (saga ids follow from account ids and seqs).
+      const account = saga ? await deps.stores.accounts.get(kind.accountOf(saga)) : null;
+      if (!saga || !account || !mayRead(p, account)) throw new ApiError(404, 'not_found', `no such ${kind.name}`);
       return saga;
     };
 
