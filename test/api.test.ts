@@ -115,6 +115,13 @@ describe('API writes', () => {
     expect(other.body.error.code).toBe('idempotency_key_reused');
   });
 
+  it('answers an open with the account as its journal has it, not as its projection may lag', async () => {
+    for (let i = 0; i < 5; i++) {
+      const res = await call({ method: 'POST', url: '/api/v1/accounts?wait=true', key: keys['operator-alice'], payload: { type: 'GEN', name: `fresh-${i}`, initialDeposit: '12345.67', idempotencyKey: `fresh-open-${i}` } });
+      expect([res.status, res.body.cash, res.body.equity, res.body.seq]).toEqual([201, '12345.67', '12345.67', 1]);
+    }
+  });
+
   it('answers a rule refusal with its 4xx and the error shape', async () => {
     const res = await call({ method: 'POST', url: `/api/v1/accounts/${aliceAcc}/transactions?wait=true`, key: keys['operator-alice'], payload: { kind: 'withdrawal', amount: '49999.00', idempotencyKey: 'too-big-wd-1' } });
     expect(res.status).toBe(422);

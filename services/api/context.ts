@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import { loadBalances } from '../../shared/db/stored-balances.js';
+import type { Balances } from '../../shared/domain/balances.js';
 import type { LedgerStores } from '../../shared/ledger/stores.js';
 import type { StoredAccount } from '../../shared/db/account-repository.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
@@ -85,11 +86,22 @@ export async function loadAccountView(deps: ApiDeps, id: string) {
   return account ? { account, view: await viewOf(deps, account) } : null;
 }
 
+/**
+ * The account as a write's answer shows it: from its journal head, not its projection. The
+ * projection is written in coalesced batches by the process that posted, so right after a write
+ * it may not hold the entry the answer is about yet.
+ */
+export async function loadAccountViewAfterWrite(deps: ApiDeps, id: string) {
+  const [account, head] = await Promise.all([deps.stores.accounts.get(id), deps.stores.journal.head(id)]);
+  if (!account) return null;
+  return viewOf(deps, account, head && head.seq > account.headSeq ? { balances: loadBalances(head.after), seq: head.seq } : undefined);
+}
+
 /** The view of an account document already read (a list page), valued at the last closes. */
-export async function viewOf(deps: ApiDeps, account: StoredAccount) {
-  const balances = loadBalances(account.head);
+export async function viewOf(deps: ApiDeps, account: StoredAccount, head?: { balances: Balances; seq: number }) {
+  const balances = head?.balances ?? loadBalances(account.head);
   const prices = balances.positions.length > 0 ? await deps.stores.prices.lastCloses(balances.positions.map((p) => p.symbol), deps.clock.today()) : new Map();
-  return accountView(account, balances, account.headSeq, prices);
+  return accountView(account, balances, head?.seq ?? account.headSeq, prices);
 }
 
 /**

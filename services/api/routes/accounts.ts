@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sha256Hex } from '../../../shared/runtime/canonical-json.js';
 import { mayRead, ownerScope, requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, answer, auditAction, generatedKey, loadAccountView, principalOf, viewOf } from '../context.js';
+import { type ApiDeps, answer, auditAction, generatedKey, loadAccountView, loadAccountViewAfterWrite, principalOf, viewOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
 
@@ -42,7 +42,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       { accountId, idempotencyKey: key, actor: p.id, tier: b.type, name: b.name, ownerId, parentId: b.parentId ?? null, config: b.config ?? {}, initialDeposit: b.initialDeposit },
       req.query.wait === 'true',
     );
-    await answer(reply, submitted, accountId, async () => reply.status(201).send((await loadAccountView(deps, accountId))!.view));
+    await answer(reply, submitted, accountId, async () => reply.status(201).send((await loadAccountViewAfterWrite(deps, accountId))!));
   });
 
   r.get('/api/v1/accounts/:id', { schema: { params: accountParams, response: { 200: accountView, ...errors } } }, async (req) => {
@@ -61,13 +61,13 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       await deps.stores.accounts.updateProfile(account._id, patch, deps.clock.now());
       await auditAction(deps, { chain: account._id, actor: p.id, action: 'update-profile', before: { name: account.name, config: account.config }, after: patch, outcome: 'applied' });
     }
-    if (b.state === undefined) return (await loadAccountView(deps, account._id))!.view;
+    if (b.state === undefined) return (await loadAccountViewAfterWrite(deps, account._id))!;
     const submitted = await deps.operations.submit(
       'state-change',
       { accountId: account._id, idempotencyKey: b.idempotencyKey ?? generatedKey(), actor: p.id, to: b.state, reason: b.reason ?? `set by ${p.id}` },
       req.query.wait === 'true',
     );
-    await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountView(deps, account._id))!.view));
+    await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountViewAfterWrite(deps, account._id))!));
   });
 
   r.delete('/api/v1/accounts/:id', { schema: { params: accountParams, querystring: waitQuery, response: { 200: accountView, 202: accepted, ...errors, 409: errorResponse, 422: errorResponse } } }, async (req, reply) => {
@@ -79,7 +79,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       { accountId: account._id, idempotencyKey: generatedKey(), actor: p.id, to: 'CLOSED', reason: `closed by ${p.id}` },
       req.query.wait === 'true',
     );
-    await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountView(deps, account._id))!.view));
+    await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountViewAfterWrite(deps, account._id))!));
   });
 
   r.get('/api/v1/accounts/:id/hierarchy', { schema: { params: accountParams, response: { 200: hierarchyView, ...errors } } }, async (req) => {
