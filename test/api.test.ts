@@ -185,6 +185,15 @@ describe('the OpenAPI document and rate limits', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/accounts', '/api/v1/accounts/{id}', '/api/v1/accounts/{id}/transactions', '/api/v1/prices', '/api/v1/audit/verify']));
   });
 
+  it('publishes the job contracts for producers, without a key', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/contracts' });
+    const doc = JSON.parse(res.body);
+    expect(res.statusCode).toBe(200);
+    expect(doc.prefix).toBe(h.config.queuePrefix);
+    expect(Object.keys(doc.queues)).toContain('account-ops');
+    expect(doc.queues['account-ops'].jobs.deposit.required).toEqual(['accountId', 'idempotencyKey', 'actor', 'amount']);
+  });
+
   it('limits requests per key with 429 in the error shape', async () => {
     const limitedApi = await startApi(h, { adminKey: ADMIN, api: { rateLimitMax: 3 }, name: 'api-limited' });
     const limited = limitedApi.app;

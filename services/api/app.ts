@@ -19,11 +19,12 @@ import { consolidationRoutes } from './routes/consolidation.js';
 import { performanceRoutes } from './routes/performance.js';
 import { sagaControlRoutes } from './routes/saga-control.js';
 import { keyRoutes } from './routes/keys.js';
+import { contractsDocument } from '../../shared/contracts/json-schema.js';
 import { auditRoutes } from './routes/audit.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
-const PUBLIC_PATHS = new Set(['/api/v1/openapi.json']);
+const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/api/v1/contracts']);
 
 export interface AppDeps {
   logger: Logger;
@@ -88,6 +89,9 @@ export async function buildApp(deps: AppDeps) {
     transform: jsonSchemaTransform,
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The job contracts, for producers that enqueue directly (public, as the OpenAPI document is).
+  const contracts = contractsDocument(deps.api.config.queuePrefix);
+  app.get('/api/v1/contracts', { schema: { hide: true } }, async () => contracts);
   await app.register(accountRoutes(deps.api));
   await app.register(transactionRoutes(deps.api));
   await app.register(adminRoutes(deps.api));
