@@ -67,7 +67,7 @@ export async function createKey(deps: KeyDeps, req: { role: Role; ownerId: strin
   const k = await newApiKey();
   const stored: StoredApiKey = { _id: k.keyId, hash: k.hash, salt: k.salt, role: req.role, ownerId: req.ownerId, label: req.label, createdAt: now, createdBy: actor, expiresAt: req.expiresAt, revokedAt: null, rotatedAt: null, previous: null };
   await deps.keys.insert(stored);
-  await deps.events.store({ kind: 'key-created', actor, detail: { keyId: k.keyId, role: req.role, ownerId: req.ownerId, expiresAt: iso(req.expiresAt), label: req.label } });
+  await deps.events.storeAfterChange({ kind: 'key-created', actor, detail: { keyId: k.keyId, role: req.role, ownerId: req.ownerId, expiresAt: iso(req.expiresAt), label: req.label } });
   return { key: k.key, view: keyView(stored, now) };
 }
 
@@ -89,7 +89,7 @@ export async function revokeKey(deps: KeyDeps, keyId: string, actor: string): Pr
   const changed = await deps.keys.revoke(keyId, now);
   // Published even when it was revoked already: a retry after a lost publish reaches the replicas.
   await publish(deps, keyId);
-  if (changed) await deps.events.store({ kind: 'key-revoked', actor, detail: { keyId } });
+  if (changed) await deps.events.storeAfterChange({ kind: 'key-revoked', actor, detail: { keyId } });
   return keyView({ ...(await existing(deps, keyId)), lastUsedAt: await deps.keys.lastUsed(keyId) }, now);
 }
 
@@ -104,7 +104,7 @@ export async function rotateKey(deps: KeyDeps, keyId: string, graceMs: number, a
     throw new KeyError(409, 'concurrent_change', 'the key was revoked or rotated at the same time; read it again');
   }
   await publish(deps, keyId);
-  await deps.events.store({ kind: 'key-rotated', actor, detail: { keyId, previousValidUntil: graceUntil.toISOString() } });
+  await deps.events.storeAfterChange({ kind: 'key-rotated', actor, detail: { keyId, previousValidUntil: graceUntil.toISOString() } });
   return { key: next.key, view: keyView({ ...(await existing(deps, keyId)), lastUsedAt: await deps.keys.lastUsed(keyId) }, now) };
 }
 

@@ -51,8 +51,20 @@ export class SecurityEvents {
       .finally(() => this.pending--);
   }
 
-  /** Stores the event and waits for it: key changes are rare and their record must not be lost. */
-  async store(event: SecurityEvent): Promise<void> {
+  /**
+   * Stores the event and waits for it (key changes are rare and their record matters), but never
+   * fails the change it records: the change is made already, and a caller who saw an error would
+   * make it again (a rotation's new secret would be lost). A record that could not be written is
+   * logged and counted as dropped.
+   */
+  async storeAfterChange(event: SecurityEvent): Promise<void> {
+    await this.store(event).catch((err: unknown) => {
+      this.dropped.inc({ kind: event.kind });
+      this.logger.error({ err, kind: event.kind, detail: event.detail }, 'security event of a key change not stored');
+    });
+  }
+
+  private async store(event: SecurityEvent): Promise<void> {
     await this.audit.append(
       { chain: SECURITY_CHAIN, ref: `${event.kind}:${randomUUID()}`, actor: event.actor, action: event.kind, jobId: null, before: null, after: event.detail, outcome: event.kind === 'key-created' || event.kind === 'key-revoked' || event.kind === 'key-rotated' ? 'applied' : 'refused' },
       this.now(),
