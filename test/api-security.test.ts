@@ -155,6 +155,15 @@ describe('owner scoping: nothing of one owner reaches another', () => {
     // A producer enqueueing the same directly is refused by the ledger itself.
     const direct = await h.run('open-account', { accountId: 'acc_cross_direct', idempotencyKey: 'cross-direct-1', actor: 'test', tier: 'GEN', name: 'cross', ownerId: 'bob', parentId: world.alice.root, config: {} });
     expect(direct).toMatchObject({ status: 'refused', code: 'owner_mismatch' });
+    // The refusal is one keyed entry. A rerun after a crash answers it from the entry; two runs at
+    // once write it once (the unique key decides, the loser answers what the winner wrote).
+    const job = { accountId: 'acc_cross_twice', idempotencyKey: 'cross-twice-1', actor: 'test', tier: 'GEN', name: 'cross', ownerId: 'bob', parentId: world.alice.root, config: {} };
+    const both = await Promise.all([h.run('open-account', job, 'op.acc_cross_twice.run-a'), h.run('open-account', job, 'op.acc_cross_twice.run-b')]);
+    expect(both.map((o) => (o.status === 'refused' ? o.code : o.status))).toEqual(['owner_mismatch', 'owner_mismatch']);
+    const again = await h.run('open-account', job, 'op.acc_cross_twice.rerun');
+    expect(again).toMatchObject({ status: 'refused', code: 'owner_mismatch' });
+    expect(await h.stores.journal.model.countDocuments({ idempotencyKey: 'acc_cross_twice/cross-twice-1' })).toBe(1);
+    expect(await h.stores.accounts.get('acc_cross_twice')).toBeNull();
     const transfer = await send(a, { method: 'POST', url: `/api/v1/accounts/${world.alice.root}/transactions?wait=true`, payload: { kind: 'transfer', amount: '1.00', toAccountId: world.bob.root, idempotencyKey: 'cross-transfer-1' } }, ADMIN);
     expect([transfer.status, transfer.json().error.code]).toEqual([422, 'owner_mismatch']);
     const child = (await send(a, { method: 'GET', url: `/api/v1/accounts/${world.alice.child}` }, ADMIN)).json();
@@ -352,6 +361,26 @@ describe('key lifecycle', () => {
     }
     await send(a, { method: 'DELETE', url: `/api/v1/keys/${made.keyId}` }, ADMIN);
     expect((await send(a, { method: 'POST', url: `/api/v1/keys/${made.keyId}/rotate` }, ADMIN)).json().error.code).toBe('key_not_active');
+  });
+
+  it('lets one of two rotations from the same secret win, and survives a rotation whose answer was lost', async () => {
+    const made = (await send(a, { method: 'POST', url: '/api/v1/keys', payload: { role: 'viewer', ownerId: 'alice' } }, ADMIN)).json();
+    const current = (await a.keys.get(made.keyId))!;
+    const grace = new Date(Date.now() + 60_000);
+    // Both read the same secret; the write is conditional on it, so the second finds it changed.
+    const first = await a.keys.rotate(made.keyId, current, { hash: 'h1', salt: 's1' }, new Date(), grace);
+    const second = await a.keys.rotate(made.keyId, current, { hash: 'h2', salt: 's2' }, new Date(), grace);
+    expect([first, second]).toEqual([true, false]);
+    // The first rotation's secret was never shown (as if the process died after the write): the old
+    // secret still works through its grace, and rotating again issues a secret that works.
+    expect((await send(b, { method: 'GET', url: '/api/v1/accounts' }, made.key)).status).toBe(200);
+    const again = (await send(a, { method: 'POST', url: `/api/v1/keys/${made.keyId}/rotate` }, ADMIN)).json();
+    expect((await send(b, { method: 'GET', url: '/api/v1/accounts' }, again.key)).status).toBe(200);
+    // A revocation racing a rotation: the rotation is conditional on an unrevoked key, so it loses.
+    const live = (await a.keys.get(made.keyId))!;
+    expect(await a.keys.revoke(made.keyId, new Date())).toBe(true);
+    expect(await a.keys.rotate(made.keyId, live, { hash: 'h3', salt: 's3' }, new Date(), grace)).toBe(false);
+    expect(await a.keys.revoke(made.keyId, new Date())).toBe(false);
   });
 });
 
