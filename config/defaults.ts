@@ -34,6 +34,7 @@ export const defaults: Config = {
     rateLimitMax: 1200,
     rateLimitWindowMs: 60_000,
     waitTimeoutMs: 15_000,
+    bulkWaitTimeoutMs: 120_000,
     pageSizeMax: 200,
     authCacheMs: 30_000,
     authFailuresPerIpMax: 30,

@@ -83,6 +83,8 @@ export const configSchema = z.strictObject({
     rateLimitWindowMs: positiveInt,
     /** How long `?wait=true` waits for an outcome before answering 202 with the status URL. */
     waitTimeoutMs: positiveInt.max(120_000),
+    /** How long a bulk request's `?wait=true` waits for every item before answering 202 with the batch's URL. */
+    bulkWaitTimeoutMs: positiveInt.max(600_000),
     pageSizeMax: positiveInt.max(500),
     /** How long a verified key is trusted without another scrypt (a published revocation ends it at once). */
     authCacheMs: z.number().int().min(0).max(300_000),

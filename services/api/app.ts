@@ -21,6 +21,7 @@ import { sagaControlRoutes } from './routes/saga-control.js';
 import { keyRoutes } from './routes/keys.js';
 import { contractsDocument } from '../../shared/contracts/json-schema.js';
 import { auditRoutes } from './routes/audit.js';
+import { bulkRoutes } from './routes/bulk.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -102,5 +103,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(sagaControlRoutes(deps.api));
   await app.register(keyRoutes(deps.api));
   await app.register(auditRoutes(deps.api));
+  await app.register(bulkRoutes(deps.api));
   return app;
 }

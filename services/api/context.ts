@@ -4,7 +4,7 @@ import type { Config } from '../../config/schema.js';
 import { loadBalances } from '../../shared/db/stored-balances.js';
 import type { Balances } from '../../shared/domain/balances.js';
 import type { LedgerStores } from '../../shared/ledger/stores.js';
-import type { StoredAccount } from '../../shared/db/account-repository.js';
+import type { ProfilePatch, StoredAccount } from '../../shared/db/account-repository.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import { accountView } from '../../shared/ledger/views.js';
 import type { Clock } from '../../shared/runtime/clock.js';
@@ -17,6 +17,7 @@ import type { SnapshotRepository } from '../../shared/db/snapshot-repository.js'
 import type { AlertRepository } from '../../shared/db/alert-repository.js';
 import type { ConsolidationDeps } from '../../shared/ledger/consolidation.js';
 import type { KeyDeps } from '../../shared/auth/key-lifecycle.js';
+import type { BulkBatchRepository } from '../../shared/db/bulk-batch-repository.js';
 
 export interface ApiDeps {
   stores: LedgerStores;
@@ -31,6 +32,8 @@ export interface ApiDeps {
   consolidation: ConsolidationDeps;
   /** API keys: their store, security events, and how a change reaches every replica's cache. */
   keyAdmin: KeyDeps & { forget: (keyId: string) => void };
+  /** Batches of the bulk endpoints. */
+  batches: BulkBatchRepository;
 }
 
 declare module 'fastify' {
@@ -113,6 +116,16 @@ export async function auditAction(
   a: { chain: string; actor: string; action: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null; outcome: string },
 ): Promise<void> {
   await deps.stores.audit.append({ ...a, ref: `${a.action}:${randomUUID()}`, jobId: null }, deps.clock.now());
+}
+
+/** A name or configuration change, applied when it changes something, and audited in the account's chain. */
+export async function updateProfile(deps: Pick<ApiDeps, 'stores' | 'clock'>, p: Principal, account: StoredAccount, patch: ProfilePatch): Promise<boolean> {
+  const before = await deps.stores.accounts.updateProfile(account._id, patch, deps.clock.now());
+  if (!before) return false;
+  // Written after the change: a process that dies in between leaves a change without its record,
+  // never a record of a change that was not made.
+  await auditAction(deps, { chain: account._id, actor: p.id, action: 'update-profile', before: { ...before }, after: { ...patch }, outcome: 'applied' });
+  return true;
 }
 
 const WAIT_POLL_MS = 100;

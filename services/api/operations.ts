@@ -1,12 +1,14 @@
-import type { QueueEvents } from 'bullmq';
-import { type JobInput, type JobName, jobId, jobSchema } from '../../shared/contracts/jobs.js';
+import type { Job, QueueEvents } from 'bullmq';
+import { jobId, jobSchema } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { storedOutcome } from '../../shared/ledger/operation.js';
 import type { LedgerStores } from '../../shared/ledger/stores.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import type { Producer } from '../../shared/queue/producer.js';
 import { canonicalJson } from '../../shared/runtime/canonical-json.js';
+import pLimit from 'p-limit';
 import { ApiError } from './errors.js';
+import type { Plan } from './plans.js';
 
 export type Submitted =
   | { done: true; operationId: string; outcome: Outcome }
@@ -20,6 +22,14 @@ export type OperationStatus =
 /** The job id of a client operation: from the account and the client's key, never random. */
 export const operationIdOf = (accountId: string, key: string) => jobId('op', accountId, key);
 export const statusUrlOf = (operationId: string) => `/api/v1/operations/${operationId}`;
+
+/** Job state reads in flight at once while a batch is waited for. */
+const STATE_READS_AT_ONCE = 64;
+
+function enqueueError(err: unknown): ApiError {
+  if ((err as Error).name === 'ContractError') return new ApiError(400, 'validation_failed', (err as Error).message);
+  return new ApiError(503, 'queue_unavailable', 'the operation could not be queued; retry with the same idempotency key');
+}
 
 /** Who sent it does not change what the operation is; everything else does. */
 function samePayload(name: string, stored: unknown, submitted: object): boolean {
@@ -39,37 +49,92 @@ export class Operations {
     private readonly waitTimeoutMs: number,
   ) {}
 
-  async submit<N extends JobName<'account-ops'>>(
-    name: N,
-    data: JobInput<'account-ops', N> & { accountId: string; idempotencyKey: string },
-    wait: boolean,
-  ): Promise<Submitted> {
-    const operationId = operationIdOf(data.accountId, data.idempotencyKey);
+  async submit(plan: Plan, wait: boolean): Promise<Submitted> {
+    const operationId = operationIdOf(plan.data.accountId, plan.data.idempotencyKey);
     let job;
     try {
-      job = await this.producer.enqueue(QUEUE.accountOps, name, data, { jobId: operationId });
+      job = await this.producer.enqueue(QUEUE.accountOps, plan.name, plan.data as never, { jobId: operationId });
     } catch (err) {
-      if ((err as Error).name === 'ContractError') throw new ApiError(400, 'validation_failed', (err as Error).message);
-      throw new ApiError(503, 'queue_unavailable', 'the operation could not be queued; retry with the same idempotency key');
+      throw enqueueError(err);
     }
     // BullMQ answers an existing id with the existing job: the key was used before. Same payload: a
-    // replay (its outcome follows). Other payload: refused here, as the worker would refuse it.
-    // add() answers with a Job built from our data even when the id existed: compare what is stored.
-    const stored = await this.producer.queue(QUEUE.accountOps).getJob(operationId);
-    if (stored && (stored.name !== name || !samePayload(name, stored.data, data))) {
-      throw new ApiError(409, 'idempotency_key_reused', `idempotency key ${data.idempotencyKey} was already used with a different payload`, { operationId });
+    // retry, answered with the first outcome. Other payload: refused here, as the worker would refuse it.
+    if (await this.reused(plan, operationId)) {
+      throw new ApiError(409, 'idempotency_key_reused', `idempotency key ${plan.data.idempotencyKey} was already used with a different payload`, { operationId });
     }
     if (wait) {
-      try {
-        const outcome = (await job.waitUntilFinished(this.events, this.waitTimeoutMs)) as Outcome;
-        return { done: true, operationId, outcome };
-      } catch (err) {
-        // Only BullMQ's own wait timeout means "not finished yet"; a job that failed (whatever its reason says) is an error.
-        if (!/timed out before finishing/i.test((err as Error).message)) throw new ApiError(500, 'operation_failed', `the operation failed: ${(err as Error).message}`);
-      }
+      const ended = await this.finished(job, Date.now() + this.waitTimeoutMs);
+      if (ended) return { done: true, operationId, outcome: ended };
     }
     const state = await job.getState();
     return { done: false, operationId, status: state === 'active' ? 'running' : 'queued', statusUrl: statusUrlOf(operationId) };
+  }
+
+  /**
+   * Many operations in one `addBulk` (one round trip to Redis); answers, per plan, whether its key
+   * was already used with another payload (then it is refused, and its neighbours are not).
+   */
+  async submitMany(plans: Plan[]): Promise<boolean[]> {
+    if (plans.length === 0) return [];
+    try {
+      await this.producer.enqueueBulk(QUEUE.accountOps, plans.map((p) => ({ name: p.name, data: p.data, opts: { jobId: operationIdOf(p.data.accountId, p.data.idempotencyKey) } })));
+    } catch (err) {
+      throw enqueueError(err);
+    }
+    return Promise.all(plans.map((p) => this.reused(p, operationIdOf(p.data.accountId, p.data.idempotencyKey))));
+  }
+
+  /**
+   * Waits until every operation's job has ended (completed or failed) or the deadline passes. One
+   * listener for the whole set (a thousand per-job waits would each hold listeners); subscribed
+   * before the states are read, so a job that ends in between is not missed.
+   */
+  async waitMany(operationIds: string[], deadline: number): Promise<void> {
+    const pending = new Set(operationIds);
+    if (pending.size === 0) return;
+    let wake = () => undefined as void;
+    const allEnded = new Promise<void>((resolve) => (wake = resolve));
+    const onEnd = ({ jobId }: { jobId: string }) => {
+      if (pending.delete(jobId) && pending.size === 0) wake();
+    };
+    this.events.on('completed', onEnd);
+    this.events.on('failed', onEnd);
+    const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
+    try {
+      const queue = this.producer.queue(QUEUE.accountOps);
+      const limit = pLimit(STATE_READS_AT_ONCE);
+      await Promise.all(
+        [...pending].map((id) =>
+          limit(async () => {
+            const state = await queue.getJobState(id);
+            // Gone from Redis ('unknown'): removed after it ended; its outcome is in the journal.
+            if (state === 'completed' || state === 'failed' || state === 'unknown') onEnd({ jobId: id });
+          }),
+        ),
+      );
+      await allEnded;
+    } finally {
+      clearTimeout(timer);
+      this.events.off('completed', onEnd);
+      this.events.off('failed', onEnd);
+    }
+  }
+
+  /** The outcome once the job ends within the deadline; null when it has not ended by then. */
+  private async finished(job: Job, deadline: number): Promise<Outcome | null> {
+    try {
+      return (await job.waitUntilFinished(this.events, Math.max(1, deadline - Date.now()))) as Outcome;
+    } catch (err) {
+      // Only BullMQ's own wait timeout means "not finished yet"; a job that failed (whatever its reason says) is an error.
+      if (!/timed out before finishing/i.test((err as Error).message)) throw new ApiError(500, 'operation_failed', `the operation failed: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  /** add() answers with a Job built from our data even when the id existed: compare what is stored. */
+  private async reused(plan: Plan, operationId: string): Promise<boolean> {
+    const stored = await this.producer.queue(QUEUE.accountOps).getJob(operationId);
+    return !!stored && (stored.name !== plan.name || !samePayload(plan.name, stored.data, plan.data));
   }
 
   /** From the job while BullMQ keeps it, then from the journal (the decision under the operation's key, kept for good). */

@@ -26,26 +26,48 @@ export const createAccountBody = z.strictObject({
   idempotencyKey: idempotencyKey.optional(),
 });
 
-export const updateAccountBody = z
-  .strictObject({
-    name: z.string().trim().min(1).max(120).optional(),
-    config: accountConfig.optional(),
-    state: z.enum(MANUAL_TARGET_STATES).optional(),
-    reason: z.string().min(1).max(500).optional(),
-    idempotencyKey: idempotencyKey.optional(),
-  })
-  .refine((b) => b.name !== undefined || b.config !== undefined || b.state !== undefined, 'give at least one of name, config, state');
+export type CreateAccountBody = z.infer<typeof createAccountBody>;
+
+const updateAccountFields = z.strictObject({
+  name: z.string().trim().min(1).max(120).optional(),
+  config: accountConfig.optional(),
+  state: z.enum(MANUAL_TARGET_STATES).optional(),
+  reason: z.string().min(1).max(500).optional(),
+  idempotencyKey: idempotencyKey.optional(),
+});
+const changesSomething = (b: { name?: unknown; config?: unknown; state?: unknown }) => b.name !== undefined || b.config !== undefined || b.state !== undefined;
+const GIVE_A_CHANGE = 'give at least one of name, config, state';
+export const updateAccountBody = updateAccountFields.refine(changesSomething, GIVE_A_CHANGE);
+export type UpdateAccountBody = z.infer<typeof updateAccountBody>;
 
 const withKey = { idempotencyKey };
-export const transactionBody = z.discriminatedUnion('kind', [
+const transactionKinds = [
   z.strictObject({ kind: z.literal('deposit'), amount: cashAmount, ...withKey }),
   z.strictObject({ kind: z.literal('withdrawal'), amount: cashAmount, close: z.boolean().default(false), ...withKey }),
   z.strictObject({ kind: z.literal('transfer'), amount: cashAmount, toAccountId: accountId, ...withKey }),
   z.strictObject({ kind: z.literal('trade'), side: z.enum(['buy', 'sell']), symbol, quantity, price: price.optional(), fees: cashAmountOrZero.optional(), ...withKey }),
   z.strictObject({ kind: z.literal('dividend'), amount: cashAmount, symbol, ...withKey }),
   z.strictObject({ kind: z.literal('fee'), amount: cashAmount, reason: z.string().min(1).max(200), ...withKey }),
-]);
+] as const;
+export const transactionBody = z.discriminatedUnion('kind', transactionKinds);
 export type TransactionBody = z.infer<typeof transactionBody>;
+
+/**
+ * Items of the bulk endpoints: the single-item bodies, with the account a path would name and a key
+ * that is required (a batch is replayed as a whole, and only keys make its items recognisable).
+ */
+export const bulkAccountItem = createAccountBody.extend({ idempotencyKey });
+const [deposit, withdrawal, transfer, trade, dividend, fee] = transactionKinds;
+const onAccount = { accountId };
+export const bulkTransactionItem = z.discriminatedUnion('kind', [
+  deposit.extend(onAccount),
+  withdrawal.extend(onAccount),
+  transfer.extend(onAccount),
+  trade.extend(onAccount),
+  dividend.extend(onAccount),
+  fee.extend(onAccount),
+]);
+export const bulkUpdateItem = updateAccountFields.extend({ accountId, idempotencyKey }).refine(changesSomething, GIVE_A_CHANGE);
 
 export const journalQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),

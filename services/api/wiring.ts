@@ -9,6 +9,7 @@ import { keyChangesChannel } from '../../shared/auth/key-lifecycle.js';
 import { SecurityEvents } from '../../shared/auth/security-events.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { AlertRepository } from '../../shared/db/alert-repository.js';
+import { BulkBatchRepository } from '../../shared/db/bulk-batch-repository.js';
 import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
 import { RedisDocLocks } from '../../shared/db/doc-locks.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
@@ -59,7 +60,9 @@ export async function openApi(parts: ApiParts) {
   if (redis) keys.useLocks(new RedisDocLocks(redis.limiter, config.queuePrefix));
   const snapshots = new SnapshotRepository(mongo);
   const alerts = new AlertRepository(mongo);
-  await Promise.all([keys.init(), snapshots.init(), alerts.init()]);
+  const batches = new BulkBatchRepository(mongo);
+  if (redis) batches.useLocks(new RedisDocLocks(redis.limiter, config.queuePrefix));
+  await Promise.all([keys.init(), snapshots.init(), alerts.init(), batches.init()]);
   // Key expiry, rotation grace and security events are about people's time: wall clock, never simulated.
   const security = new SecurityEvents(stores.audit, () => new Date(), logger, registry);
   const channel = keyChangesChannel(config.queuePrefix);
@@ -75,6 +78,7 @@ export async function openApi(parts: ApiParts) {
     forking,
     performance: { snapshots, alerts },
     consolidation: await openConsolidationDeps(mongo, stores, config, clock),
+    batches,
     keyAdmin: { keys, events: security, publisher: redis?.publisher ?? null, channel, now: () => new Date(), forget: (id) => auth.forget(id) },
   };
   const app = await buildApp({ logger, api, auth, security, rateLimitRedis: redis?.limiter ?? null, tls: tlsOptions(config) });

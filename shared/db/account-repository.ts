@@ -3,7 +3,7 @@ import type { AccountConfig } from '../contracts/account-config.js';
 import type { AccountState } from '../domain/states.js';
 import type { TierName } from '../domain/tiers.js';
 import { Repository } from './model.js';
-import { sha256Hex } from '../runtime/canonical-json.js';
+import { canonicalJson, sha256Hex } from '../runtime/canonical-json.js';
 import { emptyBalances } from '../domain/balances.js';
 import { zeroTotals } from '../domain/totals.js';
 import { withDocLocks } from './doc-locks.js';
@@ -104,6 +104,12 @@ export interface Projection {
 export const PAGE_SIZE_MAX = 500;
 const HIERARCHY_DEPTH_MAX = 64;
 
+/** A change of an account's name or configuration (each optional). */
+export interface ProfilePatch {
+  name?: string;
+  config?: AccountConfig;
+}
+
 export class AccountRepository extends Repository<StoredAccount> {
   constructor(connection: Connection) {
     super(connection, 'Account', accountSchema);
@@ -117,6 +123,14 @@ export class AccountRepository extends Repository<StoredAccount> {
 
   async get(id: string): Promise<StoredAccount | null> {
     return this.model.findById(id).lean<StoredAccount>();
+  }
+
+  /** Several accounts in one read (a batch's lookups), by id; at most PAGE_SIZE_MAX × 4 ids. */
+  async getMany(ids: string[]): Promise<Map<string, StoredAccount>> {
+    const unique = [...new Set(ids)];
+    if (unique.length > PAGE_SIZE_MAX * 4) throw new Error(`getMany: ${unique.length} ids, at most ${PAGE_SIZE_MAX * 4}`);
+    const found = unique.length === 0 ? [] : await this.model.find({ _id: { $in: unique } }).lean<StoredAccount[]>();
+    return new Map(found.map((a) => [a._id, a]));
   }
 
   /** Cursor paging by id: stable under inserts, and the cursor is the last id seen. */
@@ -214,9 +228,19 @@ export class AccountRepository extends Repository<StoredAccount> {
     });
   }
 
-  async updateProfile(id: string, patch: { name?: string; config?: AccountConfig }, now: Date): Promise<void> {
-    await withDocLocks(this.locks, [id], async () => {
+  /**
+   * Sets the name and configuration asked for, under the document's lock, when they differ from what
+   * is stored; answers what was there before, or null when nothing changed (a replay, a repeated
+   * request: then nothing is written and nothing is audited).
+   */
+  async updateProfile(id: string, patch: ProfilePatch, now: Date): Promise<ProfilePatch | null> {
+    return withDocLocks(this.locks, [id], async () => {
+      const current = await this.get(id);
+      if (!current) return null;
+      const before = { ...(patch.name !== undefined ? { name: current.name } : {}), ...(patch.config !== undefined ? { config: current.config } : {}) };
+      if (canonicalJson(before) === canonicalJson(patch)) return null;
       await this.model.updateOne({ _id: id }, { $set: { ...patch, updatedAt: now } });
+      return before;
     });
   }
 

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sha256Hex } from '../../../shared/runtime/canonical-json.js';
 import { mayRead, ownerScope, requireAccess, requireRole } from '../auth.js';
-import { type ApiDeps, answer, auditAction, generatedKey, loadAccountView, loadAccountViewAfterWrite, principalOf, viewOf } from '../context.js';
-import { ApiError } from '../errors.js';
+import { planOpenAccount, planStateChange, profilePatch } from '../plans.js';
+import { type ApiDeps, answer, generatedKey, updateProfile, loadAccountView, loadAccountViewAfterWrite, principalOf, viewOf } from '../context.js';
 import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
 
 const HIERARCHY_DEPTH_MAX = 6;
@@ -26,22 +25,9 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
 
   r.post('/api/v1/accounts', { schema: { body: createAccountBody, querystring: waitQuery, response: { 201: accountView, 202: accepted, ...errors, 409: errorResponse, 422: errorResponse } } }, async (req, reply) => {
     const p = principalOf(req);
-    requireRole(p, 'operator');
-    const b = req.body;
-    if (p.role !== 'admin' && b.ownerId && b.ownerId !== p.ownerId) throw new ApiError(403, 'forbidden', 'operators create accounts for their own owner only');
-    const parent = b.parentId ? await deps.stores.accounts.get(b.parentId) : null;
-    if (b.parentId) requireAccess(p, parent, 'operate');
-    // A parent and its descendants share one owner: a child without one takes its parent's.
-    const ownerId = p.role === 'admin' ? (b.ownerId ?? parent?.ownerId ?? null) : p.ownerId;
-    if (parent && parent.ownerId !== ownerId) throw new ApiError(422, 'owner_mismatch', `the parent ${parent._id} belongs to another owner; a tree has one owner`);
-    const key = b.idempotencyKey ?? generatedKey();
-    // The id follows from who asked and their key, so a retried create finds the same account.
-    const accountId = `acc_${sha256Hex(`${ownerId ?? ''}/${key}`).slice(0, 20)}`;
-    const submitted = await deps.operations.submit(
-      'open-account',
-      { accountId, idempotencyKey: key, actor: p.id, tier: b.type, name: b.name, ownerId, parentId: b.parentId ?? null, config: b.config ?? {}, initialDeposit: b.initialDeposit },
-      req.query.wait === 'true',
-    );
+    const plan = await planOpenAccount(p, req.body, req.body.idempotencyKey ?? generatedKey(), (id) => deps.stores.accounts.get(id));
+    const { accountId } = plan.data;
+    const submitted = await deps.operations.submit(plan, req.query.wait === 'true');
     await answer(reply, submitted, accountId, async () => reply.status(201).send((await loadAccountViewAfterWrite(deps, accountId))!));
   });
 
@@ -56,17 +42,10 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     const account = await deps.stores.accounts.get(req.params.id);
     requireAccess(p, account, 'operate');
     const b = req.body;
-    if (b.name !== undefined || b.config !== undefined) {
-      const patch = { ...(b.name !== undefined ? { name: b.name } : {}), ...(b.config !== undefined ? { config: b.config } : {}) };
-      await deps.stores.accounts.updateProfile(account._id, patch, deps.clock.now());
-      await auditAction(deps, { chain: account._id, actor: p.id, action: 'update-profile', before: { name: account.name, config: account.config }, after: patch, outcome: 'applied' });
-    }
+    const patch = profilePatch(b);
+    if (patch) await updateProfile(deps, p, account, patch);
     if (b.state === undefined) return (await loadAccountViewAfterWrite(deps, account._id))!;
-    const submitted = await deps.operations.submit(
-      'state-change',
-      { accountId: account._id, idempotencyKey: b.idempotencyKey ?? generatedKey(), actor: p.id, to: b.state, reason: b.reason ?? `set by ${p.id}` },
-      req.query.wait === 'true',
-    );
+    const submitted = await deps.operations.submit(planStateChange(p, account, b.state, b.idempotencyKey ?? generatedKey(), b.reason), req.query.wait === 'true');
     await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountViewAfterWrite(deps, account._id))!));
   });
 
@@ -74,11 +53,7 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
     const p = principalOf(req);
     const account = await deps.stores.accounts.get(req.params.id);
     requireAccess(p, account, 'operate');
-    const submitted = await deps.operations.submit(
-      'state-change',
-      { accountId: account._id, idempotencyKey: generatedKey(), actor: p.id, to: 'CLOSED', reason: `closed by ${p.id}` },
-      req.query.wait === 'true',
-    );
+    const submitted = await deps.operations.submit(planStateChange(p, account, 'CLOSED', generatedKey(), `closed by ${p.id}`), req.query.wait === 'true');
     await answer(reply, submitted, account._id, async () => reply.status(200).send((await loadAccountViewAfterWrite(deps, account._id))!));
   });
 
