@@ -7,6 +7,8 @@
  *   apikey rotate <keyId>                   a new secret; the old one works for api.keyRotationGraceMs
  *   prices load <csv> --symbol <S>          `date,close` or `date,open,high,low,close,volume` (any column order);
  *                                           queues the loss-limit check of the accounts holding S (REDIS_URL)
+ *   import accounts|transactions <csv> [--owner <id>]   bulk batches of ≤1,000 rows with a progress bar (REDIS_URL);
+ *                                           the same file again is a replay; exit 1 when a row was refused
  *   metrics --values <csv> [--benchmark <csv>] [--rf 0.02]   SPEC §7.2 figures of a `date,value` series (no database)
  */
 import { randomUUID } from 'node:crypto';
@@ -39,6 +41,7 @@ import { jobId } from '../shared/contracts/jobs.js';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { connectRedis } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
+import { importCommand } from './cli-import.js';
 
 const USAGE = `usage:
   npm run cli -- metrics --values <date,value csv> [--benchmark <date,value csv>] [--rf 0.02]
@@ -47,7 +50,9 @@ const USAGE = `usage:
   npm run cli -- apikey list [--owner <ownerId>]
   npm run cli -- apikey revoke <keyId>
   npm run cli -- apikey rotate <keyId>
-  npm run cli -- prices load <file.csv> --symbol <SYMBOL>`;
+  npm run cli -- prices load <file.csv> --symbol <SYMBOL>
+  npm run cli -- import accounts <file.csv> [--owner <ownerId>]      columns: type,name,ownerId,parentId,initialDeposit,config,idempotencyKey
+  npm run cli -- import transactions <file.csv>                       columns: accountId,kind,amount,toAccountId,side,symbol,quantity,price,fees,reason,close,idempotencyKey`;
 
 class UsageError extends Error {}
 
@@ -131,6 +136,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'apikey' && sub) return await apiKeyCommand(config, logger, mongo, sub, arg, values);
+    if (command === 'import' && (sub === 'accounts' || sub === 'transactions') && arg) {
+      const owner = values.owner === undefined ? undefined : id.parse(values.owner);
+      return await importCommand(config, logger, mongo, sub, readFileSync(arg, 'utf8'), owner);
+    }
     if (command === 'prices' && sub === 'load' && arg) {
       const sym = symbolSchema.safeParse(values.symbol);
       if (!sym.success) throw new UsageError('--symbol must be an upper-case ticker such as SPY');

@@ -139,16 +139,17 @@ export class Operations {
 
   /** From the job while BullMQ keeps it, then from the journal (the decision under the operation's key, kept for good). */
   async status(operationId: string): Promise<OperationStatus | null> {
-    const job = await this.producer.queue(QUEUE.accountOps).getJob(operationId);
-    if (job) {
-      const state = await job.getState();
-      if (state === 'completed') {
-        const outcome = job.returnvalue as Outcome;
-        return { operationId, status: outcome.status, outcome };
-      }
-      if (state === 'failed') return { operationId, status: 'failed', error: job.failedReason ?? 'failed' };
-      return { operationId, status: state === 'active' ? 'running' : 'queued' };
-    }
+    const queue = this.producer.queue(QUEUE.accountOps);
+    // The state first, then the job: a job read before it ended and found ended after would have no
+    // return value yet (its outcome and its move to completed are one write in Redis).
+    const state = await queue.getJobState(operationId);
+    if (state === 'active') return { operationId, status: 'running' };
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return { operationId, status: 'queued' };
+    const job = state === 'unknown' ? undefined : await queue.getJob(operationId);
+    if (job && state === 'failed') return { operationId, status: 'failed', error: job.failedReason ?? 'failed' };
+    const outcome = job?.returnvalue as Outcome | null | undefined;
+    if (outcome) return { operationId, status: outcome.status, outcome };
+    // Gone from Redis (removed after it ended), or removed between the two reads: the journal decides.
     const [, accountId, key] = operationId.split('.');
     const stored = await storedOutcome(this.stores, accountId!, key!);
     if (!stored) return null;
