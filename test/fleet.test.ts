@@ -54,6 +54,28 @@ async function securityAsAUserSeesIt(base: string): Promise<void> {
   expect((await call('GET', '/api/v1/accounts', viewers['piet']!.key)).status).toBe(401);
 }
 
+/** Through the real api process: 50 accounts in one bulk request and 500 deposits in another, each sent twice, exact to the cent. */
+async function bulkAsAUserSeesIt(base: string): Promise<void> {
+  const post = async (path: string, body: string, contentType: string) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': contentType }, body });
+    return { status: res.status, body: (await res.json()) as { batchId: string; items: Array<{ status: string; id: string }> } };
+  };
+  const accounts = JSON.stringify({ items: Array.from({ length: 50 }, (_, i) => ({ type: 'GEN', name: `bulk-${i}`, ownerId: 'bulk', initialDeposit: '100.00', idempotencyKey: `fleet-bulk-open-${i}` })) });
+  const opened = await post('/api/v1/bulk/accounts?wait=true', accounts, 'application/json');
+  expect(opened.status).toBe(200);
+  expect(await post('/api/v1/bulk/accounts?wait=true', accounts, 'application/json')).toEqual(opened);
+  const ids = opened.body.items.map((i) => i.id);
+  const deposits = Array.from({ length: 500 }, (_, i) => JSON.stringify({ accountId: ids[i % 50], kind: 'deposit', amount: `0.${String((i % 99) + 1).padStart(2, '0')}`, idempotencyKey: `fleet-bulk-dep-${i}` })).join('\n');
+  const first = await post('/api/v1/bulk/transactions?wait=true', deposits, 'application/x-ndjson');
+  expect(first.body.items.filter((i) => i.status !== 'applied')).toEqual([]);
+  expect(await post('/api/v1/bulk/transactions?wait=true', deposits, 'application/x-ndjson')).toEqual(first);
+  for (const [n, id] of ids.entries()) {
+    const cents = Array.from({ length: 500 }, (_, i) => i).filter((i) => i % 50 === n).reduce((sum, i) => sum + BigInt((i % 99) + 1), 10_000n);
+    const account = (await (await fetch(`${base}/api/v1/accounts/${id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { cash: string };
+    expect([n, account.cash]).toEqual([n, `${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`]);
+  }
+}
+
 describe('the fleet launcher', () => {
   it('starts all seven services, restarts a killed one, and stops them all with exit 0', async () => {
     const { env, ports, apiPort } = await portEnv();
@@ -63,6 +85,7 @@ describe('the fleet launcher', () => {
     await Promise.all(SERVICE_NAMES.map(ready));
     expect((await httpGet(`http://127.0.0.1:${apiPort}/api/v1/openapi.json`)).status).toBe(200);
     await securityAsAUserSeesIt(`http://127.0.0.1:${apiPort}`);
+    await bulkAsAUserSeesIt(`http://127.0.0.1:${apiPort}`);
     // Output is prefixed with the service that wrote it.
     expect(fleet.lines.some((l) => /^\[alerter\]\s+\{.*"service":"alerter"/.test(l))).toBe(true);
 
