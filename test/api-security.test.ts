@@ -39,6 +39,7 @@ interface OwnerWorld {
   keys: { viewer: string; operator: string };
   keyIds: string[];
   jobId: string;
+  batchId: string;
 }
 const world = {} as Record<Owner, OwnerWorld>;
 const foreignIds = (o: Owner) => {
@@ -68,7 +69,8 @@ beforeAll(async () => {
     // An alert of no account, naming the owner's job: admins only.
     await a.api.performance.alerts.raise({ rule: 'job-failed', severity: 'critical', accountId: null, period: jobId, message: `job ${jobId} failed`, details: { jobId } }, new Date());
     await send(a, { method: 'PUT', url: `/api/v1/accounts/${root}`, payload: { name: `${owner}-root-renamed` } }, operator.key);
-    world[owner] = { root, child, forkId: fork._id, mergeIds, reviewId: review!._id, keys: { viewer: viewer.key, operator: operator.key }, keyIds: [viewer.keyId, operator.keyId], jobId };
+    const batchId = (await send(a, { method: 'POST', url: '/api/v1/bulk/transactions', payload: { items: [{ accountId: root, kind: 'deposit', amount: '1.00', idempotencyKey: `batch-${owner}-1` }] } }, operator.key)).json().batchId as string;
+    world[owner] = { root, child, forkId: fork._id, mergeIds, reviewId: review!._id, keys: { viewer: viewer.key, operator: operator.key }, keyIds: [viewer.keyId, operator.keyId], jobId, batchId };
   }
 });
 afterAll(async () => {
@@ -105,6 +107,7 @@ describe('owner scoping: nothing of one owner reaches another', () => {
     ['read an operation', (w) => ({ method: 'GET', url: `/api/v1/operations/op.${w.root}.${w === world.alice ? 'root-alice' : 'root-bob'}` }), both(200), both(404)],
     ['read its audit', (w) => ({ method: 'GET', url: `/api/v1/audit?accountId=${w.root}` }), both(200), both(404)],
     ['export its audit', (w) => ({ method: 'GET', url: `/api/v1/audit/export?accountId=${w.root}` }), both(200), both(404)],
+    ['read a batch', (w) => ({ method: 'GET', url: `/api/v1/bulk/${w.batchId}` }), both(200), both(404)],
     ['read the fleet audit', () => ({ method: 'GET', url: '/api/v1/audit' }), both(403), null],
     ['read the security chain', () => ({ method: 'GET', url: `/api/v1/audit?chain=${SECURITY_CHAIN}` }), both(403), null],
     ['list keys', () => ({ method: 'GET', url: '/api/v1/keys' }), both(403), null],
@@ -114,6 +117,10 @@ describe('owner scoping: nothing of one owner reaches another', () => {
     ['execute a fork (answers the one on this head)', (w) => ({ method: 'POST', url: '/api/v1/forking/execute', payload: { accountId: w.child } }), { viewer: 403, operator: 422 }, { viewer: 403, operator: 404 }],
     ['resume a fork', (w) => ({ method: 'POST', url: `/api/v1/forking/${w.forkId}/resume` }), { viewer: 403, operator: 202 }, { viewer: 403, operator: 404 }],
     ['request a merge', (w) => ({ method: 'POST', url: '/api/v1/consolidation/execute', payload: { sourceId: w.child, targetId: w.root } }), { viewer: 403, operator: [200, 202] }, { viewer: 403, operator: 404 }],
+    // A bulk request is answered as a whole; an item naming another owner's account is refused alone as not found.
+    ['bulk deposits', (w) => ({ method: 'POST', url: '/api/v1/bulk/transactions', payload: { items: [{ accountId: w.root, kind: 'deposit', amount: '1.00', idempotencyKey: `bulk-${w.root}` }] } }), { viewer: 403, operator: 202 }, { viewer: 403, operator: 202 }],
+    ['bulk account updates', (w) => ({ method: 'POST', url: '/api/v1/bulk/accounts/update', payload: { items: [{ accountId: w.root, name: 'renamed-again', idempotencyKey: `bulk-update-${w.root}` }] } }), { viewer: 403, operator: 202 }, { viewer: 403, operator: 202 }],
+    ['bulk account opening', () => ({ method: 'POST', url: '/api/v1/bulk/accounts', payload: { items: [{ type: 'GEN', name: 'bulk-opened', idempotencyKey: 'bulk-opened-1' }] } }), { viewer: 403, operator: 202 }, null],
     ['reject a review', (w) => ({ method: 'POST', url: `/api/v1/reviews/${w.reviewId}/reject`, payload: { note: 'no' } }), { viewer: 403, operator: 200 }, { viewer: 403, operator: 404 }],
   ];
   it.each(rows)('%s', async (_, request, ownStatus, foreignStatus) => {
