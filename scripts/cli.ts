@@ -9,6 +9,7 @@
  *                                           queues the loss-limit check of the accounts holding S (REDIS_URL)
  *   import accounts|transactions <csv> [--owner <id>]   bulk batches of ≤1,000 rows with a progress bar (REDIS_URL);
  *                                           the same file again is a replay; exit 1 when a row was refused
+ *   dead-letters list|show|replay|discard   the API's /dead-letters (REDIS_URL for replays); audited as cli:<user>
  *   metrics --values <csv> [--benchmark <csv>] [--rf 0.02]   SPEC §7.2 figures of a `date,value` series (no database)
  */
 import { randomUUID } from 'node:crypto';
@@ -42,6 +43,7 @@ import { QUEUE } from '../shared/contracts/queues.js';
 import { connectRedis } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
 import { importCommand } from './cli-import.js';
+import { DEAD_LETTERS_USAGE, deadLetterCommand } from './cli-dead-letters.js';
 
 const USAGE = `usage:
   npm run cli -- metrics --values <date,value csv> [--benchmark <date,value csv>] [--rf 0.02]
@@ -52,7 +54,8 @@ const USAGE = `usage:
   npm run cli -- apikey rotate <keyId>
   npm run cli -- prices load <file.csv> --symbol <SYMBOL>
   npm run cli -- import accounts <file.csv> [--owner <ownerId>]      columns: type,name,ownerId,parentId,initialDeposit,config,idempotencyKey
-  npm run cli -- import transactions <file.csv>                       columns: accountId,kind,amount,toAccountId,side,symbol,quantity,price,fees,reason,close,idempotencyKey`;
+  npm run cli -- import transactions <file.csv>                       columns: accountId,kind,amount,toAccountId,side,symbol,quantity,price,fees,reason,close,idempotencyKey
+${DEAD_LETTERS_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -108,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { role: { type: 'string' }, owner: { type: 'string' }, expires: { type: 'string' }, label: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' } },
+    options: { queue: { type: 'string' }, name: { type: 'string' }, since: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' }, role: { type: 'string' }, owner: { type: 'string' }, expires: { type: 'string' }, label: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' } },
   });
   const [command, sub, arg] = positionals;
   if (command === 'metrics') {
@@ -136,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'apikey' && sub) return await apiKeyCommand(config, logger, mongo, sub, arg, values);
+    if (command === 'dead-letters' && sub) return await deadLetterCommand(config, logger, mongo, sub, arg, values, () => new UsageError(USAGE));
     if (command === 'import' && (sub === 'accounts' || sub === 'transactions') && arg) {
       const owner = values.owner === undefined ? undefined : id.parse(values.owner);
       return await importCommand(config, logger, mongo, sub, readFileSync(arg, 'utf8'), owner);

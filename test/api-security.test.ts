@@ -110,6 +110,10 @@ describe('owner scoping: nothing of one owner reaches another', () => {
     ['read a batch', (w) => ({ method: 'GET', url: `/api/v1/bulk/${w.batchId}` }), both(200), both(404)],
     ['read the fleet audit', () => ({ method: 'GET', url: '/api/v1/audit' }), both(403), null],
     ['read the security chain', () => ({ method: 'GET', url: `/api/v1/audit?chain=${SECURITY_CHAIN}` }), both(403), null],
+    ['list dead letters', () => ({ method: 'GET', url: '/api/v1/dead-letters' }), both(403), null],
+    ['read a dead letter', () => ({ method: 'GET', url: `/api/v1/dead-letters/${'0'.repeat(32)}` }), both(403), null],
+    ['replay a dead letter', () => ({ method: 'POST', url: `/api/v1/dead-letters/${'0'.repeat(32)}/replay` }), both(403), null],
+    ['discard a dead letter', () => ({ method: 'DELETE', url: `/api/v1/dead-letters/${'0'.repeat(32)}`, payload: { reason: 'no' } }), both(403), null],
     ['list keys', () => ({ method: 'GET', url: '/api/v1/keys' }), both(403), null],
     // Writes: a viewer is refused by role (403) before anything is looked up; an operator of another owner finds nothing (404).
     ['rename an account', (w) => ({ method: 'PUT', url: `/api/v1/accounts/${w.root}`, payload: { name: 'renamed-again' } }), { viewer: 403, operator: 200 }, { viewer: 403, operator: 404 }],

@@ -22,6 +22,7 @@ import { keyRoutes } from './routes/keys.js';
 import { contractsDocument } from '../../shared/contracts/json-schema.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -104,5 +105,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(keyRoutes(deps.api));
   await app.register(auditRoutes(deps.api));
   await app.register(bulkRoutes(deps.api));
+  await app.register(deadLetterRoutes(deps.api));
   return app;
 }

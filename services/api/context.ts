@@ -18,6 +18,7 @@ import type { AlertRepository } from '../../shared/db/alert-repository.js';
 import type { ConsolidationDeps } from '../../shared/ledger/consolidation.js';
 import type { KeyDeps } from '../../shared/auth/key-lifecycle.js';
 import type { BulkBatchRepository } from '../../shared/db/bulk-batch-repository.js';
+import type { DeadLetterActionDeps } from '../../shared/ledger/dead-letter-actions.js';
 
 export interface ApiDeps {
   stores: LedgerStores;
@@ -34,6 +35,8 @@ export interface ApiDeps {
   keyAdmin: KeyDeps & { forget: (keyId: string) => void };
   /** Batches of the bulk endpoints. */
   batches: BulkBatchRepository;
+  /** Dead letters, and what replaying or discarding one needs. */
+  deadLetters: DeadLetterActionDeps;
 }
 
 declare module 'fastify' {

@@ -5,6 +5,14 @@ import { ACCOUNT_STATES, MANUAL_TARGET_STATES } from '../../shared/domain/states
 import { ROLES } from '../../shared/auth/api-keys.js';
 
 /** Request and response schemas of the API; the OpenAPI document is generated from these. */
+/** A day (`2026-12-01`) or an instant with its offset. */
+export const when = z.union([isoDate, z.iso.datetime({ offset: true })]);
+const DAY_MS = 86_400_000;
+/** A `when` as an instant; a day given as an (exclusive) upper bound includes that whole day. */
+export function whenAsDate(w: string, bound: 'from' | 'to' = 'from'): Date {
+  return new Date(new Date(w).getTime() + (bound === 'to' && w.length === 10 ? DAY_MS : 0));
+}
+
 export const accountParams = z.strictObject({ id: accountId });
 export const waitQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
 

@@ -10,6 +10,7 @@ import { SecurityEvents } from '../../shared/auth/security-events.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { AlertRepository } from '../../shared/db/alert-repository.js';
 import { BulkBatchRepository } from '../../shared/db/bulk-batch-repository.js';
+import { DeadLetterRepository } from '../../shared/db/dead-letter-repository.js';
 import { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
 import { RedisDocLocks } from '../../shared/db/doc-locks.js';
 import { SnapshotRepository } from '../../shared/db/snapshot-repository.js';
@@ -61,8 +62,9 @@ export async function openApi(parts: ApiParts) {
   const snapshots = new SnapshotRepository(mongo);
   const alerts = new AlertRepository(mongo);
   const batches = new BulkBatchRepository(mongo);
-  if (redis) batches.useLocks(new RedisDocLocks(redis.limiter, config.queuePrefix));
-  await Promise.all([keys.init(), snapshots.init(), alerts.init(), batches.init()]);
+  const letters = new DeadLetterRepository(mongo);
+  if (redis) for (const r of [batches, letters]) r.useLocks(new RedisDocLocks(redis.limiter, config.queuePrefix));
+  await Promise.all([keys.init(), snapshots.init(), alerts.init(), batches.init(), letters.init()]);
   // Key expiry, rotation grace and security events are about people's time: wall clock, never simulated.
   const security = new SecurityEvents(stores.audit, () => new Date(), logger, registry);
   const channel = keyChangesChannel(config.queuePrefix);
@@ -79,6 +81,7 @@ export async function openApi(parts: ApiParts) {
     performance: { snapshots, alerts },
     consolidation: await openConsolidationDeps(mongo, stores, config, clock),
     batches,
+    deadLetters: { letters, producer, audit: stores.audit, now: () => new Date() },
     keyAdmin: { keys, events: security, publisher: redis?.publisher ?? null, channel, now: () => new Date(), forget: (id) => auth.forget(id) },
   };
   const app = await buildApp({ logger, api, auth, security, rateLimitRedis: redis?.limiter ?? null, tls: tlsOptions(config) });

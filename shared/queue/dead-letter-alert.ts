@@ -1,18 +1,18 @@
-import { createHash } from 'node:crypto';
 import { jobId } from '../contracts/jobs.js';
 import { QUEUE } from '../contracts/queues.js';
-import type { DeadLetter } from './dead-letter.js';
+import { type DeadLetter, deadLetterKey } from './dead-letter.js';
 import type { Producer } from './producer.js';
 
-/** Period key of a dead letter's alert: stable per job, and safe in a job id whatever the job id holds. */
-export function deadLetterKey(letter: Pick<DeadLetter, 'queue' | 'jobId'>): string {
-  return createHash('sha256').update(`${letter.queue}\u0000${letter.jobId}`).digest('hex').slice(0, 32);
-}
+/** Where an operator inspects a dead letter (`GET`), replays it (`POST …/replay`) or discards it (`DELETE`). */
+export const deadLetterUrlOf = (id: string) => `/api/v1/dead-letters/${id}`;
 
 /** A dead letter becomes a `job-failed` alert; the job id comes from the letter, so it is raised once. */
 export function raiseDeadLetterAlert(producer: Producer) {
-  return async (letter: DeadLetter): Promise<void> => {
-    const key = deadLetterKey(letter);
+  return async (letter: DeadLetter & { replayCount?: number }): Promise<void> => {
+    const id = deadLetterKey(letter);
+    // One alert per letter, and one more each time a replay of it fails again.
+    const key = letter.replayCount ? `${id}-r${letter.replayCount}` : id;
+    const link = deadLetterUrlOf(id);
     await producer.enqueue(
       QUEUE.alerts,
       'raise',
@@ -21,8 +21,8 @@ export function raiseDeadLetterAlert(producer: Producer) {
         severity: 'warning',
         accountId: null,
         period: key,
-        message: `${letter.queue}/${letter.name} job ${letter.jobId} failed for good (${letter.failedReason}): ${letter.reason.slice(0, 300)}`,
-        details: { queue: letter.queue, jobId: letter.jobId, job: letter.name, failedReason: letter.failedReason },
+        message: `${letter.queue}/${letter.name} job ${letter.jobId} failed for good (${letter.failedReason}): ${letter.reason.slice(0, 300)}; inspect, replay or discard it at ${link}`,
+        details: { queue: letter.queue, jobId: letter.jobId, job: letter.name, failedReason: letter.failedReason, deadLetterId: id, link, replayCount: letter.replayCount ?? 0 },
       },
       { jobId: jobId('alert', 'job-failed', key) },
     );

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** A job that failed for good, kept with its reason so an operator can inspect and replay it. */
 export interface DeadLetter {
   queue: string;
@@ -14,4 +16,9 @@ export interface DeadLetter {
 export interface DeadLetterSink {
   /** Idempotent by (queue, jobId): recording one job twice keeps one record. */
   record(letter: DeadLetter): Promise<void>;
+}
+
+/** A dead letter's public id: stable per job, and safe in a URL and a job id whatever the job id holds. */
+export function deadLetterKey(letter: Pick<DeadLetter, 'queue' | 'jobId'>): string {
+  return createHash('sha256').update(`${letter.queue}\u0000${letter.jobId}`).digest('hex').slice(0, 32);
 }

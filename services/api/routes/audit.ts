@@ -1,18 +1,15 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountId as accountIdSchema, id, isoDate } from '../../../shared/contracts/fields.js';
+import { accountId as accountIdSchema, id } from '../../../shared/contracts/fields.js';
 import type { AuditFilter, StoredAudit } from '../../../shared/db/audit-repository.js';
 import { type Principal, requireAccess } from '../auth.js';
 import { type ApiDeps, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
-import { errorResponse } from '../schemas.js';
+import { errorResponse, when, whenAsDate } from '../schemas.js';
 
 const NDJSON = 'application/x-ndjson';
-const DAY_MS = 86_400_000;
-
-/** A day (`2026-12-01`) or an instant; `to` is exclusive, and a day given as `to` includes that whole day. */
-const when = z.union([isoDate, z.iso.datetime({ offset: true })]);
+/** `from` and `to` are days or instants; `to` is exclusive, and a day given as `to` includes that whole day. */
 const filterFields = {
   accountId: accountIdSchema.optional(),
   /** Admins only: the system or security chain, or any other by name. */
@@ -70,8 +67,8 @@ export const auditRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) =
       if (!q.accountId) throw new ApiError(403, 'forbidden', 'owners read the audit of their own accounts: give accountId');
     }
     if (q.accountId) requireAccess(p, await deps.stores.accounts.get(q.accountId), 'read');
-    const from = q.from ? new Date(q.from) : undefined;
-    const to = q.to ? new Date(new Date(q.to).getTime() + (q.to.length === 10 ? DAY_MS : 0)) : undefined;
+    const from = q.from ? whenAsDate(q.from) : undefined;
+    const to = q.to ? whenAsDate(q.to, 'to') : undefined;
     return { chain: q.accountId ?? q.chain, actor: q.actor, from, to };
   };
   const ndjson = (rows: AsyncIterable<StoredAudit & { _id: unknown }>) =>

@@ -1,0 +1,134 @@
+import { QUEUE_NAMES, type QueueName } from '../contracts/queues.js';
+import type { AuditRepository } from '../db/audit-repository.js';
+import type { DeadLetterRepository, StoredDeadLetter } from '../db/dead-letter-repository.js';
+import type { Producer } from '../queue/producer.js';
+import { deadLetterUrlOf } from '../queue/dead-letter-alert.js';
+
+/** The audit chain of operators' decisions about dead letters. */
+export const DEAD_LETTER_CHAIN = 'dead-letters';
+
+export interface DeadLetterActionDeps {
+  letters: DeadLetterRepository;
+  producer: Producer;
+  audit: AuditRepository;
+  now: () => Date;
+}
+
+/** A refused action, with the HTTP status the API answers (the CLI prints the code and message). */
+export class DeadLetterError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ReplayOutcome = 'requeued' | 'already_succeeded' | 'already_queued';
+
+async function existing(deps: DeadLetterActionDeps, id: string): Promise<StoredDeadLetter> {
+  const letter = await deps.letters.get(id);
+  if (!letter) throw new DeadLetterError(404, 'not_found', 'no such dead letter');
+  return letter;
+}
+
+/** The letter's payload if a replay could succeed with it; refused otherwise, before anything is written. */
+function replayable(letter: StoredDeadLetter): { queue: QueueName; data: unknown } {
+  if (letter.state === 'discarded') throw new DeadLetterError(409, 'dead_letter_discarded', `discarded by ${letter.stateBy ?? 'someone'}: ${letter.discardReason ?? ''}`);
+  if (letter.failedReason === 'invalid') throw new DeadLetterError(422, 'not_replayable', "its payload fails the job's contract, so it would fail again; enqueue a corrected job instead");
+  if (!(QUEUE_NAMES as readonly string[]).includes(letter.queue)) throw new DeadLetterError(422, 'not_replayable', `no queue named ${letter.queue} in this fleet`);
+  try {
+    return { queue: letter.queue as QueueName, data: JSON.parse(letter.dataJson) as unknown };
+  } catch {
+    throw new DeadLetterError(422, 'not_replayable', 'its payload was not kept whole (too large or unserialisable)');
+  }
+}
+
+/**
+ * Runs a dead letter's job again under its original job id, so the handler's idempotency applies:
+ * a job still failed is retried with fresh attempts; one completed meanwhile, or queued again by
+ * someone else, is left alone; one BullMQ no longer holds is added again under the same id (an
+ * operation that meanwhile succeeded is then answered from its journal entry, and nothing changes).
+ *
+ * - The mark comes first, conditional on the letter not being discarded: a discard at the same time
+ *   either wins (and nothing is enqueued) or comes after (and finds it replayed).
+ * - Dies after the mark, before the enqueue: the letter says replayed while its job is still failed;
+ *   replaying again is allowed from `replayed` and does the rest. A failed enqueue undoes the mark.
+ * - Two replays at once: both mark (each counted); BullMQ keeps one job per id, and retrying a job
+ *   no longer in the failed set throws, which answers `already_queued`.
+ * - The audit record's ref holds the replay's count, so a record is written once per replay.
+ */
+export async function replayDeadLetter(deps: DeadLetterActionDeps, id: string, actor: string): Promise<{ letter: StoredDeadLetter; outcome: ReplayOutcome }> {
+  const before = await existing(deps, id);
+  const { queue: queueName, data } = replayable(before);
+  const marked = await deps.letters.markReplayed(id, actor, deps.now());
+  if (!marked) throw new DeadLetterError(409, 'dead_letter_discarded', 'it was discarded meanwhile');
+  let outcome: ReplayOutcome;
+  try {
+    const queue = deps.producer.queue(queueName);
+    const job = await queue.getJob(before.jobId);
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'completed') outcome = 'already_succeeded';
+    else if (state === 'failed') outcome = await job!.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).then(() => 'requeued' as const, () => 'already_queued' as const);
+    else if (state === 'unknown') {
+      await queue.add(before.name, data, { jobId: before.jobId });
+      outcome = 'requeued';
+    } else outcome = 'already_queued';
+  } catch (err) {
+    await deps.letters.unmarkReplayed(marked);
+    throw new DeadLetterError(503, 'queue_unavailable', `the job could not be queued again (${(err as Error).message}); replay again`);
+  }
+  await deps.audit.append(
+    { chain: DEAD_LETTER_CHAIN, ref: `dead-letter-replay:${id}:${marked.replayCount}`, actor, action: 'dead-letter-replay', jobId: before.jobId, before: { id, queue: before.queue, state: before.state }, after: { id, state: marked.state, replayCount: marked.replayCount, outcome }, outcome },
+    deps.now(),
+  );
+  return { letter: marked, outcome };
+}
+
+/**
+ * Discards a dead letter for good, with the reason. Conditional on it not being discarded already:
+ * a second discard (or one racing it) answers 409 and writes nothing; the audit record is written
+ * once, after the change it records.
+ */
+export async function discardDeadLetter(deps: DeadLetterActionDeps, id: string, actor: string, reason: string): Promise<StoredDeadLetter> {
+  const before = await existing(deps, id);
+  if (!(await deps.letters.discard(id, actor, reason, deps.now()))) throw new DeadLetterError(409, 'dead_letter_discarded', `already discarded by ${before.stateBy ?? 'someone'}`);
+  await deps.audit.append(
+    { chain: DEAD_LETTER_CHAIN, ref: `dead-letter-discard:${id}`, actor, action: 'dead-letter-discard', jobId: before.jobId, before: { id, queue: before.queue, state: before.state }, after: { id, state: 'discarded', reason }, outcome: 'applied' },
+    deps.now(),
+  );
+  return (await deps.letters.get(id)) ?? before;
+}
+
+const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+/** A dead letter as the API and the CLI show it. */
+export function deadLetterView(l: StoredDeadLetter) {
+  return {
+    id: l.id,
+    queue: l.queue,
+    jobId: l.jobId,
+    name: l.name,
+    failedReason: l.failedReason,
+    reason: l.reason,
+    attemptsMade: l.attemptsMade,
+    failedAt: iso(l.failedAt)!,
+    recordedAt: iso(l.recordedAt)!,
+    state: l.state,
+    stateAt: iso(l.stateAt),
+    stateBy: l.stateBy,
+    discardReason: l.discardReason,
+    replayCount: l.replayCount,
+    url: deadLetterUrlOf(l.id),
+  };
+}
+/** With its payload (null when it was not kept whole). */
+export function deadLetterDetail(l: StoredDeadLetter) {
+  let data: unknown = null;
+  try {
+    data = JSON.parse(l.dataJson);
+  } catch {
+    // Kept as text only (truncated or unserialisable): `dataJson` shows what there is.
+  }
+  return { ...deadLetterView(l), data, dataJson: l.dataJson };
+}
