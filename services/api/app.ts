@@ -23,6 +23,7 @@ import { contractsDocument } from '../../shared/contracts/json-schema.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
+import { statementRoutes } from './routes/statements.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -106,5 +107,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(auditRoutes(deps.api));
   await app.register(bulkRoutes(deps.api));
   await app.register(deadLetterRoutes(deps.api));
+  await app.register(statementRoutes(deps.api));
   return app;
 }

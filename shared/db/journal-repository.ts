@@ -1,4 +1,4 @@
-import { Schema, type Connection } from 'mongoose';
+import { Schema, Types, type Connection } from 'mongoose';
 import type { EntryKind } from '../domain/ledger.js';
 import { type InsertResult, Repository, insertBatch } from './model.js';
 export type { InsertResult } from './model.js';
@@ -84,6 +84,8 @@ entrySchema.index({ day: 1 });
 
 const PAGE_SIZE_MAX = 1000;
 const NEWER_MAX = 1000;
+/** Documents per round trip of an export's cursor. */
+const EXPORT_BATCH = 500;
 
 export class JournalRepository extends Repository<StoredEntry> {
   constructor(connection: Connection) {
@@ -128,6 +130,28 @@ export class JournalRepository extends Repository<StoredEntry> {
   /** The entries appended on one business date (an equality every server filters at the source). */
   async ofDay(day: string, batchSize: number): Promise<AsyncIterable<StoredEntry>> {
     return this.model.find({ day }, { _id: 0 }).batchSize(batchSize).lean<StoredEntry>().cursor() as AsyncIterable<StoredEntry>;
+  }
+
+  /** The account's last entry of a business date before `day`: where a statement from `day` opens. */
+  async lastBefore(accountId: string, day: string): Promise<StoredEntry | null> {
+    return this.model.findOne({ accountId, day: { $lt: day } }, { _id: 0 }).sort({ seq: -1 }).lean<StoredEntry>();
+  }
+
+  /** The account's entries of business dates [from, to], oldest first, at most `limit`. */
+  async ofDays(accountId: string, from: string, to: string, limit: number): Promise<StoredEntry[]> {
+    return this.model.find({ accountId, day: { $gte: from, $lte: to } }, { _id: 0 }).sort({ seq: 1 }).limit(limit).lean<StoredEntry[]>();
+  }
+
+  /**
+   * Entries in the order they were written (by `_id`), after a cursor (the last `_id` seen), of some
+   * accounts (undefined: all) and appended within [from, to); streamed from a database cursor, at most `limit`.
+   */
+  exportFrom(filter: { accountIds?: string[] | undefined; from?: Date | undefined; to?: Date | undefined }, page: { afterId?: string | undefined; limit: number }): AsyncIterable<StoredEntry & { _id: unknown }> {
+    const q: Record<string, unknown> = {};
+    if (filter.accountIds) q['accountId'] = { $in: filter.accountIds };
+    if (filter.from || filter.to) q['at'] = { ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lt: filter.to } : {}) };
+    if (page.afterId) q['_id'] = { $gt: new Types.ObjectId(page.afterId) };
+    return this.model.find(q).sort({ _id: 1 }).limit(page.limit).batchSize(EXPORT_BATCH).lean<StoredEntry & { _id: unknown }>().cursor() as AsyncIterable<StoredEntry & { _id: unknown }>;
   }
 
   /** Every entry, in the server's order, streamed in batches: verify reads the journal once, not once per account. */

@@ -26,6 +26,26 @@ export function indexOf(points: StoredSnapshot[]): Point[] {
   });
 }
 
+/**
+ * The money-weighted return (XIRR) of a run of points, from the investor's side: the opening value
+ * and each inflow as money in, outflows and the closing value as money out. Null without flows (it
+ * is then the time-weighted return) or with fewer than two points.
+ */
+export function moneyWeighted(points: StoredSnapshot[]): number | null {
+  if (points.length < 2 || !points.slice(1).some((p) => BigInt(p.netFlowCents) !== 0n)) return null;
+  return xirr([
+    { date: points[0]!.date, amount: loadUnits('cash', points[0]!.equityCents).negated() },
+    ...points.slice(1).map((p) => ({ date: p.date, amount: loadUnits('cash', p.netFlowCents).negated() })).filter((f) => !f.amount.isZero()),
+    { date: points.at(-1)!.date, amount: loadUnits('cash', points.at(-1)!.equityCents) },
+  ]);
+}
+
+/** The time-weighted return of a run of points: their flow-adjusted index, end over start (null under two points). */
+export function timeWeighted(points: StoredSnapshot[]): number | null {
+  const index = indexOf(points);
+  return index.length >= 2 ? index.at(-1)!.value.div(index[0]!.value).minus(1).toNumber() : null;
+}
+
 /** Realised P&L of the sells in [from, to]: the closed trades the trade metrics read. */
 async function closedTrades(deps: ReportDeps, accountId: string, from: string, to: string) {
   const trades: Array<{ date: string; pnl: Decimal }> = [];
@@ -68,16 +88,6 @@ export async function performanceReport(deps: ReportDeps, accountId: string, per
       ? { source: deps.benchmarkSymbol, ...benchmarkMetrics(returnsFrom(aligned.account), returnsFrom(aligned.benchmark), rfAnnual) }
       : { source: 'constant-10%', ...benchmarkMetrics(r, constantBenchmarkReturns(r.length), rfAnnual) };
 
-  // Investor's side: the opening value and each inflow as money in, outflows and the closing value as money out.
-  const flows =
-    points.length >= 2
-      ? [
-          { date: points[0]!.date, amount: loadUnits('cash', points[0]!.equityCents).negated() },
-          ...points.slice(1).map((p) => ({ date: p.date, amount: loadUnits('cash', p.netFlowCents).negated() })).filter((f) => !f.amount.isZero()),
-          { date: points.at(-1)!.date, amount: loadUnits('cash', points.at(-1)!.equityCents) },
-        ]
-      : [];
-  const hasFlows = points.slice(1).some((p) => BigInt(p.netFlowCents) !== 0n);
 
   // Inception to date survives retention: months rolled up and pruned are chained in before the days.
   let inceptionToDate = null;
@@ -105,7 +115,7 @@ export async function performanceReport(deps: ReportDeps, accountId: string, per
     endEquity: points.at(-1) ? formatUnits('cash', loadUnits('cash', points.at(-1)!.equityCents)) : null,
     metrics,
     benchmark,
-    moneyWeightedReturn: hasFlows ? xirr(flows) : null,
+    moneyWeightedReturn: moneyWeighted(points),
     inceptionToDate,
     trades: from && to ? tradeMetrics(await closedTrades(deps, accountId, from, to)) : tradeMetrics([]),
   };
