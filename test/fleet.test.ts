@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
+import { parse } from 'csv-parse/sync';
 import { SERVICE_NAMES } from '../config/schema.js';
 import { dropQueuePrefix, isolatedEnv, waitFor } from './helpers/env.js';
 import { portEnv } from './helpers/fleet-env.js';
@@ -74,6 +75,11 @@ async function bulkAsAUserSeesIt(base: string): Promise<void> {
     const account = (await (await fetch(`${base}/api/v1/accounts/${id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { cash: string };
     expect([n, account.cash]).toEqual([n, `${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`]);
   }
+  // The CSV statement ends at the account's cash.
+  const csv = await (await fetch(`${base}/api/v1/accounts/${ids[0]}/statement?format=csv`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+  const rows = parse(csv, { columns: true }) as Array<{ balance: string }>;
+  const account = (await (await fetch(`${base}/api/v1/accounts/${ids[0]}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { cash: string };
+  expect([rows.length, rows.at(-1)!.balance]).toEqual([11, account.cash]);
 }
 
 describe('the fleet launcher', () => {

@@ -13,6 +13,9 @@ import { bulkAccountItem, bulkTransactionItem, bulkUpdateItem, type TransactionB
 export const BULK_ITEMS_MAX = 1000;
 /** Status reads of a batch's items in flight at once (each one or two Redis or MongoDB reads). */
 const STATUS_READS_AT_ONCE = 32;
+/** How long a waited-for batch waits for the accounts' projections to show it, at most, and how often it looks. */
+const PROJECTION_WAIT_MS = 5000;
+const PROJECTION_POLL_MS = 25;
 
 /** An NDJSON line that is not JSON: refused as its item, its neighbours still run. */
 export class UnreadableItem {
@@ -151,12 +154,6 @@ async function enqueueBatch(deps: BulkDeps, p: Principal, batch: StoredBatch): P
   await deps.batches.markEnqueued(batch._id, refusals);
 }
 
-/** Waits until every job of the batch ends or the wait runs out (the API's bulk wait timeout). */
-export async function waitForBatch(deps: BulkDeps, batch: StoredBatch): Promise<void> {
-  const ids = batch.items.filter((i) => !i.refused && i.operationId).map((i) => i.operationId!);
-  await deps.operations.waitMany(ids, Date.now() + deps.config.api.bulkWaitTimeoutMs);
-}
-
 function itemView(kind: BulkKind, i: StoredBatchItem, status: OperationStatus | null, enqueued: boolean): BulkItemView {
   const about = { ...(i.accountId ? { id: kind === 'transactions' ? i.operationId! : i.accountId, accountId: i.accountId } : {}), ...(i.operationId ? { operationId: i.operationId } : {}) };
   if (i.refused) return { index: i.index, status: 'refused', ...about, error: { code: i.refused.code, message: i.refused.message } };
@@ -171,12 +168,42 @@ function itemView(kind: BulkKind, i: StoredBatchItem, status: OperationStatus | 
 
 /** The batch as its status URL answers it: every item's status in order, and the counts. */
 export async function batchView(deps: BulkDeps, batch: StoredBatch): Promise<BatchView> {
+  return (await batchState(deps, batch)).view;
+}
+
+/** The view, and the journal seq each account reached by the batch's applied items. */
+async function batchState(deps: BulkDeps, batch: StoredBatch): Promise<{ view: BatchView; reached: Map<string, number> }> {
   const limit = pLimit(STATUS_READS_AT_ONCE);
   const statuses = await Promise.all(batch.items.map((i) => (i.refused || !i.operationId ? null : limit(() => deps.operations.status(i.operationId!)))));
   const items = batch.items.map((i, n) => itemView(batch.kind, i, statuses[n] ?? null, batch.enqueued));
   const counts = { total: items.length, queued: 0, running: 0, applied: 0, refused: 0 };
   for (const i of items) counts[i.status]++;
-  return { batchId: batch._id, kind: batch.kind, statusUrl: batchUrlOf(batch._id), createdAt: new Date(batch.createdAt).toISOString(), done: counts.queued + counts.running === 0, counts, items };
+  const reached = new Map<string, number>();
+  for (const s of statuses) {
+    if (s && 'outcome' in s && s.outcome.status === 'applied') reached.set(s.outcome.accountId, Math.max(reached.get(s.outcome.accountId) ?? 0, s.outcome.seq));
+  }
+  const view = { batchId: batch._id, kind: batch.kind, statusUrl: batchUrlOf(batch._id), createdAt: new Date(batch.createdAt).toISOString(), done: counts.queued + counts.running === 0, counts, items };
+  return { view, reached };
+}
+
+/**
+ * `?wait=true`: every job ended (or the wait ran out), and then the accounts as reads show them
+ * caught up with what the batch applied. Account projections are written in coalesced batches by
+ * the process that posted, so right after the last job an account read could still show the cash
+ * before it; the answer waits (bounded) until it would not, so a client reading its accounts next
+ * sees its batch.
+ */
+export async function waitForBatch(deps: BulkDeps, batch: StoredBatch): Promise<BatchView> {
+  const ids = batch.items.filter((i) => !i.refused && i.operationId).map((i) => i.operationId!);
+  await deps.operations.waitMany(ids, Date.now() + deps.config.api.bulkWaitTimeoutMs);
+  const { view, reached } = await batchState(deps, (await deps.batches.get(batch._id)) ?? batch);
+  const deadline = Date.now() + PROJECTION_WAIT_MS;
+  for (let behind = [...reached.keys()]; behind.length > 0 && Date.now() < deadline; ) {
+    const accounts = await deps.stores.accounts.getMany(behind);
+    behind = behind.filter((id) => (accounts.get(id)?.headSeq ?? 0) < reached.get(id)!);
+    if (behind.length > 0) await new Promise((r) => setTimeout(r, PROJECTION_POLL_MS));
+  }
+  return view;
 }
 
 /** A batch the caller may read: their own owner's (or any, for an admin); another's is not found. */

@@ -63,12 +63,8 @@ export const bulkRoutes = (deps: BulkDeps): FastifyPluginAsyncZod => async (r) =
     r.post(url, { bodyLimit: BULK_BODY_BYTES_MAX, schema: { body: itemsBody(what), querystring: waitQuery, response: { 200: batchSchema, 202: batchSchema, ...errors } } }, async (req, reply) => {
       const p = principalOf(req);
       requireRole(p, 'operator');
-      let batch = await submitBatch(deps, p, kind, req.body.items);
-      if (req.query.wait === 'true') {
-        await waitForBatch(deps, batch);
-        batch = (await deps.batches.get(batch._id)) ?? batch;
-      }
-      const view = await batchView(deps, batch);
+      const batch = await submitBatch(deps, p, kind, req.body.items);
+      const view = req.query.wait === 'true' ? await waitForBatch(deps, batch) : await batchView(deps, batch);
       return reply.status(req.query.wait === 'true' && view.done ? 200 : 202).send(view);
     });
 
