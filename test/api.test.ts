@@ -182,7 +182,7 @@ describe('the OpenAPI document and rate limits', () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
     const doc = JSON.parse(res.body);
     await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeDefined();
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/accounts', '/api/v1/accounts/{id}', '/api/v1/accounts/{id}/transactions', '/api/v1/prices', '/api/v1/audit/verify']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/accounts', '/api/v1/accounts/{id}', '/api/v1/accounts/{id}/transactions', '/api/v1/prices', '/api/v1/audit/verify', '/api/v1/bulk/accounts', '/api/v1/bulk/transactions', '/api/v1/bulk/accounts/update', '/api/v1/bulk/{batchId}', '/api/v1/dead-letters', '/api/v1/dead-letters/{id}', '/api/v1/dead-letters/{id}/replay', '/api/v1/accounts/{id}/statement', '/api/v1/export/journal']));
   });
 
   it('publishes the job contracts for producers, without a key', async () => {
