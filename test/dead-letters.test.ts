@@ -148,7 +148,10 @@ describe('dead letters', () => {
     const letterId = await failedDeposit('failed-dep-3', '0.50');
     await letters().markReplayed(letterId, 'test', new Date());
     const letter = (await letters().get(letterId))!;
-    await letters().record({ ...letter, reason: 'failed again', failedAt: new Date() });
+    // The sweep recording the failure it replayed does not reopen it; a failure after the replay does.
+    await letters().record(letter);
+    expect((await letters().get(letterId))!.state).toBe('replayed');
+    await letters().record({ ...letter, reason: 'failed again', failedAt: new Date(Date.now() + 1000) });
     expect((await letters().get(letterId))!).toMatchObject({ state: 'open', reason: 'failed again', replayCount: 1 });
     await raiseDeadLetterAlert(h.producer)({ ...letter, replayCount: 1 });
     const alertJob = (await h.producer.queue(QUEUE.alerts).getJob(jobId('alert', 'job-failed', `${letterId}-r1`)))!;

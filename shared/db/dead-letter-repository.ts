@@ -85,9 +85,11 @@ export class DeadLetterRepository extends Repository<StoredDeadLetter> implement
       await this.model.create({ ...fields, id, recordedAt: new Date(), state: 'open', stateAt: null, stateBy: null, discardReason: null, replayCount: 0 });
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err;
-      // Failed again after a replay: open again, with the new failure. A discarded letter stays discarded
-      // (someone decided about it). Conditional on the state, so a concurrent discard wins.
-      await this.setIf(id, { state: 'replayed' }, { $set: { reason, failedReason, attemptsMade, failedAt, state: 'open', stateAt: new Date(), stateBy: 'worker' } });
+      // Failed again after a replay: open again, with the new failure. Only a failure after the replay
+      // counts: the alerter's sweep re-records jobs still in the failed set, and one swept just before
+      // its retry started must not reopen it. A discarded letter stays discarded (someone decided about
+      // it). Conditional on the state, so a concurrent discard wins.
+      await this.setIf(id, { state: 'replayed', stateAt: { $lt: failedAt } }, { $set: { reason, failedReason, attemptsMade, failedAt, state: 'open', stateAt: new Date(), stateBy: 'worker' } });
     }
     // Also on a duplicate: the first recorder may have died before raising it; the alert is deduplicated.
     const stored = await this.get(id);
