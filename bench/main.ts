@@ -3,16 +3,16 @@
  * same run on the same servers (SPEC §11). Each figure gets its own database and queue prefix.
  */
 import { type BenchContext, benchContext } from './context.js';
-import { type Figure, apiGet, bullmqNoop, dailySnapshot, forkSagas, journalInserts, mediciPeer, postingsE2e, thresholdScan } from './figures.js';
+import { type Figure, apiGet, bulkDeposits, bullmqNoop, dailySnapshot, forkSagas, journalInserts, mediciPeer, postingsE2e, thresholdScan } from './figures.js';
 
 const quick = process.argv.includes('--quick');
-/** `--only api,scan`: just those figures (tags: noop, inserts, postings, forks, scan, snapshot, api). */
+/** `--only api,scan`: just those figures (tags: postings, forks, scan, snapshot, api, bulk). */
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
 const only = process.argv.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : null;
 const wanted = (tag: string) => !only || only.has(tag);
 const size = quick
-  ? { noop: 20_000, inserts: 20_000, operations: 3_000, accounts: 200, medici: 3_000, forks: 40, scan: 100_000, snapshot: 20_000, apiRate: 200, apiSeconds: 10 }
-  : { noop: 100_000, inserts: 100_000, operations: 20_000, accounts: 1_000, medici: 20_000, forks: 200, scan: 100_000, snapshot: 100_000, apiRate: 500, apiSeconds: 30 };
+  ? { noop: 20_000, inserts: 20_000, operations: 3_000, accounts: 200, medici: 3_000, forks: 40, scan: 100_000, snapshot: 20_000, apiRate: 200, apiSeconds: 10, bulkBatches: 3 }
+  : { noop: 100_000, inserts: 100_000, operations: 20_000, accounts: 1_000, medici: 20_000, forks: 200, scan: 100_000, snapshot: 100_000, apiRate: 500, apiSeconds: 30, bulkBatches: 10 };
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const print = (f: Figure) => process.stdout.write(`${JSON.stringify({ ...f, mode: quick ? 'quick' : 'full' })}\n`);
@@ -46,6 +46,7 @@ if (wanted('postings')) {
 if (wanted('forks')) for (const f of await run('forks', (c) => forkSagas(c, size.forks))) print(f);
 if (wanted('scan')) print(await run('scan', (c) => thresholdScan(c, size.scan)));
 if (wanted('snapshot')) print(await run('snapshot', (c) => dailySnapshot(c, size.snapshot, 100_000)));
+if (wanted('bulk')) print(await run('bulk', (c) => bulkDeposits(c, size.bulkBatches)));
 if (wanted('api')) for (const f of await run('api', (c) => apiGet(c, size.apiRate, size.apiSeconds))) print(f);
 log('done');
 process.exit(0);
