@@ -100,6 +100,9 @@ describe('account statements', () => {
     expect(first.closing.cash).toBe('20250.50');
     expect(second.opening).toEqual(first.closing);
     expect(second.totals.deposits).toBe('0.00');
+    // A period without entries opens and closes at the same cash.
+    const quiet = (await get(`/api/v1/accounts/${main}/statement?from=2026-03-05&to=2026-03-06`)).json();
+    expect([quiet.entries, quiet.opening.cash, quiet.closing.cash, quiet.totals.fees]).toEqual([[], '20100.90', '20100.90', '0.00']);
     expect(new Decimal(second.opening.cash).plus(second.entries.reduce((s: Decimal, e: { amount: string }) => s.plus(e.amount), new Decimal(0))).toFixed(2)).toBe(second.closing.cash);
   });
 
@@ -152,5 +155,26 @@ describe('journal export', () => {
     }
     expect(seen).toEqual(all.map((l) => `${l.accountId}:${l.seq}`));
     expect(new Set(seen).size).toBe(seen.length);
+    // Accounts in id order, each one's entries by seq: every account's chain reads in order.
+    const order = all.map((l) => [l.accountId, l.seq] as const);
+    expect(order).toEqual([...order].sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1)));
+    expect(all.at(-1)!.cursor).toBe(`${all.at(-1)!.accountId}.${all.at(-1)!.seq}`);
+  });
+
+  it("pages an owner's period, and a cursor naming another owner's account shows nothing of it", async () => {
+    const key = keys['alice-viewer'];
+    const want = lines((await get('/api/v1/export/journal?from=2026-03-03&to=2026-03-04', key)).text).map((l) => `${l.accountId}:${l.seq}`);
+    expect(want.length).toBeGreaterThan(2);
+    const seen: string[] = [];
+    for (let cursor: string | undefined; ; ) {
+      const page = lines((await get(`/api/v1/export/journal?from=2026-03-03&to=2026-03-04&limit=2${cursor ? `&cursor=${cursor}` : ''}`, key)).text);
+      seen.push(...page.map((l) => `${l.accountId}:${l.seq}`));
+      if (page.length < 2) break;
+      cursor = page.at(-1)!.cursor;
+    }
+    expect(seen).toEqual(want);
+    const foreign = lines((await get(`/api/v1/export/journal?cursor=${bobs}.1`, key)).text);
+    expect(foreign.filter((l) => l.accountId !== main && l.accountId !== other)).toEqual([]);
+    expect((await get('/api/v1/export/journal?cursor=not-a-cursor', key)).status).toBe(400);
   });
 });

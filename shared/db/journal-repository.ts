@@ -1,4 +1,4 @@
-import { Schema, Types, type Connection } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 import type { EntryKind } from '../domain/ledger.js';
 import { type InsertResult, Repository, insertBatch } from './model.js';
 export type { InsertResult } from './model.js';
@@ -82,6 +82,12 @@ entrySchema.index({ idempotencyKey: 1 }, { unique: true });
 entrySchema.index({ day: 1 });
 
 
+/** Where a journal export resumes: after this entry (accounts in id order, each one's entries by seq). */
+export interface ExportPosition {
+  accountId: string;
+  seq: number;
+}
+
 const PAGE_SIZE_MAX = 1000;
 const NEWER_MAX = 1000;
 /** Documents per round trip of an export's cursor. */
@@ -132,26 +138,44 @@ export class JournalRepository extends Repository<StoredEntry> {
     return this.model.find({ day }, { _id: 0 }).batchSize(batchSize).lean<StoredEntry>().cursor() as AsyncIterable<StoredEntry>;
   }
 
-  /** The account's last entry of a business date before `day`: where a statement from `day` opens. */
+  /**
+   * The account's last entry of a business date before `day` (null: none): where a statement from
+   * `day` opens. Business dates grow with seq, so this is the newest entry of the account walked
+   * back to `day`: an index walk on MongoDB over the entries since.
+   */
   async lastBefore(accountId: string, day: string): Promise<StoredEntry | null> {
     return this.model.findOne({ accountId, day: { $lt: day } }, { _id: 0 }).sort({ seq: -1 }).lean<StoredEntry>();
   }
 
-  /** The account's entries of business dates [from, to], oldest first, at most `limit`. */
-  async ofDays(accountId: string, from: string, to: string, limit: number): Promise<StoredEntry[]> {
-    return this.model.find({ accountId, day: { $gte: from, $lte: to } }, { _id: 0 }).sort({ seq: 1 }).limit(limit).lean<StoredEntry[]>();
+  /** The account's entries [fromSeq, toSeq], oldest first: a bounded range of the (accountId, seq) index; callers bound its size. */
+  async seqRange(accountId: string, fromSeq: number, toSeq: number): Promise<StoredEntry[]> {
+    return this.model.find({ accountId, seq: { $gte: fromSeq, $lte: toSeq } }, { _id: 0 }).sort({ seq: 1 }).lean<StoredEntry[]>();
   }
 
   /**
-   * Entries in the order they were written (by `_id`), after a cursor (the last `_id` seen), of some
-   * accounts (undefined: all) and appended within [from, to); streamed from a database cursor, at most `limit`.
+   * Entries in (accountId, seq) order after a position (the last entry a previous page gave), of some
+   * accounts (undefined: all) and appended within [from, to); streamed from database cursors, at most
+   * `limit`. Two walks of the (accountId, seq) index, so a page reads its own entries (and those `at`
+   * filters out), never the rest of the journal: the rest of the position's account, then the accounts after it.
    */
-  exportFrom(filter: { accountIds?: string[] | undefined; from?: Date | undefined; to?: Date | undefined }, page: { afterId?: string | undefined; limit: number }): AsyncIterable<StoredEntry & { _id: unknown }> {
-    const q: Record<string, unknown> = {};
-    if (filter.accountIds) q['accountId'] = { $in: filter.accountIds };
-    if (filter.from || filter.to) q['at'] = { ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lt: filter.to } : {}) };
-    if (page.afterId) q['_id'] = { $gt: new Types.ObjectId(page.afterId) };
-    return this.model.find(q).sort({ _id: 1 }).limit(page.limit).batchSize(EXPORT_BATCH).lean<StoredEntry & { _id: unknown }>().cursor() as AsyncIterable<StoredEntry & { _id: unknown }>;
+  async *exportFrom(filter: { accountIds?: string[] | undefined; from?: Date | undefined; to?: Date | undefined }, page: { after?: ExportPosition | undefined; limit: number }): AsyncIterable<StoredEntry> {
+    const at = filter.from || filter.to ? { at: { ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lt: filter.to } : {}) } } : {};
+    const walk = (q: Record<string, unknown>, sort: Record<string, 1>, limit: number) =>
+      this.model.find({ ...q, ...at }, { _id: 0 }).sort(sort).limit(limit).batchSize(EXPORT_BATCH).lean<StoredEntry>().cursor() as AsyncIterable<StoredEntry>;
+    const after = page.after;
+    let left = page.limit;
+    if (after && (!filter.accountIds || filter.accountIds.includes(after.accountId))) {
+      for await (const e of walk({ accountId: after.accountId, seq: { $gt: after.seq } }, { seq: 1 }, left)) {
+        yield e;
+        left--;
+      }
+    }
+    // The accounts still to come (ids are ASCII: JavaScript and the server order them alike); one is an
+    // equality, which FerretDB filters at the source. limit(0) would mean no limit.
+    const ids = filter.accountIds?.filter((id) => !after || id > after.accountId);
+    if (left <= 0 || ids?.length === 0) return;
+    const accountId = ids === undefined ? (after ? { $gt: after.accountId } : undefined) : ids.length === 1 ? ids[0] : { $in: ids };
+    yield* walk(accountId === undefined ? {} : { accountId }, { accountId: 1, seq: 1 }, left);
   }
 
   /** Every entry, in the server's order, streamed in batches: verify reads the journal once, not once per account. */

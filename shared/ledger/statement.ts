@@ -33,7 +33,9 @@ export interface StatementLine {
 }
 
 const money = (d: Decimal) => formatUnits('cash', d);
-const dayBefore = (day: string) => new Date(new Date(`${day}T00:00:00Z`).getTime() - 86_400_000).toISOString().slice(0, 10);
+const dayPlus = (day: string, days: number) => new Date(new Date(`${day}T00:00:00Z`).getTime() + days * 86_400_000).toISOString().slice(0, 10);
+const dayBefore = (day: string) => dayPlus(day, -1);
+const dayAfter = (day: string) => dayPlus(day, 1);
 
 function feesOf(e: StoredEntry): Decimal {
   if (e.kind === 'trade') return loadUnits('cash', e.op.feesCents ?? 0n);
@@ -48,13 +50,16 @@ function feesOf(e: StoredEntry): Decimal {
  * returns from the daily points. Equity is valued at the closes of the day before `from` and of `to`.
  */
 export async function accountStatement(deps: StatementDeps, accountId: string, from: string, to: string) {
-  const [opening, entries, points] = await Promise.all([
+  // The entries around the period: business dates grow with seq, so the period is the seqs between them.
+  const [opening, closing, points] = await Promise.all([
     deps.stores.journal.lastBefore(accountId, from),
-    deps.stores.journal.ofDays(accountId, from, to, STATEMENT_ENTRIES_MAX + 1),
+    deps.stores.journal.lastBefore(accountId, dayAfter(to)),
     deps.snapshots.series(accountId, undefined, to),
   ]);
-  if (entries.length > STATEMENT_ENTRIES_MAX) throw new StatementTooLarge(`more than ${STATEMENT_ENTRIES_MAX} entries from ${from} to ${to}: ask for a shorter period, or export the journal`);
-  const closing = entries.at(-1) ?? opening;
+  const first = (opening?.seq ?? 0) + 1;
+  const last = closing?.seq ?? 0;
+  if (last - first + 1 > STATEMENT_ENTRIES_MAX) throw new StatementTooLarge(`${last - first + 1} entries from ${from} to ${to}, more than ${STATEMENT_ENTRIES_MAX}: ask for a shorter period, or export the journal`);
+  const entries = last >= first ? await deps.stores.journal.seqRange(accountId, first, last) : [];
   const balancesAt = (e: StoredEntry | null): Balances => (e ? loadBalances(e.after) : emptyBalances('ACTIVE'));
   const totalsAt = (e: StoredEntry | null): Totals => (e ? loadTotals(e.totals) : zeroTotals());
   const open = balancesAt(opening);

@@ -3,7 +3,7 @@ import { stringify } from 'csv-stringify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accountId as accountIdSchema, isoDate } from '../../../shared/contracts/fields.js';
-import type { StoredEntry } from '../../../shared/db/journal-repository.js';
+import type { ExportPosition, StoredEntry } from '../../../shared/db/journal-repository.js';
 import { loadTotals } from '../../../shared/db/stored-balances.js';
 import { TOTAL_NAMES } from '../../../shared/domain/totals.js';
 import { StatementTooLarge, accountStatement } from '../../../shared/ledger/statement.js';
@@ -37,17 +37,24 @@ const exportQuery = z.strictObject({
   from: when.optional(),
   to: when.optional(),
   accountId: accountIdSchema.optional(),
-  cursor: z.string().regex(/^[a-f0-9]{24}$/, 'the cursor of the last line of a previous page').optional(),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,64}\.[1-9][0-9]{0,14}$/, 'the cursor of the last line of a previous page').optional().describe('`<accountId>.<seq>`: the export goes on after that entry'),
   limit: z.coerce.number().int().min(1).max(EXPORT_LIMIT_MAX).default(EXPORT_LIMIT_DEFAULT),
 });
 
 const daysBetween = (a: string, b: string) => (new Date(`${b}T00:00:00Z`).getTime() - new Date(`${a}T00:00:00Z`).getTime()) / 86_400_000;
 
+/** Where a line's cursor resumes: after its account's entry of that seq. */
+const cursorOf = (e: Pick<StoredEntry, 'accountId' | 'seq'>) => `${e.accountId}.${e.seq}`;
+function positionOf(cursor: string): ExportPosition {
+  const dot = cursor.lastIndexOf('.');
+  return { accountId: cursor.slice(0, dot), seq: Number(cursor.slice(dot + 1)) };
+}
+
 /** One exported entry: its view, the account, the business date, the running totals, its chain link, and its cursor. */
-function exportLine(e: StoredEntry & { _id: unknown }): string {
+function exportLine(e: StoredEntry): string {
   const totals = loadTotals(e.totals);
   return `${JSON.stringify({
-    cursor: String(e._id),
+    cursor: cursorOf(e),
     accountId: e.accountId,
     day: e.day,
     ...entryView(e),
@@ -60,7 +67,7 @@ function exportLine(e: StoredEntry & { _id: unknown }): string {
 
 /**
  * Statements of an account (JSON or CSV) and the journal as NDJSON: an owner's accounts, or (admin)
- * the fleet's, streamed from a database cursor and paged by the cursor of the last line.
+ * the fleet's, in (accountId, seq) order, streamed from database cursors and paged by the cursor of the last line.
  */
 export const statementRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 422: errorResponse };
@@ -96,7 +103,7 @@ export const statementRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (
       requireAccess(p, await deps.stores.accounts.get(q.accountId), 'read');
       accountIds = [q.accountId];
     } else accountIds = await ownedAccountIds(deps, p);
-    const rows = deps.stores.journal.exportFrom({ accountIds, from: q.from ? whenAsDate(q.from) : undefined, to: q.to ? whenAsDate(q.to, 'to') : undefined }, { afterId: q.cursor, limit: q.limit });
+    const rows = deps.stores.journal.exportFrom({ accountIds, from: q.from ? whenAsDate(q.from) : undefined, to: q.to ? whenAsDate(q.to, 'to') : undefined }, { after: q.cursor ? positionOf(q.cursor) : undefined, limit: q.limit });
     const lines = Readable.from(
       (async function* stream() {
         for await (const row of rows) yield exportLine(row);
