@@ -53,7 +53,7 @@ export async function deadLetterCommand(config: Config, logger: Logger, mongo: C
         out(deadLetterDetail(letter));
       } else if (sub === 'replay' && id) {
         const { letter, outcome } = await replayDeadLetter(deps, id, actor);
-        out({ id: letter.id, outcome, letter: deadLetterView(letter) });
+        out({ id: letter.id, outcome, state: letter.state, letter: deadLetterView(letter) });
       } else if (sub === 'discard' && id && args.reason?.trim()) {
         out(deadLetterView(await discardDeadLetter(deps, id, actor, args.reason.trim())));
       } else throw usage();

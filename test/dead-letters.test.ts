@@ -7,6 +7,7 @@ import { Decimal } from '../shared/money/decimal.js';
 import { loadBalances } from '../shared/db/stored-balances.js';
 import { DEAD_LETTER_CHAIN } from '../shared/ledger/dead-letter-actions.js';
 import { verifyLedger } from '../shared/ledger/verify.js';
+import { DeadLetterRepository } from '../shared/db/dead-letter-repository.js';
 import { deadLetterKey } from '../shared/queue/dead-letter.js';
 import { raiseDeadLetterAlert } from '../shared/queue/dead-letter-alert.js';
 import { redisOptions } from '../shared/queue/connection.js';
@@ -102,11 +103,31 @@ describe('dead letters', () => {
     expect((await letters().get(letterId))!.state).toBe('open');
   });
 
+  it('refuses to replay what the worker would refuse, whatever reason it was recorded with', async () => {
+    const deposit = (key: string, amount: string) => ({ accountId: account, idempotencyKey: key, actor: 'test', amount });
+    const swept = (key: string, name: string, dataJson: string) => ({ queue: QUEUE.accountOps, jobId: jobId('op', account, key), name, dataJson, reason: 'swept', failedReason: 'exhausted' as const, attemptsMade: 3, failedAt: new Date() });
+    for (const [letter, why] of [
+      // The alerter's sweep records every failed job as exhausted, one whose payload fails its contract too.
+      [swept('swept-bad-1', 'deposit', JSON.stringify(deposit('swept-bad-1', '1.001'))), /contract.*amount/],
+      [swept('swept-cut-1', 'deposit', JSON.stringify(deposit('swept-cut-1', '1.00')).slice(0, 30)), /not kept whole/],
+      [swept('swept-odd-1', 'deposit', '"[unserialisable payload]"'), /contract/],
+      [swept('swept-name-1', 'no-such-job', JSON.stringify(deposit('swept-name-1', '1.00'))), /no job named/],
+    ] as const) {
+      await letters().record(letter);
+      const id = deadLetterKey(letter);
+      const replay = await send('POST', `/api/v1/dead-letters/${id}/replay`);
+      expect([replay.status, replay.body.error.code]).toEqual([422, 'not_replayable']);
+      expect(replay.body.error.message).toMatch(why);
+      expect(await letters().get(id)).toMatchObject({ state: 'open', replayCount: 0 });
+      expect(await queue().getJob(letter.jobId)).toBeUndefined();
+    }
+  });
+
   it('replays a failed job under its id once, and a second replay of what succeeded is a no-op', async () => {
     const before = await cash();
     const letterId = await failedDeposit('failed-dep-1', '7.25');
     const first = await send('POST', `/api/v1/dead-letters/${letterId}/replay`);
-    expect(first.body).toMatchObject({ id: letterId, outcome: 'requeued', letter: { state: 'replayed', replayCount: 1 } });
+    expect(first.body).toMatchObject({ id: letterId, outcome: 'requeued', state: 'replayed', letter: { state: 'replayed', replayCount: 1 } });
     const id = jobId('op', account, 'failed-dep-1');
     await waitFor('applied', async () => (await queue().getJobState(id)) === 'completed');
     expect(await cash()).toBe(plus(before, '7.25'));
@@ -145,18 +166,35 @@ describe('dead letters', () => {
   });
 
   it('reopens a replayed letter whose job fails again, and raises its alert again with the link', async () => {
+    // Recorded as the services record: each new letter, and each failure after a replay, raises its alert.
+    const alerting = new DeadLetterRepository(h.mongo, raiseDeadLetterAlert(h.producer));
+    const alertOf = (key: string) => h.producer.queue(QUEUE.alerts).getJob(jobId('alert', 'job-failed', key));
     const letterId = await failedDeposit('failed-dep-3', '0.50');
-    await letters().markReplayed(letterId, 'test', new Date());
+    // Marked as if by a process whose clock runs ahead: the failures are told apart by the job's own times.
+    await letters().markReplayed(letterId, 'test', new Date(Date.now() + 60_000));
     const letter = (await letters().get(letterId))!;
-    // The sweep recording the failure it replayed does not reopen it; a failure after the replay does.
-    await letters().record(letter);
+    // The sweep recording the failure it replayed neither reopens it nor says the replay failed; a failure after the replay does both.
+    await alerting.record(letter);
     expect((await letters().get(letterId))!.state).toBe('replayed');
-    await letters().record({ ...letter, reason: 'failed again', failedAt: new Date(Date.now() + 1000) });
+    expect((await alertOf(letterId))!.data.details).toMatchObject({ deadLetterId: letterId, link: `/api/v1/dead-letters/${letterId}`, replayCount: 0 });
+    expect(await alertOf(`${letterId}-r1`)).toBeUndefined();
+    await alerting.record({ ...letter, reason: 'failed again', failedAt: new Date(Date.now() + 1000) });
     expect((await letters().get(letterId))!).toMatchObject({ state: 'open', reason: 'failed again', replayCount: 1 });
-    await raiseDeadLetterAlert(h.producer)({ ...letter, replayCount: 1 });
-    const alertJob = (await h.producer.queue(QUEUE.alerts).getJob(jobId('alert', 'job-failed', `${letterId}-r1`)))!;
+    const alertJob = (await alertOf(`${letterId}-r1`))!;
     expect(alertJob.data.details).toMatchObject({ deadLetterId: letterId, link: `/api/v1/dead-letters/${letterId}`, replayCount: 1 });
     expect(alertJob.data.message).toContain(`/api/v1/dead-letters/${letterId}`);
+  });
+
+  it('undoes a replay mark back to the letter as it was', async () => {
+    const letterId = await failedDeposit('failed-dep-6', '0.25');
+    const first = (await letters().markReplayed(letterId, 'first', new Date(Date.now() - 1000)))!;
+    const second = (await letters().markReplayed(letterId, 'second', new Date()))!;
+    await letters().unmarkReplayed(second, first);
+    expect(await letters().get(letterId)).toMatchObject({ state: 'replayed', stateBy: 'first', stateAt: first.stateAt, replayCount: 1 });
+    // Only the mark it undoes: once something else changed the letter, an undo changes nothing.
+    await letters().markReplayed(letterId, 'third', new Date());
+    await letters().unmarkReplayed(first, first);
+    expect(await letters().get(letterId)).toMatchObject({ state: 'replayed', stateBy: 'third', replayCount: 2 });
   });
 
   it('discards with a reason, once; a discarded letter is neither replayed nor reopened', async () => {

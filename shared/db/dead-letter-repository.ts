@@ -85,15 +85,20 @@ export class DeadLetterRepository extends Repository<StoredDeadLetter> implement
       await this.model.create({ ...fields, id, recordedAt: new Date(), state: 'open', stateAt: null, stateBy: null, discardReason: null, replayCount: 0 });
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err;
-      // Failed again after a replay: open again, with the new failure. Only a failure after the replay
-      // counts: the alerter's sweep re-records jobs still in the failed set, and one swept just before
-      // its retry started must not reopen it. A discarded letter stays discarded (someone decided about
-      // it). Conditional on the state, so a concurrent discard wins.
-      await this.setIf(id, { state: 'replayed', stateAt: { $lt: failedAt } }, { $set: { reason, failedReason, attemptsMade, failedAt, state: 'open', stateAt: new Date(), stateBy: 'worker' } });
+      // Failed again after a replay: open again, with the new failure. Only a failure later than the one
+      // the letter holds counts: the alerter's sweep re-records jobs still in the failed set, and the
+      // failure that was replayed, swept just before its retry started, must not reopen it. Both times
+      // are the job's own (BullMQ's finishedOn), never compared with another process's clock. A
+      // discarded letter stays discarded (someone decided about it). Conditional on the state, so a
+      // concurrent discard wins.
+      await this.setIf(id, { state: 'replayed', failedAt: { $lt: failedAt } }, { $set: { reason, failedReason, attemptsMade, failedAt, state: 'open', stateAt: new Date(), stateBy: 'worker' } });
     }
     // Also on a duplicate: the first recorder may have died before raising it; the alert is deduplicated.
+    // Raised under the replay this failure belongs to: the failure a replay is still running for is
+    // the previous count's (its alert exists), not news that the replay failed.
     const stored = await this.get(id);
-    await this.onNew({ ...fields, id, replayCount: stored?.replayCount ?? 0 });
+    const replayedOne = stored?.state === 'replayed' && failedAt.getTime() <= new Date(stored.failedAt).getTime();
+    await this.onNew({ ...fields, id, replayCount: Math.max(0, (stored?.replayCount ?? 0) - (replayedOne ? 1 : 0)) });
   }
 
   /**
@@ -128,9 +133,9 @@ export class DeadLetterRepository extends Repository<StoredDeadLetter> implement
     return ok ? this.get(id) : null;
   }
 
-  /** Undoes a replay mark whose enqueue failed (only if nothing changed the letter since). */
-  async unmarkReplayed(letter: StoredDeadLetter): Promise<void> {
-    await this.setIf(letter.id, { state: 'replayed', replayCount: letter.replayCount }, { $set: { state: 'open' }, $inc: { replayCount: -1 } });
+  /** Undoes a replay mark whose enqueue failed, back to the letter as it was (only if nothing changed it since). */
+  async unmarkReplayed(marked: StoredDeadLetter, before: StoredDeadLetter): Promise<void> {
+    await this.setIf(marked.id, { state: 'replayed', replayCount: marked.replayCount }, { $set: { state: before.state, stateAt: before.stateAt, stateBy: before.stateBy }, $inc: { replayCount: -1 } });
   }
 
   /** Discards an open or replayed letter; answers whether this call discarded it. */

@@ -1,3 +1,4 @@
+import { jobSchema } from '../contracts/jobs.js';
 import { QUEUE_NAMES, type QueueName } from '../contracts/queues.js';
 import type { AuditRepository } from '../db/audit-repository.js';
 import type { DeadLetterRepository, StoredDeadLetter } from '../db/dead-letter-repository.js';
@@ -38,10 +39,44 @@ function replayable(letter: StoredDeadLetter): { queue: QueueName; data: unknown
   if (letter.state === 'discarded') throw new DeadLetterError(409, 'dead_letter_discarded', `discarded by ${letter.stateBy ?? 'someone'}: ${letter.discardReason ?? ''}`);
   if (letter.failedReason === 'invalid') throw new DeadLetterError(422, 'not_replayable', "its payload fails the job's contract, so it would fail again; enqueue a corrected job instead");
   if (!(QUEUE_NAMES as readonly string[]).includes(letter.queue)) throw new DeadLetterError(422, 'not_replayable', `no queue named ${letter.queue} in this fleet`);
+  const queue = letter.queue as QueueName;
+  let data: unknown;
   try {
-    return { queue: letter.queue as QueueName, data: JSON.parse(letter.dataJson) as unknown };
+    data = JSON.parse(letter.dataJson);
   } catch {
     throw new DeadLetterError(422, 'not_replayable', 'its payload was not kept whole (too large or unserialisable)');
+  }
+  // Checked again: the alerter's sweep records every failed job as exhausted, an invalid one too, and
+  // a contract may have changed since. A payload the worker would refuse is refused here, unwritten.
+  const checked = jobSchema(queue, letter.name)?.safeParse(data);
+  if (!checked) throw new DeadLetterError(422, 'not_replayable', `queue ${queue} has no job named ${letter.name}`);
+  if (!checked.success) throw new DeadLetterError(422, 'not_replayable', `its payload fails the job's contract (${checked.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')}); enqueue a corrected job instead`);
+  return { queue, data };
+}
+
+/**
+ * Puts the letter's job back under its id and says what it found. A retry that throws means the job
+ * left the failed set since it was read (another replay retried it, retention removed it): read once
+ * more and decide again; a job still failed after that is an error (the replay is undone, 503).
+ */
+async function requeue(producer: Producer, queueName: QueueName, letter: StoredDeadLetter, data: unknown): Promise<ReplayOutcome> {
+  const queue = producer.queue(queueName);
+  for (let look = 1; ; look++) {
+    const job = await queue.getJob(letter.jobId);
+    if (!job) {
+      // Added under its id through the producer (its contract checked); one added meanwhile is kept.
+      await producer.enqueue(queueName, letter.name as never, data as never, { jobId: letter.jobId });
+      return 'requeued';
+    }
+    const state = await job.getState();
+    if (state === 'completed') return 'already_succeeded';
+    if (state !== 'failed') return 'already_queued';
+    try {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      return 'requeued';
+    } catch (err) {
+      if (look >= 2) throw err;
+    }
   }
 }
 
@@ -56,7 +91,7 @@ function replayable(letter: StoredDeadLetter): { queue: QueueName; data: unknown
  * - Dies after the mark, before the enqueue: the letter says replayed while its job is still failed;
  *   replaying again is allowed from `replayed` and does the rest. A failed enqueue undoes the mark.
  * - Two replays at once: both mark (each counted); BullMQ keeps one job per id, and retrying a job
- *   no longer in the failed set throws, which answers `already_queued`.
+ *   no longer in the failed set throws; read again, it is queued (`already_queued`) or done.
  * - The audit record's ref holds the replay's count, so a record is written once per replay.
  */
 export async function replayDeadLetter(deps: DeadLetterActionDeps, id: string, actor: string): Promise<{ letter: StoredDeadLetter; outcome: ReplayOutcome }> {
@@ -66,17 +101,9 @@ export async function replayDeadLetter(deps: DeadLetterActionDeps, id: string, a
   if (!marked) throw new DeadLetterError(409, 'dead_letter_discarded', 'it was discarded meanwhile');
   let outcome: ReplayOutcome;
   try {
-    const queue = deps.producer.queue(queueName);
-    const job = await queue.getJob(before.jobId);
-    const state = job ? await job.getState() : 'unknown';
-    if (state === 'completed') outcome = 'already_succeeded';
-    else if (state === 'failed') outcome = await job!.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).then(() => 'requeued' as const, () => 'already_queued' as const);
-    else if (state === 'unknown') {
-      await queue.add(before.name, data, { jobId: before.jobId });
-      outcome = 'requeued';
-    } else outcome = 'already_queued';
+    outcome = await requeue(deps.producer, queueName, before, data);
   } catch (err) {
-    await deps.letters.unmarkReplayed(marked);
+    await deps.letters.unmarkReplayed(marked, before);
     throw new DeadLetterError(503, 'queue_unavailable', `the job could not be queued again (${(err as Error).message}); replay again`);
   }
   await deps.audit.append(

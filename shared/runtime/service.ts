@@ -7,6 +7,7 @@ import type { Config, ServiceName } from '../../config/schema.js';
 import type { QueueName } from '../contracts/queues.js';
 import { closeMongo, connectMongo, countCommands, pingMongo } from '../db/connection.js';
 import { DeadLetterRepository } from '../db/dead-letter-repository.js';
+import { RedisDocLocks } from '../db/doc-locks.js';
 import { connectRedis } from '../queue/connection.js';
 import { raiseDeadLetterAlert } from '../queue/dead-letter-alert.js';
 import { Producer } from '../queue/producer.js';
@@ -89,6 +90,8 @@ export async function runService(
     lifecycle.addProducer({ name: 'producer', close: () => producer.close() });
 
     const deadLetters = new DeadLetterRepository(mongo, raiseDeadLetterAlert(producer));
+    // The locks the API and the CLI take too: a reopen here and a discard there are one at a time (FerretDB).
+    deadLetters.useLocks(new RedisDocLocks(workerRedis, config.queuePrefix));
     await deadLetters.init();
     const queueMetrics = createQueueMetrics(registry, () => opts.depthQueues.map((q) => producer.queue(q)));
     health.check = async () => (await pingMongo(mongo)) && (await producerRedis.ping()) === 'PONG';

@@ -74,12 +74,12 @@ export const deadLetterRoutes = (deps: { deadLetters: DeadLetterActionDeps }): F
 
   r.post(
     '/api/v1/dead-letters/:id/replay',
-    { schema: { params: idParams, response: { 200: z.object({ id: z.string(), outcome: z.enum(['requeued', 'already_succeeded', 'already_queued']), letter: letterView }), ...errors } } },
+    { schema: { params: idParams, response: { 200: z.object({ id: z.string(), outcome: z.enum(['requeued', 'already_succeeded', 'already_queued']), state: z.enum(DEAD_LETTER_STATES), letter: letterView }), ...errors } } },
     async (req) => {
       const p = principalOf(req);
       requireRole(p, 'admin');
       const { letter, outcome } = await asApi(() => replayDeadLetter(deps.deadLetters, req.params.id, p.id));
-      return { id: letter.id, outcome, letter: deadLetterView(letter) };
+      return { id: letter.id, outcome, state: letter.state, letter: deadLetterView(letter) };
     },
   );
 
