@@ -35,11 +35,13 @@ const PROGRESS_EVERY_MS = 1000;
 /**
  * CSV rows → bulk items: the columns are the fields of the single-item body (an empty cell is an
  * absent field; `close` is true/false; `config` is JSON). A row without an idempotencyKey gets one
- * from its line and content, so the same file imported again is recognised row by row; give the
- * column to keep rows recognisable when a file is re-sorted.
+ * from its content and how many equal rows precede it, so the same file imported again, or edited
+ * (a row removed, added, moved), is recognised row by row. Two equal rows are two operations; give
+ * the column when equal rows must stay apart however the file is edited.
  */
 export function itemsFromCsv(kind: 'accounts' | 'transactions', text: string, defaults: { ownerId?: string | undefined } = {}): CsvItem[] {
   const rows = parse(text, { columns: (h: string[]) => h.map((c) => c.trim()), skip_empty_lines: true, trim: true, bom: true }) as Array<Record<string, string>>;
+  const seen = new Map<string, number>();
   return rows.map((row, n) => {
     const item: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(row)) {
@@ -50,7 +52,14 @@ export function itemsFromCsv(kind: 'accounts' | 'transactions', text: string, de
     }
     if (kind === 'accounts' && item['ownerId'] === undefined && defaults.ownerId) item['ownerId'] = defaults.ownerId;
     const line = n + 2;
-    if (item['idempotencyKey'] === undefined) item['idempotencyKey'] = `imp-${sha256Hex(`${line}:${canonicalJson(item)}`).slice(0, 32)}`;
+    if (item['idempotencyKey'] === undefined) {
+      // From the row's content and how many equal rows came before it, not from its line: the same
+      // file with a row removed, added or moved is still recognised row by row.
+      const content = canonicalJson(item);
+      const nth = (seen.get(content) ?? 0) + 1;
+      seen.set(content, nth);
+      item['idempotencyKey'] = `imp-${sha256Hex(`${content}#${nth}`).slice(0, 32)}`;
+    }
     return { line, item };
   });
 }

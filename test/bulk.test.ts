@@ -202,6 +202,17 @@ describe('a batch under crashes and duplicate runs', () => {
     });
   }
 
+  it("does not undo an operator's change when a failed update batch is sent again", async () => {
+    const items = [{ accountId: parent, name: 'from-batch', idempotencyKey: 'rename-once-1' }];
+    await expect(submitBatch(failing('enqueue'), principal, 'accounts-update', items)).rejects.toThrow(/injected failure/);
+    expect((await h.stores.accounts.get(parent))!.name).toBe('from-batch');
+    await h.stores.accounts.updateProfile(parent, { name: 'operator-choice' }, new Date());
+    const batch = await submitBatch(api.api, principal, 'accounts-update', items);
+    expect(batch.enqueued).toBe(true);
+    expect((await h.stores.accounts.get(parent))!.name).toBe('operator-choice');
+    expect(await h.stores.audit.model.countDocuments({ chain: parent, ref: `update-profile:${batch._id}:0` })).toBe(1);
+  });
+
   it('runs the same batch twice at once with one effect', async () => {
     const items = Array.from({ length: 20 }, (_, i) => ({ accountId: parent, kind: 'deposit', amount: '0.01', idempotencyKey: `twice-at-once-${i}` }));
     const before = await cashOf(parent);

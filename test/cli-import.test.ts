@@ -27,7 +27,9 @@ describe('itemsFromCsv', () => {
     expect(items.map((i) => i.line)).toEqual([2, 3, 4]);
     expect(items[0]!.item).toMatchObject({ accountId: 'acc_a', kind: 'withdrawal', amount: '5.00', close: true });
     expect(items[2]!.item).toEqual({ accountId: 'acc_b', kind: 'deposit', amount: '1.00', idempotencyKey: 'my-key-0001' });
-    // Two equal rows are two operations (their lines differ), and the same file gives the same keys.
+    // Two equal rows are two operations, and the same rows give the same keys, wherever they sit.
+    const edited = itemsFromCsv('transactions', 'accountId,kind,amount,close,idempotencyKey\nacc_b,deposit,9.00,,\nacc_a,withdrawal,5.00,true,\nacc_a,withdrawal,5.00,true,\n');
+    expect(edited.slice(1).map((i) => i.item['idempotencyKey'])).toEqual(items.slice(0, 2).map((i) => i.item['idempotencyKey']));
     expect(items[0]!.item['idempotencyKey']).not.toBe(items[1]!.item['idempotencyKey']);
     expect(itemsFromCsv('transactions', 'accountId,kind,amount,close,idempotencyKey\nacc_a,withdrawal,5.00,true,\n')[0]!.item['idempotencyKey']).toBe(items[0]!.item['idempotencyKey']);
     const accounts = itemsFromCsv('accounts', 'type,name,config\nGEN,x,"{""maxPositions"":2}"\n', { ownerId: 'olga' });

@@ -163,6 +163,9 @@ describe('dead letters', () => {
     await waitFor('applied', async () => (await queue().getJobState(jobId('op', account, 'failed-dep-2'))) === 'completed');
     expect(await cash()).toBe(plus(before, '1.1'));
     expect((await letters().get(letterId))!.replayCount).toBe(2);
+    // Each replay got its own count from its own write, so each has its audit record.
+    const refs = (await h.stores.audit.model.find({ chain: DEAD_LETTER_CHAIN, action: 'dead-letter-replay', 'after.id': letterId }).lean()).map((a) => a.ref).sort();
+    expect(refs).toEqual([`dead-letter-replay:${letterId}:1`, `dead-letter-replay:${letterId}:2`]);
   });
 
   it('reopens a replayed letter whose job fails again, and raises its alert again with the link', async () => {

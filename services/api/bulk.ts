@@ -113,7 +113,8 @@ async function planItem(p: Principal, kind: BulkKind, raw: unknown, index: numbe
  * - Dies between any two writes: the stored plan is not marked enqueued, so the same request sent
  *   again finds it and runs the rest; the jobs' ids come from the items' keys, so a job already
  *   queued is not queued twice and an operation already applied is answered from its journal entry.
- *   A profile change is a set-if-different under the account's lock: made again, it changes nothing.
+ *   A profile change is a set-if-different under the account's lock, marked done before the jobs
+ *   are enqueued: only a crash between the change and that mark makes it again (the same values).
  * - The same batch twice at once: both plan; the first insert wins and both go on from the stored
  *   plan; BullMQ keeps one job per id; the profile change is written (and audited) by one of them.
  * - Someone changes an account in the middle: the plan authorises the caller only; whether the
@@ -129,7 +130,7 @@ export async function submitBatch(deps: BulkDeps, p: Principal, kind: BulkKind, 
     const accounts = await deps.stores.accounts.getMany(accountIdsNamed(items));
     const lookup: AccountLookup = async (id) => accounts.get(id) ?? null;
     const planned = await Promise.all(items.map((raw, index) => planItem(p, kind, raw, index, lookup)));
-    batch = await deps.batches.store({ _id: batchId, kind, actor: p.id, ownerId: p.role === 'admin' ? null : p.ownerId, createdAt: deps.clock.now(), enqueued: false, items: planned });
+    batch = await deps.batches.store({ _id: batchId, kind, actor: p.id, ownerId: p.role === 'admin' ? null : p.ownerId, createdAt: deps.clock.now(), enqueued: false, profilesApplied: false, items: planned });
   }
   if (!batch.enqueued) await enqueueBatch(deps, p, batch);
   return (await deps.batches.get(batchId)) ?? batch;
@@ -137,14 +138,17 @@ export async function submitBatch(deps: BulkDeps, p: Principal, kind: BulkKind, 
 
 async function enqueueBatch(deps: BulkDeps, p: Principal, batch: StoredBatch): Promise<void> {
   const live = batch.items.filter((i) => !i.refused);
-  // Profile changes first, as the single update makes them before its state change.
-  const withProfile = live.filter((i) => i.profile);
+  // Profile changes first, as the single update makes them before its state change; once, marked
+  // done before the jobs go out, so a replay after a failed enqueue does not undo an operator's change
+  // made since. Each audit record's ref names the batch and item: written once however often.
+  const withProfile = batch.profilesApplied ? [] : live.filter((i) => i.profile);
   if (withProfile.length > 0) {
     const accounts = await deps.stores.accounts.getMany(withProfile.map((i) => i.accountId!));
     for (const i of withProfile) {
       const account = accounts.get(i.accountId!);
-      if (account) await updateProfile(deps, p, account, i.profile!);
+      if (account) await updateProfile(deps, p, account, i.profile!, `update-profile:${batch._id}:${i.index}`);
     }
+    await deps.batches.markProfilesApplied(batch._id);
   }
   const jobs = live.filter((i) => i.job);
   const reused = await deps.operations.submitMany(jobs.map((i) => i.job as Plan));

@@ -116,18 +116,19 @@ export async function viewOf(deps: ApiDeps, account: StoredAccount, head?: { bal
  */
 export async function auditAction(
   deps: Pick<ApiDeps, 'stores' | 'clock'>,
-  a: { chain: string; actor: string; action: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null; outcome: string },
+  a: { chain: string; actor: string; action: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null; outcome: string; ref?: string },
 ): Promise<void> {
-  await deps.stores.audit.append({ ...a, ref: `${a.action}:${randomUUID()}`, jobId: null }, deps.clock.now());
+  // A given ref makes the record once however often it is written (the audit's unique ref).
+  await deps.stores.audit.append({ ...a, ref: a.ref ?? `${a.action}:${randomUUID()}`, jobId: null }, deps.clock.now());
 }
 
 /** A name or configuration change, applied when it changes something, and audited in the account's chain. */
-export async function updateProfile(deps: Pick<ApiDeps, 'stores' | 'clock'>, p: Principal, account: StoredAccount, patch: ProfilePatch): Promise<boolean> {
+export async function updateProfile(deps: Pick<ApiDeps, 'stores' | 'clock'>, p: Principal, account: StoredAccount, patch: ProfilePatch, ref?: string): Promise<boolean> {
   const before = await deps.stores.accounts.updateProfile(account._id, patch, deps.clock.now());
   if (!before) return false;
   // Written after the change: a process that dies in between leaves a change without its record,
   // never a record of a change that was not made.
-  await auditAction(deps, { chain: account._id, actor: p.id, action: 'update-profile', before: { ...before }, after: { ...patch }, outcome: 'applied' });
+  await auditAction(deps, { chain: account._id, actor: p.id, action: 'update-profile', before: { ...before }, after: { ...patch }, outcome: 'applied', ...(ref ? { ref } : {}) });
   return true;
 }
 

@@ -31,6 +31,8 @@ export interface StoredBatch {
   createdAt: Date;
   /** Set once every job is in its queue and every profile change is made; until then a replay finishes it. */
   enqueued: boolean;
+  /** Set once the profile changes of an `accounts-update` batch are made: a replay does not make them again. */
+  profilesApplied?: boolean;
   items: StoredBatchItem[];
 }
 
@@ -54,6 +56,7 @@ const batchSchema = new Schema<StoredBatch>(
     ownerId: { type: String, default: null },
     createdAt: { type: Date, required: true },
     enqueued: { type: Boolean, required: true },
+    profilesApplied: { type: Boolean, default: false },
     items: { type: [itemSchema], required: true },
   },
   { collection: 'bulkBatches', versionKey: false, strict: 'throw' },
@@ -73,6 +76,10 @@ export class BulkBatchRepository extends Repository<StoredBatch> {
 
   async get(id: string): Promise<StoredBatch | null> {
     return this.model.findById(id).lean<StoredBatch>();
+  }
+
+  async markProfilesApplied(id: string): Promise<void> {
+    await this.updateLocked(id, {}, { $set: { profilesApplied: true } });
   }
 
   /**

@@ -129,8 +129,11 @@ export class DeadLetterRepository extends Repository<StoredDeadLetter> implement
    * was discarded (or is gone) first.
    */
   async markReplayed(id: string, by: string, now: Date): Promise<StoredDeadLetter | null> {
-    const ok = await this.setIf(id, { state: { $ne: 'discarded' } }, { $set: { state: 'replayed', stateAt: now, stateBy: by }, $inc: { replayCount: 1 } });
-    return ok ? this.get(id) : null;
+    // The letter as this write left it, read in the same command and under the same lock: two replays
+    // at once each get their own count (their audit refs and undo conditions depend on it).
+    return withDocLocks(this.locks, [`dead-letter:${id}`], () =>
+      this.model.findOneAndUpdate({ id, state: { $ne: 'discarded' } }, { $set: { state: 'replayed', stateAt: now, stateBy: by }, $inc: { replayCount: 1 } }, { new: true }).lean<StoredDeadLetter>(),
+    );
   }
 
   /** Undoes a replay mark whose enqueue failed, back to the letter as it was (only if nothing changed it since). */
