@@ -154,6 +154,20 @@ describe('dead letters', () => {
     expect(await h.stores.journal.model.countDocuments({ accountId: account })).toBe(entries);
   });
 
+  it('refuses to add again a job of another queue that was replayed before and is gone', async () => {
+    const jobIdOf = 'sweep-gone-1';
+    await letters().record({ queue: QUEUE.alerts, jobId: jobIdOf, name: 'sweep', dataJson: '{}', reason: 'boom', failedReason: 'exhausted', attemptsMade: 3, failedAt: new Date() });
+    const letterId = deadLetterKey({ queue: QUEUE.alerts, jobId: jobIdOf });
+    // Open and absent: added under its id.
+    expect((await send('POST', `/api/v1/dead-letters/${letterId}/replay`)).body.outcome).toBe('requeued');
+    await (await h.producer.queue(QUEUE.alerts).getJob(jobIdOf))!.remove();
+    // Replayed and gone again: it may have run; refused, nothing written.
+    const again = await send('POST', `/api/v1/dead-letters/${letterId}/replay`);
+    expect([again.status, again.body.error.code]).toEqual([409, 'replayed_job_gone']);
+    expect(await h.producer.queue(QUEUE.alerts).getJob(jobIdOf)).toBeUndefined();
+    expect((await letters().get(letterId))!.replayCount).toBe(1);
+  });
+
   it('lets two replays at once run the job once', async () => {
     const before = await cash();
     const letterId = await failedDeposit('failed-dep-2', '1.10');

@@ -1,5 +1,5 @@
 import { jobSchema } from '../contracts/jobs.js';
-import { QUEUE_NAMES, type QueueName } from '../contracts/queues.js';
+import { QUEUE, QUEUE_NAMES, type QueueName } from '../contracts/queues.js';
 import type { AuditRepository } from '../db/audit-repository.js';
 import type { DeadLetterRepository, StoredDeadLetter } from '../db/dead-letter-repository.js';
 import type { Producer } from '../queue/producer.js';
@@ -97,6 +97,12 @@ async function requeue(producer: Producer, queueName: QueueName, letter: StoredD
 export async function replayDeadLetter(deps: DeadLetterActionDeps, id: string, actor: string): Promise<{ letter: StoredDeadLetter; outcome: ReplayOutcome }> {
   const before = await existing(deps, id);
   const { queue: queueName, data } = replayable(before);
+  // Replayed before and gone from BullMQ: it may have run and been removed after it completed. Only
+  // account operations are safe to add again then (their journal key answers a repeat); any other job
+  // (a webhook, a day's snapshot page) could run twice, so that replay is refused before any write.
+  if (before.state === 'replayed' && queueName !== QUEUE.accountOps && !(await deps.producer.queue(queueName).getJob(before.jobId))) {
+    throw new DeadLetterError(409, 'replayed_job_gone', 'it was replayed before and BullMQ no longer holds its job, which may have run since; check its effect, then discard it or enqueue a new job');
+  }
   const marked = await deps.letters.markReplayed(id, actor, deps.now());
   if (!marked) throw new DeadLetterError(409, 'dead_letter_discarded', 'it was discarded meanwhile');
   let outcome: ReplayOutcome;
