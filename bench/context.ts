@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
@@ -10,7 +9,7 @@ import type { Config, ServiceName } from '../config/schema.js';
 import { SERVICE_NAMES } from '../config/schema.js';
 import { closeMongo, connectMongo } from '../shared/db/connection.js';
 import { type LedgerStores, openLedgerStores } from '../shared/ledger/stores.js';
-import { connectRedis } from '../shared/queue/connection.js';
+import { connectRedis, dropPrefixKeys, type RedisClient } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
 import { freePort } from '../scripts/servers/local-servers.js';
 
@@ -24,7 +23,7 @@ export interface BenchContext {
   mongo: Connection;
   stores: LedgerStores;
   producer: Producer;
-  workerRedis: Redis;
+  workerRedis: RedisClient;
   procs: ChildProcess[];
   /** Starts a real service process; answers it and the port of its /metrics. */
   spawnService(name: ServiceName, extra?: Record<string, string>): Promise<{ child: ChildProcess; metricsPort: number }>;
@@ -39,8 +38,8 @@ export async function benchContext(tag: string, extraEnv: Record<string, string>
   const config = loadConfig(env);
   const mongo = await connectMongo(config.mongodbUrl, { ...config.mongo, maxPoolSize: 50 }, silent);
   const stores = await openLedgerStores(mongo);
-  const producerRedis = await connectRedis(config.redisUrl, 'producer', `bench-${tag}`, silent);
-  const workerRedis = await connectRedis(config.redisUrl, 'worker', `bench-${tag}`, silent);
+  const producerRedis = await connectRedis(config, 'producer', `bench-${tag}`, silent);
+  const workerRedis = await connectRedis(config, 'worker', `bench-${tag}`, silent);
   const producer = new Producer(producerRedis, config);
   const procs: ChildProcess[] = [];
   // If the bench itself is stopped, take the services it started with it.
@@ -76,13 +75,8 @@ export async function benchContext(tag: string, extraEnv: Record<string, string>
       workerRedis.disconnect();
       await mongo.dropDatabase().catch(() => undefined);
       await closeMongo(mongo);
-      const redis = new Redis(config.redisUrl);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.queuePrefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      const redis = await connectRedis(config, 'producer', `bench-${tag}-drop`, silent);
+      await dropPrefixKeys(redis, config.queuePrefix);
       redis.disconnect();
     },
   };

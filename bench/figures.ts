@@ -14,6 +14,7 @@ import { requestFork } from '../shared/ledger/fork-saga.js';
 import { systemClock } from '../shared/runtime/clock.js';
 import { createQueueMetrics } from '../shared/queue/queue-metrics.js';
 import { createWorker } from '../shared/queue/worker-runner.js';
+import { bullPrefix } from '../shared/queue/connection.js';
 import { snapshotterHandlers } from '../services/performance-snapshotter/handlers.js';
 import { thresholdMonitorHandlers } from '../services/threshold-monitor/handlers.js';
 import { type BenchContext, percentile, pool, scrapeByLabel, scrapeCounter, silent, until } from './context.js';
@@ -37,7 +38,7 @@ const ms = (x: number) => Math.round(x * 100) / 100;
 export async function bullmqNoop(ctx: BenchContext, jobs: number): Promise<Figure> {
   const queue = ctx.producer.queue(QUEUE.thresholdScan);
   let done = 0;
-  const worker = new Worker(queue.name, async () => undefined, { connection: ctx.workerRedis, prefix: ctx.config.queuePrefix, concurrency: 100, removeOnComplete: { count: 0 } });
+  const worker = new Worker(queue.name, async () => undefined, { connection: ctx.workerRedis, prefix: bullPrefix(ctx.config, queue.name), concurrency: 100, removeOnComplete: { count: 0 } });
   worker.on('completed', () => void done++);
   const start = performance.now();
   for (let i = 0; i < jobs; i += 1000) {

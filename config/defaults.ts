@@ -23,6 +23,7 @@ export const defaults: Config = {
   logLevel: 'info',
   mongodbUrl: 'mongodb://127.0.0.1:27017/fleet',
   redisUrl: 'redis://127.0.0.1:6379',
+  redisClusterNodes: null,
   queuePrefix: 'fleet',
   adminApiKey: null,
   apiPort: 8080,

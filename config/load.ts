@@ -12,6 +12,7 @@ const NAMED_ENV: Record<string, keyof Config> = {
   LOG_LEVEL: 'logLevel',
   MONGODB_URL: 'mongodbUrl',
   REDIS_URL: 'redisUrl',
+  REDIS_CLUSTER_NODES: 'redisClusterNodes',
   FLEET_QUEUE_PREFIX: 'queuePrefix',
   ADMIN_API_KEY: 'adminApiKey',
   API_PORT: 'apiPort',

@@ -67,6 +67,8 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   mongodbUrl: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL'),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+  /** A Redis Cluster's seed nodes (`host:port,host:port,…`); when set it takes precedence over redisUrl. */
+  redisClusterNodes: z.string().regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, 'must be host:port,host:port,…').nullable(),
   /** Key prefix of every BullMQ queue, so several fleets (or test files) can share one Redis. */
   queuePrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   adminApiKey: z.string().min(16, 'must be at least 16 characters').nullable(),

@@ -31,7 +31,7 @@ const LIST_MAX = 500;
 
 /** Answers the command's exit code; writes its JSON answer to stdout, a refusal to stderr. */
 export async function deadLetterCommand(config: Config, logger: Logger, mongo: Connection, sub: string, id: string | undefined, args: DeadLetterArgs, usage: () => Error): Promise<number> {
-  const redis = await connectRedis(config.redisUrl, 'producer', 'cli-dead-letters', logger);
+  const redis = await connectRedis(config, 'producer', 'cli-dead-letters', logger);
   const producer = new Producer(redis, config);
   try {
     const letters = new DeadLetterRepository(mongo);

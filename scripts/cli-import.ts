@@ -4,9 +4,7 @@
  * acting as an admin named `cli:<user>`. Running the same file again is a replay: it changes nothing.
  */
 import { userInfo } from 'node:os';
-import { QueueEvents } from 'bullmq';
 import cliProgress from 'cli-progress';
-import { Redis } from 'ioredis';
 import { parse } from 'csv-parse/sync';
 import type { Connection } from 'mongoose';
 import type { Config } from '../config/schema.js';
@@ -14,7 +12,8 @@ import { QUEUE } from '../shared/contracts/queues.js';
 import { BulkBatchRepository, type BulkKind } from '../shared/db/bulk-batch-repository.js';
 import { RedisDocLocks } from '../shared/db/doc-locks.js';
 import { openLedgerStores } from '../shared/ledger/stores.js';
-import { connectRedis, redisOptions } from '../shared/queue/connection.js';
+import { connectRedis } from '../shared/queue/connection.js';
+import { openQueueEvents } from '../shared/queue/queue-events.js';
 import { Producer } from '../shared/queue/producer.js';
 import { canonicalJson, sha256Hex } from '../shared/runtime/canonical-json.js';
 import { systemClock } from '../shared/runtime/clock.js';
@@ -107,14 +106,11 @@ export async function importItems(deps: BulkDeps, p: Principal, kind: BulkKind, 
 /** The command: MongoDB, Redis and the account-ops queue, a progress bar on stderr, the summary on stdout. */
 export async function importCommand(config: Config, logger: Logger, mongo: Connection, kind: 'accounts' | 'transactions', text: string, ownerId: string | undefined): Promise<number> {
   const items = itemsFromCsv(kind, text, { ownerId });
-  const redis = await connectRedis(config.redisUrl, 'producer', 'cli-import', logger);
-  // QueueEvents blocks on its connection: one of its own.
-  const eventsRedis = new Redis(config.redisUrl, redisOptions('worker', 'cli-import-events'));
-  const events = new QueueEvents(QUEUE.accountOps, { connection: eventsRedis, prefix: config.queuePrefix });
+  const redis = await connectRedis(config, 'producer', 'cli-import', logger);
+  const events = await openQueueEvents(config, QUEUE.accountOps, 'cli-import');
   const producer = new Producer(redis, config);
   const bar = new cliProgress.SingleBar({ format: ' {bar} {value}/{total} rows', hideCursor: true, noTTYOutput: true, notTTYSchedule: 2000, stream: process.stderr }, cliProgress.Presets.shades_classic);
   try {
-    await events.waitUntilReady();
     const locks = new RedisDocLocks(redis, config.queuePrefix);
     const stores = await openLedgerStores(mongo, { locks });
     const batches = new BulkBatchRepository(mongo);
@@ -131,6 +127,6 @@ export async function importCommand(config: Config, logger: Logger, mongo: Conne
     bar.stop();
     await producer.close();
     await events.close();
-    await Promise.all([redis.quit().catch(() => undefined), eventsRedis.quit().catch(() => eventsRedis.disconnect())]);
+    await redis.quit().catch(() => undefined);
   }
 }

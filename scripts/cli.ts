@@ -20,7 +20,6 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { userInfo } from 'node:os';
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
@@ -40,7 +39,7 @@ import { roundTo } from '../shared/money/units.js';
 import { createLogger, type Logger } from '../shared/runtime/logger.js';
 import { jobId } from '../shared/contracts/jobs.js';
 import { QUEUE } from '../shared/contracts/queues.js';
-import { connectRedis } from '../shared/queue/connection.js';
+import { connectRedis, type RedisClient } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
 import { importCommand } from './cli-import.js';
 import { DEAD_LETTERS_USAGE, deadLetterCommand } from './cli-dead-letters.js';
@@ -168,7 +167,7 @@ async function apiKeyCommand(config: Config, logger: Logger, mongo: Connection, 
   await keys.init();
   const actor = `cli:${userInfo().username}`;
   const out = (x: unknown) => void process.stdout.write(`${JSON.stringify(x)}\n`);
-  const withKeys = async (publisher: Redis | null) => {
+  const withKeys = async (publisher: RedisClient | null) => {
     // With Redis, the CLI takes the same document locks as the API (FerretDB's updates read, then write).
     if (publisher) keys.useLocks(new RedisDocLocks(publisher, config.queuePrefix));
     const deps: KeyDeps = { keys, events: new SecurityEvents(stores.audit, () => new Date(), logger, new Registry()), publisher, channel: keyChangesChannel(config.queuePrefix), now: () => new Date() };
@@ -205,7 +204,7 @@ async function apiKeyCommand(config: Config, logger: Logger, mongo: Connection, 
   };
   if (sub !== 'revoke' && sub !== 'rotate') return withKeys(null);
   // Revocations and rotations are published to the API replicas; without Redis they still apply within the cache time.
-  const redis = await connectRedis(config.redisUrl, 'producer', 'cli', logger, 3000).catch(() => null);
+  const redis = await connectRedis(config, 'producer', 'cli', logger, 3000).catch(() => null);
   try {
     return await withKeys(redis);
   } finally {
@@ -218,7 +217,7 @@ async function queueLimitsCheck(config: ReturnType<typeof loadConfig>, logger: R
   let producer: Producer | null = null;
   let redis: Awaited<ReturnType<typeof connectRedis>> | null = null;
   try {
-    redis = await connectRedis(config.redisUrl, 'producer', 'cli', logger, 3000);
+    redis = await connectRedis(config, 'producer', 'cli', logger, 3000);
     producer = new Producer(redis, config);
     await producer.enqueue(QUEUE.snapshot, 'limits', { symbols: [symbol] }, { jobId: jobId('limits', randomUUID()) });
     return 'queued';

@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
 
   const logger = pino({ level: 'silent' });
   const mongo = await connectMongo(config.mongodbUrl, config.mongo, logger);
-  const redis = await connectRedis(config.redisUrl, 'producer', 'simulator', logger);
+  const redis = await connectRedis(config, 'producer', 'simulator', logger);
   const producer = new Producer(redis, config);
   const stores = await openLedgerStores(mongo);
   err(`simulation ${runId}: ${args.accounts} accounts, ${args.days} days, seed ${args.seed}, ${args.prices ? `prices ${args.prices}` : 'synthetic market'}`);

@@ -6,7 +6,7 @@ import { jobId } from '../shared/contracts/jobs.js';
 import { QUEUE } from '../shared/contracts/queues.js';
 import { AlertRepository } from '../shared/db/alert-repository.js';
 import { DeadLetterRepository } from '../shared/db/dead-letter-repository.js';
-import { connectRedis } from '../shared/queue/connection.js';
+import { bullPrefix, connectRedis } from '../shared/queue/connection.js';
 import { createQueueMetrics } from '../shared/queue/queue-metrics.js';
 import { createWorker } from '../shared/queue/worker-runner.js';
 import { alerterHandlers, createAlertCounter, createDeliveryCounter, webhookHandlers } from '../services/alerter/handlers.js';
@@ -45,7 +45,7 @@ beforeAll(async () => {
   alerts = new AlertRepository(h.mongo);
   deadLetters = new DeadLetterRepository(h.mongo);
   await Promise.all([alerts.init(), deadLetters.init()]);
-  const connection = await connectRedis(h.config.redisUrl, 'worker', 'alerter-test', silentLogger);
+  const connection = await connectRedis(h.config, 'worker', 'alerter-test', silentLogger);
   const wdeps = { connection, config: h.config, logger: silentLogger, metrics: createQueueMetrics(registry, () => []), deadLetters };
   const deliveries = createDeliveryCounter(registry);
   workers.push(
@@ -111,7 +111,7 @@ describe('the alerter', () => {
   it('sweeps jobs that failed for good into the dead-letter store', async () => {
     // A bare BullMQ worker fails one job for good and records no dead letter, as a crash would leave it.
     const queue = h.producer.queue(QUEUE.accountOps);
-    const bare = new Worker(QUEUE.accountOps, async () => { throw new UnrecoverableError('gave up'); }, { connection: await connectRedis(h.config.redisUrl, 'worker', 'bare', silentLogger), prefix: h.config.queuePrefix });
+    const bare = new Worker(QUEUE.accountOps, async () => { throw new UnrecoverableError('gave up'); }, { connection: await connectRedis(h.config, 'worker', 'bare', silentLogger), prefix: bullPrefix(h.config, QUEUE.accountOps) });
     await queue.add('deposit', { broken: true }, { jobId: 'op.swept.1', attempts: 1 });
     await waitFor('the failure', async () => (await queue.getJobState('op.swept.1')) === 'failed');
     await bare.close();

@@ -40,7 +40,7 @@ beforeAll(async () => {
   await dead.init();
   const registry = new Registry();
   forkWorker = createWorker(QUEUE.fork, forkExecutorHandlers(fk, createForkMetrics(registry, fk.forks), { onFinished: async () => undefined, onStuck: async () => undefined }, silentLogger), {
-    connection: await connectRedis(h.config.redisUrl, 'worker', 'apifork', silentLogger),
+    connection: await connectRedis(h.config, 'worker', 'apifork', silentLogger),
     config: h.config,
     logger: silentLogger,
     metrics: createQueueMetrics(registry, () => []),
@@ -50,7 +50,7 @@ beforeAll(async () => {
   cd = await openConsolidationDeps(h.mongo, h.stores, h.config, clock);
   const merges = consolidationHandlers(cd, h.producer, createMergeMetrics(registry, cd), { onMergeFinished: async () => undefined, onMergeStuck: async () => undefined }, silentLogger);
   mergeWorker = createWorker(QUEUE.merge, { execute: merges.execute, recover: merges.recover, resume: merges.resume }, {
-    connection: await connectRedis(h.config.redisUrl, 'worker', 'apimerge', silentLogger),
+    connection: await connectRedis(h.config, 'worker', 'apimerge', silentLogger),
     config: h.config,
     logger: silentLogger,
     metrics: createQueueMetrics(new Registry(), () => []),

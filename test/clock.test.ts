@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   redis.disconnect();
-  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+  await dropQueuePrefix(iso, iso.queuePrefix);
 });
 
 describe('the fleet clock (SPEC §10)', () => {

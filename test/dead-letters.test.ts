@@ -1,5 +1,4 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobId } from '../shared/contracts/jobs.js';
 import { QUEUE } from '../shared/contracts/queues.js';
@@ -10,7 +9,7 @@ import { verifyLedger } from '../shared/ledger/verify.js';
 import { DeadLetterRepository } from '../shared/db/dead-letter-repository.js';
 import { deadLetterKey } from '../shared/queue/dead-letter.js';
 import { raiseDeadLetterAlert } from '../shared/queue/dead-letter-alert.js';
-import { redisOptions } from '../shared/queue/connection.js';
+import { bullPrefix, openRedis, type RedisClient } from '../shared/queue/connection.js';
 import { createWorker, deadLetterOf } from '../shared/queue/worker-runner.js';
 import { createQueueMetrics } from '../shared/queue/queue-metrics.js';
 import { accountOpsHandlers } from '../services/account-ops/handlers.js';
@@ -43,10 +42,10 @@ const queue = () => h.producer.queue(QUEUE.accountOps);
 async function failedDeposit(key: string, amount: string): Promise<string> {
   const id = jobId('op', account, key);
   await worker?.close();
-  const connection = new Redis(h.config.redisUrl, redisOptions('worker', 'dead-letter-test'));
+  const connection = openRedis(h.config, 'worker', 'dead-letter-test');
   const failing = new Worker(QUEUE.accountOps, async () => {
     throw new UnrecoverableError('downstream refused it');
-  }, { connection, prefix: h.config.queuePrefix });
+  }, { connection, prefix: bullPrefix(h.config, QUEUE.accountOps) });
   try {
     await queue().add('deposit', { accountId: account, idempotencyKey: key, actor: 'test', amount }, { jobId: id });
     await waitFor('failed', async () => (await queue().getJobState(id)) === 'failed');
@@ -61,7 +60,7 @@ async function failedDeposit(key: string, amount: string): Promise<string> {
 
 /** The fleet's account-ops worker, as the service runs it (dead letters recorded in the API's store). */
 let worker: ReturnType<typeof createWorker> | null = null;
-let workerRedis: Redis;
+let workerRedis: RedisClient;
 function startWorker(): void {
   const registry = new Registry();
   worker = createWorker(QUEUE.accountOps, accountOpsHandlers(h.deps, registry, silentLogger, h.producer), { connection: workerRedis, config: h.config, logger: silentLogger, metrics: createQueueMetrics(registry, () => []), deadLetters: letters() });
@@ -75,7 +74,7 @@ beforeAll(async () => {
   account = await openAccount(h, 'acc-dl-1', '100.00');
   // Our own worker instead of the harness's: a test stops it to let a failing worker take a job.
   await h.worker!.close();
-  workerRedis = new Redis(h.config.redisUrl, redisOptions('worker', 'dead-letter-worker'));
+  workerRedis = openRedis(h.config, 'worker', 'dead-letter-worker');
   startWorker();
 });
 afterAll(async () => {

@@ -42,7 +42,7 @@ beforeAll(async () => {
   fleet = new Proc(join(DIST, 'scripts', 'fleet.js'), fleetEnv);
   await Promise.all(SERVICE_NAMES.map((name) => waitFor(`${name} ready`, async () => (await httpGet(`http://127.0.0.1:${ports[name]}/readyz`)).status === 200, 60_000, 100)));
   const config = loadConfig(fleetEnv);
-  producer = new Producer(await connectRedis(config.redisUrl, 'producer', 'limits-test', silentLogger), config);
+  producer = new Producer(await connectRedis(config, 'producer', 'limits-test', silentLogger), config);
   mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
   snapshots = new SnapshotRepository(mongo);
 }, 90_000);
@@ -53,7 +53,7 @@ afterAll(async () => {
   await producer?.close();
   await mongo?.dropDatabase().catch(() => undefined);
   await mongo?.close();
-  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+  await dropQueuePrefix(iso, iso.queuePrefix);
 });
 
 describe('a loss limit that acts', () => {

@@ -45,7 +45,7 @@ beforeAll(async () => {
   const config = loadConfig(env);
   mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
   stores = await openLedgerStores(mongo);
-  producer = new Producer(await connectRedis(config.redisUrl, 'producer', 'outage', silentLogger), config);
+  producer = new Producer(await connectRedis(config, 'producer', 'outage', silentLogger), config);
   const { env: ports } = await portEnv();
   worker = new Proc(join(DIST, 'services', 'account-ops', 'main.js'), { ...env, ...ports });
   await worker.waitForLine(/"msg":"service ready"/, 40_000);
@@ -57,7 +57,7 @@ afterAll(async () => {
   await mongo?.close().catch(() => undefined);
   ferret?.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
-  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+  await dropQueuePrefix(iso, iso.queuePrefix);
 });
 
 const deposit = (key: string) =>

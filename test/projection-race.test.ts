@@ -30,7 +30,7 @@ let accountOps: LedgerStores;
 
 beforeAll(async () => {
   h = await startLedger('projrace', { worker: false });
-  const redis = await connectRedis(h.config.redisUrl, 'worker', 'projrace', silentLogger);
+  const redis = await connectRedis(h.config, 'worker', 'projrace', silentLogger);
   const asProcess = () => openLedgerStores(h.mongo, { skipInit: true, locks: new RedisDocLocks(redis, h.config.queuePrefix), settings: { ...h.config.ledger, projectionFlushMs: 5 } });
   [forkExecutor, accountOps] = [await asProcess(), await asProcess()];
 });

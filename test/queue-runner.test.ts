@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
@@ -11,7 +10,7 @@ import { QUEUE } from '../shared/contracts/queues.js';
 import { AlertRepository } from '../shared/db/alert-repository.js';
 import { connectMongo } from '../shared/db/connection.js';
 import { DeadLetterRepository } from '../shared/db/dead-letter-repository.js';
-import { connectRedis } from '../shared/queue/connection.js';
+import { connectRedis, type RedisClient } from '../shared/queue/connection.js';
 import { raiseDeadLetterAlert } from '../shared/queue/dead-letter-alert.js';
 import { deadLetterKey } from '../shared/queue/dead-letter.js';
 import { ContractError, Producer } from '../shared/queue/producer.js';
@@ -24,8 +23,8 @@ const logger = pino({ level: 'silent' });
 const iso = isolatedEnv('runner');
 let config: Config;
 let mongo: Connection;
-let workerRedis: Redis;
-let producerRedis: Redis;
+let workerRedis: RedisClient;
+let producerRedis: RedisClient;
 let producer: Producer;
 let registry: Registry;
 let metrics: QueueMetrics;
@@ -63,8 +62,8 @@ beforeAll(async () => {
     FLEET__QUEUES__ACCOUNT_OPS__BACKOFF_DELAY_MS: '20',
   });
   mongo = await connectMongo(config.mongodbUrl, config.mongo, logger);
-  workerRedis = await connectRedis(config.redisUrl, 'worker', 'test', logger);
-  producerRedis = await connectRedis(config.redisUrl, 'producer', 'test', logger);
+  workerRedis = await connectRedis(config, 'worker', 'test', logger);
+  producerRedis = await connectRedis(config, 'producer', 'test', logger);
   producer = new Producer(producerRedis, config);
   registry = new Registry();
   metrics = createQueueMetrics(registry, () => [producer.queue(QUEUE.accountOps)]);
@@ -91,7 +90,7 @@ afterAll(async () => {
   producerRedis?.disconnect();
   await mongo?.dropDatabase();
   await mongo?.close();
-  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+  await dropQueuePrefix(iso, iso.queuePrefix);
 });
 
 describe('producer and worker runner against real Redis and MongoDB', () => {

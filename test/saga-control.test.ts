@@ -47,7 +47,7 @@ afterAll(async () => {
   await fleet?.exitWithin(20_000).catch(() => fleet.kill('SIGKILL'));
   await mongo?.dropDatabase().catch(() => undefined);
   await mongo?.close();
-  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+  await dropQueuePrefix(iso, iso.queuePrefix);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -40,7 +40,7 @@ afterAll(async () => {
   const conn = await mongoose.createConnection(iso.mongodbUrl).asPromise();
   await conn.dropDatabase();
   await conn.close();
-  await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+  await dropQueuePrefix(iso, iso.queuePrefix);
 });
 
 describe('each service as a real process', () => {

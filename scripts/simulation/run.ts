@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { ReviewRepository } from '../../shared/db/review-repository.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/queue/connection.js';
 import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
@@ -29,7 +29,7 @@ export interface SimulationSetup {
   config: Config;
   queuePrefix: string;
   producer: Producer;
-  redis: Redis;
+  redis: RedisClient;
   mongo: Connection;
   stores: LedgerStores;
   fleet: FleetProcess;

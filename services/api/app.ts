@@ -3,7 +3,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyCors from '@fastify/cors';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/queue/connection.js';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../../shared/runtime/logger.js';
 import type { SecurityEvents } from '../../shared/auth/security-events.js';
@@ -20,6 +20,7 @@ import { performanceRoutes } from './routes/performance.js';
 import { sagaControlRoutes } from './routes/saga-control.js';
 import { keyRoutes } from './routes/keys.js';
 import { contractsDocument } from '../../shared/contracts/json-schema.js';
+import { bullPrefix } from '../../shared/queue/connection.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
@@ -34,7 +35,7 @@ export interface AppDeps {
   api: ApiDeps;
   auth: Authenticator;
   security: SecurityEvents;
-  rateLimitRedis: Redis | null;
+  rateLimitRedis: RedisClient | null;
   /** HTTPS with this certificate and key; null: plain HTTP (behind a TLS-terminating proxy, or local). */
   tls: { cert: Buffer; key: Buffer } | null;
 }
@@ -93,7 +94,7 @@ export async function buildApp(deps: AppDeps) {
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // The job contracts, for producers that enqueue directly (public, as the OpenAPI document is).
-  const contracts = contractsDocument(deps.api.config.queuePrefix);
+  const contracts = contractsDocument(deps.api.config.queuePrefix, (q) => bullPrefix(deps.api.config, q));
   app.get('/api/v1/contracts', { schema: { hide: true } }, async () => contracts);
   await app.register(accountRoutes(deps.api));
   await app.register(transactionRoutes(deps.api));

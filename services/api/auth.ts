@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/queue/connection.js';
 import pLimit from 'p-limit';
 import { Counter, type Registry } from 'prom-client';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
@@ -45,10 +45,10 @@ export interface AuthenticatorDeps {
   registry: Registry;
   logger: Logger;
   /** Failure counts shared by every replica (null: this process only, as in tests). */
-  limiterRedis: Redis | null;
+  limiterRedis: RedisClient | null;
   limiterPrefix: string;
   /** A subscribed connection that hears revocations and rotations published by any replica or the CLI (null: this process only). */
-  subscriber: Redis | null;
+  subscriber: RedisClient | null;
   channel: string;
 }
 

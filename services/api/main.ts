@@ -1,9 +1,8 @@
-import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { QUEUE, QUEUE_NAMES } from '../../shared/contracts/queues.js';
 import { reviewCounter } from '../../shared/ledger/review-metrics.js';
 import { openServiceStores } from '../../shared/ledger/stores.js';
-import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
+import { connectRedis } from '../../shared/queue/connection.js';
+import { openQueueEvents } from '../../shared/queue/queue-events.js';
 import { runService } from '../../shared/runtime/service.js';
 import { createAccountGauge } from './fleet-gauges.js';
 import { openApi } from './wiring.js';
@@ -12,16 +11,12 @@ import { openApi } from './wiring.js';
 await runService('api', { depthQueues: QUEUE_NAMES }, async (svc) => {
   const stores = await openServiceStores(svc);
   // QueueEvents blocks on its own connection; it tells `?wait=true` when an operation finishes.
-  const events = new QueueEvents(QUEUE.accountOps, {
-    connection: new Redis(svc.config.redisUrl, redisOptions('worker', 'api-events')),
-    prefix: svc.config.queuePrefix,
-  });
-  await events.waitUntilReady();
+  const events = await openQueueEvents(svc.config, QUEUE.accountOps, 'api');
   svc.lifecycle.addProducer({ name: 'queue-events', close: () => events.close() });
-  const limiter = await connectRedis(svc.config.redisUrl, 'producer', 'api-ratelimit', svc.logger);
+  const limiter = await connectRedis(svc.config, 'producer', 'api-ratelimit', svc.logger);
   svc.lifecycle.addConnection({ name: 'redis-ratelimit', close: async () => void (await limiter.quit()) });
   // A subscribed connection can do nothing else; it waits out an outage and resubscribes.
-  const subscriber = await connectRedis(svc.config.redisUrl, 'worker', 'api-key-changes', svc.logger);
+  const subscriber = await connectRedis(svc.config, 'worker', 'api-key-changes', svc.logger);
   svc.lifecycle.addConnection({ name: 'redis-key-changes', close: async () => void (await subscriber.quit()) });
 
   const { app } = await openApi({

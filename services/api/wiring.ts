@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/queue/connection.js';
 import type { Connection } from 'mongoose';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.js';
@@ -39,7 +39,7 @@ export interface ApiParts {
    * Shared state of the API's replicas: failure counts and request limits (`limiter`), key changes
    * heard (`subscriber`, a connection of its own) and published (`publisher`). Null: this process only.
    */
-  redis: { limiter: Redis; subscriber: Redis; publisher: Redis } | null;
+  redis: { limiter: RedisClient; subscriber: RedisClient; publisher: RedisClient } | null;
   onReview?: ApiDeps['forking']['onReview'];
 }
 

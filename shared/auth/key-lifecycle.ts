@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.js';
 import type { ApiKeyRepository, StoredApiKey } from '../db/api-key-repository.js';
 import { type Role, newApiKey } from './api-keys.js';
 import type { SecurityEvents } from './security-events.js';
@@ -12,7 +12,7 @@ export interface KeyDeps {
   keys: ApiKeyRepository;
   events: SecurityEvents;
   /** Where changes are published (null: no replica to tell, e.g. the CLI without Redis). */
-  publisher: Redis | null;
+  publisher: RedisClient | null;
   channel: string;
   now: () => Date;
 }

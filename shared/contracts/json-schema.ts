@@ -14,7 +14,10 @@ export function queueContracts(queue: QueueName): { jobs: Record<string, JsonSch
   return { jobs: Object.fromEntries(Object.keys(jobs).sort().map((name) => [name, z.toJSONSchema(jobs[name]!, { io: 'input' }) as JsonSchema])) };
 }
 
-/** What `GET /api/v1/contracts` answers: the queue prefix of this fleet, and every queue's jobs. */
-export function contractsDocument(prefix: string) {
-  return { prefix, queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, queueContracts(q)])) as Record<QueueName, ReturnType<typeof queueContracts>> };
+/**
+ * What `GET /api/v1/contracts` answers: the queue prefix of this fleet, and every queue's jobs with
+ * the BullMQ prefix to open it with (the fleet's prefix on one Redis; a per-queue hash tag on a cluster).
+ */
+export function contractsDocument(prefix: string, queuePrefix: (queue: QueueName) => string = () => prefix) {
+  return { prefix, queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, { prefix: queuePrefix(q), ...queueContracts(q) }])) as Record<QueueName, { prefix: string } & ReturnType<typeof queueContracts>> };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import type { RedisClient } from '../queue/connection.js';
 
 /**
  * Short locks on documents that several processes update. On FerretDB v1 an update reads the document,
@@ -30,26 +31,55 @@ const RELEASE = `for _, key in ipairs(KEYS) do
 end
 return 1`;
 
-/** Locks in Redis (one key per document), taken and released in one script call for a whole batch. */
+/**
+ * Locks in Redis (one key per document), taken and released in one script call for a whole batch.
+ * On a Redis Cluster a script may only touch keys of one slot, so the batch is split by slot and the
+ * scripts run side by side; the answer is the same (the locks that were free), since taking a set is
+ * already allowed to succeed in part.
+ */
 export class RedisDocLocks implements DocLocks {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
+
+  /** One script call for the whole batch on one Redis; one per slot on a cluster. */
+  private groups(keys: string[]): number[][] {
+    return this.redis.isCluster ? bySlot(keys) : [keys.map((_, i) => i)];
+  }
 
   async acquire(ids: string[]): Promise<HeldLocks> {
     if (ids.length === 0) return { ids: new Set(), release: async () => undefined };
     const token = randomBytes(12).toString('hex');
     const keys = ids.map((id) => `${this.prefix}:doclock:${id}`);
-    const got = (await this.redis.eval(ACQUIRE, keys.length, ...keys, token, String(LOCK_TTL_MS))) as number[];
-    const held = got.map((i) => keys[i - 1]!);
+    const got = (
+      await Promise.all(
+        this.groups(keys).map(async (slot) => {
+          const taken = (await this.redis.eval(ACQUIRE, slot.length, ...slot.map((i) => keys[i]!), token, String(LOCK_TTL_MS))) as number[];
+          return taken.map((n) => slot[n - 1]!);
+        }),
+      )
+    ).flat();
+    const held = got.map((i) => keys[i]!);
     return {
-      ids: new Set(got.map((i) => ids[i - 1]!)),
+      ids: new Set(got.map((i) => ids[i]!)),
       release: async () => {
-        if (held.length > 0) await this.redis.eval(RELEASE, held.length, ...held, token);
+        if (held.length > 0) await Promise.all(this.groups(held).map((slot) => this.redis.eval(RELEASE, slot.length, ...slot.map((i) => held[i]!), token)));
       },
     };
   }
+}
+
+/** Indexes of `keys` grouped by cluster slot. */
+function bySlot(keys: string[]): number[][] {
+  const groups = new Map<number, number[]>();
+  keys.forEach((key, i) => {
+    const slot = calculateSlot(key);
+    const group = groups.get(slot);
+    if (group) group.push(i);
+    else groups.set(slot, [i]);
+  });
+  return [...groups.values()];
 }
 
 /** Locks inside one process, for tools and tests that run a single writer. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.js';
 import type { StoredEntry } from '../db/journal-repository.js';
 
 /**
@@ -12,17 +12,19 @@ import type { StoredEntry } from '../db/journal-repository.js';
  */
 export class SharedHeads {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly ttlMs: number,
   ) {}
 
+  // The account's id is the hash tag of both keys: one script reads and writes them, which a Redis
+  // Cluster allows only within one slot.
   private key(accountId: string): string {
-    return `${this.prefix}:head:${accountId}`;
+    return `${this.prefix}:head:{${accountId}}`;
   }
 
   private leaseKey(accountId: string): string {
-    return `${this.prefix}:lease:${accountId}`;
+    return `${this.prefix}:lease:{${accountId}}`;
   }
 
   /**

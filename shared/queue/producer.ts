@@ -1,5 +1,5 @@
 import { Queue, type Job, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { bullPrefix, type RedisClient } from './connection.js';
 import type { Config } from '../../config/schema.js';
 import { type JobInput, type JobName, jobSchema } from '../contracts/jobs.js';
 import type { QueueName } from '../contracts/queues.js';
@@ -43,8 +43,8 @@ export class Producer {
   private readonly queues = new Map<QueueName, Queue>();
 
   constructor(
-    private readonly connection: Redis,
-    private readonly config: Pick<Config, 'queues' | 'queuePrefix'>,
+    private readonly connection: RedisClient,
+    private readonly config: Pick<Config, 'queues' | 'queuePrefix' | 'redisClusterNodes'>,
   ) {}
 
   queue(name: QueueName): Queue {
@@ -52,7 +52,7 @@ export class Producer {
     if (!q) {
       q = new Queue(name, {
         connection: this.connection,
-        prefix: this.config.queuePrefix,
+        prefix: bullPrefix(this.config, name),
         defaultJobOptions: defaultJobOptions(this.config.queues[name]),
       });
       this.queues.set(name, q);

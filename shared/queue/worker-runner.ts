@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { bullPrefix, type RedisClient } from './connection.js';
 import type { Config } from '../../config/schema.js';
 import { type JobData, type JobName, jobSchema } from '../contracts/jobs.js';
 import type { QueueName } from '../contracts/queues.js';
@@ -25,8 +25,8 @@ class InvalidPayloadError extends UnrecoverableError {
 }
 
 export interface WorkerDeps {
-  connection: Redis;
-  config: Pick<Config, 'queues' | 'queuePrefix'>;
+  connection: RedisClient;
+  config: Pick<Config, 'queues' | 'queuePrefix' | 'redisClusterNodes'>;
   logger: Logger;
   metrics: QueueMetrics;
   deadLetters: DeadLetterSink;
@@ -73,7 +73,7 @@ export function createWorker<Q extends QueueName>(queue: Q, handlers: Handlers<Q
 
   const worker = new Worker(queue, processor, {
     connection: deps.connection,
-    prefix: deps.config.queuePrefix,
+    prefix: bullPrefix(deps.config, queue),
     concurrency: qc.workerConcurrency,
     lockDuration: qc.lockDurationMs,
     stalledInterval: qc.stalledIntervalMs,

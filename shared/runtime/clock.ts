@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.js';
 
 /**
  * The fleet's one source of time (SPEC §10). Live mode reads the wall clock; simulation mode reads
@@ -22,7 +22,7 @@ export const simulatedTimeKey = (queuePrefix: string) => `${queuePrefix}:clock:n
 export const SIMULATION_POLL_MS = 25;
 
 /** Sets the simulated instant for every process of the fleet (the simulator's side). */
-export async function setSimulatedTime(redis: Redis, queuePrefix: string, at: Date): Promise<void> {
+export async function setSimulatedTime(redis: RedisClient, queuePrefix: string, at: Date): Promise<void> {
   await redis.set(simulatedTimeKey(queuePrefix), at.toISOString());
 }
 
@@ -36,14 +36,14 @@ export class SimulationClock implements Clock {
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     first: Date,
   ) {
     this.current = first;
   }
 
-  static async open(redis: Redis, queuePrefix: string): Promise<SimulationClock> {
+  static async open(redis: RedisClient, queuePrefix: string): Promise<SimulationClock> {
     const key = simulatedTimeKey(queuePrefix);
     const value = await redis.get(key);
     if (!value) throw new Error(`simulation clock: ${key} is not set; the simulator sets it before starting the fleet`);

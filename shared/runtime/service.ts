@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.js';
 import type { Connection } from 'mongoose';
 import { Counter, type Registry } from 'prom-client';
 import { ConfigError, loadConfig } from '../../config/load.js';
@@ -27,7 +27,7 @@ export interface Service {
   registry: Registry;
   mongo: Connection;
   /** Blocking-safe connection for workers (waits out an outage). */
-  workerRedis: Redis;
+  workerRedis: RedisClient;
   producer: Producer;
   deadLetters: DeadLetterRepository;
   queueMetrics: QueueMetrics;
@@ -80,9 +80,9 @@ export async function runService(
     const commands = new Counter({ name: 'fleet_db_commands_total', help: 'Commands this process sent to MongoDB, by command (find, insert, update, …)', labelNames: ['command'] as const, registers: [registry] });
     countCommands(mongo, (command) => commands.inc({ command }));
     lifecycle.addConnection({ name: 'mongodb', close: () => closeMongo(mongo) });
-    const workerRedis = await connectRedis(config.redisUrl, 'worker', name, logger);
+    const workerRedis = await connectRedis(config, 'worker', name, logger);
     lifecycle.addConnection({ name: 'redis-worker', close: async () => void (await workerRedis.quit()) });
-    const producerRedis = await connectRedis(config.redisUrl, 'producer', name, logger);
+    const producerRedis = await connectRedis(config, 'producer', name, logger);
     lifecycle.addConnection({ name: 'redis-producer', close: async () => void (await producerRedis.quit()) });
     const clock = config.clock.mode === 'simulation' ? await SimulationClock.open(producerRedis, config.queuePrefix) : systemClock;
     if (clock instanceof SimulationClock) lifecycle.addProducer({ name: 'simulation-clock', close: async () => clock.close() });

@@ -1,17 +1,16 @@
-import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.js';
 import { type Role, newApiKey } from '../../shared/auth/api-keys.js';
 import type { ApiKeyRepository } from '../../shared/db/api-key-repository.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
-import { connectRedis, redisOptions } from '../../shared/queue/connection.js';
+import { connectRedis, type RedisClient } from '../../shared/queue/connection.js';
+import { openQueueEvents } from '../../shared/queue/queue-events.js';
 import type { Clock } from '../../shared/runtime/clock.js';
 import type { Logger } from '../../shared/runtime/logger.js';
 import { openApi } from '../../services/api/wiring.js';
 import { type LedgerHarness, silentLogger } from './ledger-harness.js';
 
-export type TestApi = Awaited<ReturnType<typeof openApi>> & { registry: Registry; redis: { limiter: Redis; subscriber: Redis } | null; close(): Promise<void> };
+export type TestApi = Awaited<ReturnType<typeof openApi>> & { registry: Registry; redis: { limiter: RedisClient; subscriber: RedisClient } | null; close(): Promise<void> };
 
 /**
  * The API of the service, wired as `services/api/main.ts` wires it, on a test's ledger harness.
@@ -20,10 +19,9 @@ export type TestApi = Awaited<ReturnType<typeof openApi>> & { registry: Registry
 export async function startApi(h: LedgerHarness, opts: { adminKey: string; clock?: Clock; api?: Partial<Config['api']>; config?: Partial<Config>; logger?: Logger; redis?: boolean; name?: string }): Promise<TestApi> {
   const config: Config = { ...h.config, ...opts.config, adminApiKey: opts.adminKey, api: { ...h.config.api, ...opts.api } };
   const name = opts.name ?? 'api-test';
-  const events = new QueueEvents(QUEUE.accountOps, { connection: new Redis(config.redisUrl, redisOptions('worker', `${name}-events`)), prefix: config.queuePrefix });
-  await events.waitUntilReady();
+  const events = await openQueueEvents(config, QUEUE.accountOps, name);
   const redis = opts.redis
-    ? { limiter: await connectRedis(config.redisUrl, 'producer', `${name}-limiter`, silentLogger), subscriber: await connectRedis(config.redisUrl, 'worker', `${name}-sub`, silentLogger) }
+    ? { limiter: await connectRedis(config, 'producer', `${name}-limiter`, silentLogger), subscriber: await connectRedis(config, 'worker', `${name}-sub`, silentLogger) }
     : null;
   const registry = new Registry();
   const api = await openApi({

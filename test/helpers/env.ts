@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { connectRedis, dropPrefixKeys } from '../../shared/queue/connection.js';
+import { pino } from 'pino';
 
 /**
  * Integration tests run against the real servers that scripts/with-servers.ts starts for `npm test`.
  * Each test file gets its own database and queue prefix, so files run in parallel without sharing state.
  */
-export function isolatedEnv(tag: string): { mongodbUrl: string; redisUrl: string; queuePrefix: string; env: Record<string, string> } {
+export function isolatedEnv(tag: string): { mongodbUrl: string; redisUrl: string; redisClusterNodes: string | null; queuePrefix: string; env: Record<string, string> } {
   const mongo = process.env['MONGODB_URL'];
-  const redisUrl = process.env['REDIS_URL'];
+  const redisClusterNodes = process.env['REDIS_CLUSTER_NODES'] || null;
+  // On a cluster (npm run test:cluster) REDIS_URL only carries credentials, if any.
+  const redisUrl = process.env['REDIS_URL'] ?? (redisClusterNodes ? 'redis://127.0.0.1:6379' : undefined);
   if (!mongo || !redisUrl) {
     throw new Error('integration tests need MONGODB_URL and REDIS_URL: run them with `npm test`, which starts local servers');
   }
@@ -19,10 +22,12 @@ export function isolatedEnv(tag: string): { mongodbUrl: string; redisUrl: string
   return {
     mongodbUrl,
     redisUrl,
+    redisClusterNodes,
     queuePrefix,
     env: {
       MONGODB_URL: mongodbUrl,
       REDIS_URL: redisUrl,
+      ...(redisClusterNodes ? { REDIS_CLUSTER_NODES: redisClusterNodes } : {}),
       FLEET_QUEUE_PREFIX: queuePrefix,
       LOG_LEVEL: 'info',
       NODE_ENV: 'test',
@@ -35,15 +40,10 @@ export function isolatedEnv(tag: string): { mongodbUrl: string; redisUrl: string
 }
 
 /** Removes every key of a queue prefix (bounded SCAN batches), like BullMQ's obliterate for all queues at once. */
-export async function dropQueuePrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+export async function dropQueuePrefix(target: { redisUrl: string; redisClusterNodes: string | null }, prefix: string): Promise<void> {
+  const redis = await connectRedis(target, 'producer', 'drop-prefix', pino({ level: 'silent' }));
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await dropPrefixKeys(redis, prefix);
   } finally {
     redis.disconnect();
   }
