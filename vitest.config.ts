@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['shared/**/*.test.ts', 'config/**/*.test.ts', 'services/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts'],
+    // Tests of a Redis Cluster run on one (npm run test:cluster, vitest.cluster.config.ts).
+    exclude: ['**/node_modules/**', 'test/cluster/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

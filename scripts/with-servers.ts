@@ -1,14 +1,16 @@
 /**
- * The one servers script (SPEC §9): `node dist/scripts/with-servers.js [--install] [--] <command…>`.
+ * The one servers script: `node dist/scripts/with-servers.js [--install] [--redis-cluster N] [--] <command…>`.
  * Uses MONGODB_URL and REDIS_URL when set; otherwise starts local servers (mongod if on the PATH,
  * else FerretDB; redis-server) on free ports in a temporary directory, runs the command with the
  * URLs in its environment, then stops the servers and removes the directory, whatever happened.
+ * `--redis-cluster N` starts a local Redis Cluster of N masters instead of one Redis (unless
+ * REDIS_CLUSTER_NODES is set) and hands the command REDIS_CLUSTER_NODES.
  * `--install` only makes sure the server binaries exist (used by CI before the tests).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { ensureFerretdb, ensurePromtool, ensureRedisServer, onPath } from './servers/install.js';
-import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, stopServer, type RunningServer } from './servers/local-servers.js';
+import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, startRedisCluster, stopServer, type RunningServer } from './servers/local-servers.js';
 
 const log = (msg: string) => process.stderr.write(`[servers] ${msg}\n`);
 
@@ -21,9 +23,19 @@ async function main(): Promise<number> {
     log('server binaries and promtool ready');
     return 0;
   }
-  const command = args[0] === '--' ? args.slice(1) : args;
+  let rest = args;
+  let clusterMasters = 0;
+  if (rest[0] === '--redis-cluster') {
+    clusterMasters = Number(rest[1]);
+    if (!Number.isInteger(clusterMasters) || clusterMasters < 3) {
+      log('--redis-cluster takes the number of masters, at least 3 (what redis-cli --cluster create requires)');
+      return 2;
+    }
+    rest = rest.slice(2);
+  }
+  const command = rest[0] === '--' ? rest.slice(1) : rest;
   if (command.length === 0) {
-    log('usage: with-servers [--install] [--] <command> [args…]');
+    log('usage: with-servers [--install] [--redis-cluster N] [--] <command> [args…]');
     return 2;
   }
 
@@ -45,7 +57,8 @@ async function main(): Promise<number> {
   process.on('exit', () => servers.forEach(killServerNow));
 
   try {
-    if (!env['MONGODB_URL'] || !env['REDIS_URL']) dir = makeServerDir();
+    const wantCluster = clusterMasters > 0 && !env['REDIS_CLUSTER_NODES'];
+    if (!env['MONGODB_URL'] || wantCluster || (!clusterMasters && !env['REDIS_URL'])) dir = makeServerDir();
     if (!env['MONGODB_URL']) {
       const started = await startMongo(dir!);
       servers.push(...started);
@@ -56,7 +69,12 @@ async function main(): Promise<number> {
       if (postgres) env['FLEET_POSTGRES_URL'] = postgres.url;
       log(`${started.map((s) => s.name).join(' on ')} at ${mongo.url}`);
     }
-    if (!env['REDIS_URL']) {
+    if (wantCluster) {
+      const cluster = await startRedisCluster(dir!, clusterMasters);
+      servers.push(...cluster.nodes);
+      env['REDIS_CLUSTER_NODES'] = cluster.seeds;
+      log(`redis cluster of ${clusterMasters} masters at ${cluster.seeds}`);
+    } else if (!clusterMasters && !env['REDIS_URL']) {
       const redis = await startRedis(dir!, { appendOnly: env['FLEET_REDIS_AOF'] === '1' });
       servers.push(redis);
       env['REDIS_URL'] = redis.url;

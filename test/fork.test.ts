@@ -17,7 +17,7 @@ let fk: AssessDeps;
 const clock = new FixedClock(new Date('2026-11-18T16:00:00Z'));
 
 beforeAll(async () => {
-  h = await startLedger('fork');
+  h = await startLedger('fork', { replicas: 2 });
   h.deps.clock = clock;
   fk = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
 });

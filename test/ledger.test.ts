@@ -8,7 +8,7 @@ import { type LedgerHarness, openAccount, startLedger } from './helpers/ledger-h
 
 let h: LedgerHarness;
 beforeAll(async () => {
-  h = await startLedger('ledger', { env: { FLEET__QUEUES__ACCOUNT_OPS__WORKER_CONCURRENCY: '16' } });
+  h = await startLedger('ledger', { replicas: 2, env: { FLEET__QUEUES__ACCOUNT_OPS__WORKER_CONCURRENCY: '16' } });
 });
 afterAll(async () => h?.close());
 

@@ -142,6 +142,53 @@ export async function startRedis(dir: string, opts: { appendOnly: boolean }): Pr
   return launch('redis', ensureRedisServer(), args, port, dir, `redis://127.0.0.1:${port}`);
 }
 
+const CLUSTER_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * A local Redis Cluster of `count` masters (no replicas), for tests and for trying the fleet on a
+ * cluster: each node in its own folder with its own cluster bus port, the slots spread by
+ * `redis-cli --cluster create`, ready once every node reports cluster_state:ok.
+ */
+export async function startRedisCluster(dir: string, count: number): Promise<{ nodes: RunningServer[]; seeds: string }> {
+  const nodes: RunningServer[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const busPort = await freePort();
+      const nodeDir = join(dir, `redis-cluster-${i}`);
+      mkdirSync(nodeDir);
+      const args = [
+        '--port', String(port),
+        '--bind', '127.0.0.1',
+        '--dir', nodeDir,
+        '--save', '',
+        '--appendonly', 'no',
+        '--maxmemory-policy', 'noeviction',
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(nodeDir, 'nodes.conf'),
+        '--cluster-port', String(busPort),
+        '--cluster-node-timeout', '5000',
+        '--daemonize', 'no',
+      ];
+      nodes.push(await launch(`redis-cluster-${i}`, ensureRedisServer(), args, port, nodeDir, `redis://127.0.0.1:${port}`));
+    }
+    const addresses = nodes.map((n) => new URL(n.url).host);
+    const cli = join(ensureRedisServer(), '..', 'redis-cli');
+    const created = spawnSync(existsSync(cli) ? cli : 'redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stderr || created.stdout}`);
+    const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
+    const ok = (address: string) => spawnSync(existsSync(cli) ? cli : 'redis-cli', ['-u', `redis://${address}`, 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok');
+    while (!addresses.every(ok)) {
+      if (Date.now() > deadline) throw new Error(`redis cluster ${addresses.join(',')} not ok within ${CLUSTER_READY_TIMEOUT_MS} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { nodes, seeds: addresses.join(',') };
+  } catch (err) {
+    await Promise.all(nodes.map((n) => stopServer(n).catch(() => undefined)));
+    throw err;
+  }
+}
+
 /** Each server leads its own process group; the whole group is signalled (runuser and its child alike). */
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {

@@ -13,7 +13,7 @@ import { type Clock, systemClock } from '../../shared/runtime/clock.js';
 import { type LedgerStores, type LedgerStoresOptions, openLedgerStores } from '../../shared/ledger/stores.js';
 import { RedisDocLocks } from '../../shared/db/doc-locks.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
-import { connectRedis } from '../../shared/queue/connection.js';
+import { connectRedis, type RedisClient } from '../../shared/queue/connection.js';
 import { Producer } from '../../shared/queue/producer.js';
 import { createQueueMetrics } from '../../shared/queue/queue-metrics.js';
 import { createWorker } from '../../shared/queue/worker-runner.js';
@@ -33,33 +33,53 @@ export interface LedgerHarness {
   deps: ReinvestDeps;
   producer: Producer;
   registry: Registry;
+  /** The first account-ops worker (null with `worker: false`). */
   worker: Worker | null;
+  /** Every replica's worker: `replicas: 2` runs a second one as another process would (its own stores and connection). */
+  workers: Worker[];
   /** Runs one operation through the queue and waits for its outcome. */
   run(name: string, data: Record<string, unknown>, id?: string): Promise<Outcome>;
   close(): Promise<void>;
 }
 
-export async function startLedger(tag: string, opts: { env?: Record<string, string>; worker?: boolean; clock?: Clock } = {}): Promise<LedgerHarness> {
+export async function startLedger(tag: string, opts: { env?: Record<string, string>; worker?: boolean; replicas?: number; clock?: Clock } = {}): Promise<LedgerHarness> {
   const iso = isolatedEnv(tag);
   const config = loadConfig({ ...iso.env, ...opts.env });
   const mongo = await connectMongo(config.mongodbUrl, config.mongo, silentLogger);
-  const workerRedis = await connectRedis(config.redisUrl, 'worker', tag, silentLogger);
+  const workerRedis = await connectRedis(config, 'worker', tag, silentLogger);
   // Every "process" of a test locks documents in Redis, as the services do: one process's projector
   // and another's saga then exclude each other on FerretDB's read-then-write updates.
   const storesOf = (o: Omit<LedgerStoresOptions, 'locks'> = {}) => openLedgerStores(mongo, { ...o, locks: new RedisDocLocks(workerRedis, config.queuePrefix) });
   const stores = await storesOf();
-  const producerRedis = await connectRedis(config.redisUrl, 'producer', tag, silentLogger);
+  const producerRedis = await connectRedis(config, 'producer', tag, silentLogger);
   const producer = new Producer(producerRedis, config);
   const registry = new Registry();
   const deps: ReinvestDeps = { stores, config, clock: opts.clock ?? systemClock };
-  let worker: Worker | null = null;
+  const workers: Worker[] = [];
+  const replicaStores: LedgerStores[] = [stores];
+  const replicaRedis: RedisClient[] = [];
   if (opts.worker !== false) {
     const deadLetters = new DeadLetterRepository(mongo);
     await deadLetters.init();
-    const metrics = createQueueMetrics(registry, () => []);
-    worker = createWorker(QUEUE.accountOps, accountOpsHandlers(deps, registry, silentLogger, producer), { connection: workerRedis, config, logger: silentLogger, metrics, deadLetters });
-    void worker.run();
+    for (let i = 0; i < (opts.replicas ?? 1); i++) {
+      // Each replica counts in its own registry, as each process does; the harness's is replica 0's.
+      const replicaRegistry = i === 0 ? registry : new Registry();
+      const metrics = createQueueMetrics(replicaRegistry, () => []);
+      // Replica 0 is this harness's own stores; each further one has its stores, caches and Redis connection.
+      const connection = i === 0 ? workerRedis : await connectRedis(config, 'worker', `${tag}-${i}`, silentLogger);
+      const own = i === 0 ? stores : await storesOf({ skipInit: true });
+      // A test that changes h.deps (a hook, afterPosting) changes it for every replica; only the stores differ.
+      const replicaDeps = i === 0 ? deps : new Proxy(deps, { get: (target, key) => (key === 'stores' ? own : Reflect.get(target, key)) });
+      if (i > 0) {
+        replicaStores.push(own);
+        replicaRedis.push(connection);
+      }
+      const worker = createWorker(QUEUE.accountOps, accountOpsHandlers(replicaDeps, replicaRegistry, silentLogger, producer), { connection, config, logger: silentLogger, metrics, deadLetters });
+      void worker.run();
+      workers.push(worker);
+    }
   }
+  const worker = workers[0] ?? null;
   const queue = producer.queue(QUEUE.accountOps);
   let counter = 0;
   return {
@@ -72,6 +92,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
     producer,
     registry,
     worker,
+    workers,
     async run(name, data, id) {
       const job = await queue.add(name, data, { jobId: id ?? jobId('t', String(data['accountId'] ?? 'x'), `${Date.now()}-${counter++}`) });
       const deadline = Date.now() + 30_000;
@@ -79,7 +100,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
         const state = await job.getState();
         if (state === 'completed') {
           // The answer is out; the projection follows in its batch: written now, so a test can read it.
-          await stores.projector.flush();
+          await Promise.all(replicaStores.map((s) => s.projector.flush()));
           return (await queue.getJob(job.id!))!.returnvalue as Outcome;
         }
         if (state === 'failed') throw new Error(`job ${job.id} failed: ${(await queue.getJob(job.id!))?.failedReason}`);
@@ -88,14 +109,15 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
       }
     },
     async close() {
-      await worker?.close();
-      await stores.close();
+      await Promise.all(workers.map((w) => w.close()));
+      for (const s of replicaStores) await s.close();
+      replicaRedis.forEach((r) => r.disconnect());
       await producer.close();
       workerRedis.disconnect();
       producerRedis.disconnect();
       await mongo.dropDatabase();
       await mongo.close();
-      await dropQueuePrefix(iso.redisUrl, iso.queuePrefix);
+      await dropQueuePrefix(iso, iso.queuePrefix);
     },
   };
 }
