@@ -39,6 +39,10 @@ describe('docker-compose.yml', () => {
     expect(compose.services.api.ports).toEqual([`${defaults.apiPort}:${defaults.apiPort}`]);
   });
 
+  it('runs FLEET_REPLICAS (default 2) of every worker service and one API, which publishes its port', () => {
+    for (const name of SERVICE_NAMES) expect([name, compose.services[name].deploy.replicas]).toEqual([name, name === 'api' ? 1 : '${FLEET_REPLICAS:-2}']);
+  });
+
   it('runs MongoDB 7 and Redis 7 with AOF and noeviction', () => {
     expect(compose.services.mongo.image).toBe('mongo:7');
     expect(compose.services.redis.image).toBe('redis:7');
@@ -49,7 +53,8 @@ describe('docker-compose.yml', () => {
 
   it('has Prometheus scrape exactly the services on their configured ports, with its rule file', () => {
     const prom = read('config/prometheus/prometheus.yml');
-    const targets = prom.scrape_configs.flatMap((c: any) => c.static_configs.flatMap((s: any) => s.targets)).sort();
+    // Every replica: Docker's DNS name of each service, resolved to all its containers.
+    const targets = prom.scrape_configs.flatMap((c: any) => c.dns_sd_configs.flatMap((s: any) => s.names.map((n: string) => `${n}:${s.port}`))).sort();
     expect(targets).toEqual(SERVICE_NAMES.map((n) => `${n}:${defaults.services[n].port}`).sort());
     expect(compose.services.prometheus.volumes).toContain('./config/prometheus:/etc/prometheus:ro');
     expect(prom.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
