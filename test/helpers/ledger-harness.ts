@@ -33,6 +33,8 @@ export interface LedgerHarness {
   deps: ReinvestDeps;
   producer: Producer;
   registry: Registry;
+  /** Every replica's registry (the first is `registry`): a job's metrics are in the one that ran it. */
+  registries: Registry[];
   /** The first account-ops worker (null with `worker: false`). */
   worker: Worker | null;
   /** Every replica's worker: `replicas: 2` runs a second one as another process would (its own stores and connection). */
@@ -56,6 +58,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
   const registry = new Registry();
   const deps: ReinvestDeps = { stores, config, clock: opts.clock ?? systemClock };
   const workers: Worker[] = [];
+  const registries: Registry[] = [registry];
   const replicaStores: LedgerStores[] = [stores];
   const replicaRedis: RedisClient[] = [];
   if (opts.worker !== false) {
@@ -64,6 +67,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
     for (let i = 0; i < (opts.replicas ?? 1); i++) {
       // Each replica counts in its own registry, as each process does; the harness's is replica 0's.
       const replicaRegistry = i === 0 ? registry : new Registry();
+      if (i > 0) registries.push(replicaRegistry);
       const metrics = createQueueMetrics(replicaRegistry, () => []);
       // Replica 0 is this harness's own stores; each further one has its stores, caches and Redis connection.
       const connection = i === 0 ? workerRedis : await connectRedis(config, 'worker', `${tag}-${i}`, silentLogger);
@@ -93,6 +97,7 @@ export async function startLedger(tag: string, opts: { env?: Record<string, stri
     registry,
     worker,
     workers,
+    registries,
     async run(name, data, id) {
       const job = await queue.add(name, data, { jobId: id ?? jobId('t', String(data['accountId'] ?? 'x'), `${Date.now()}-${counter++}`) });
       const deadline = Date.now() + 30_000;
