@@ -53,6 +53,12 @@ export const defaults: Config = {
     connectTimeoutMs: 5000,
     socketTimeoutMs: 30_000,
     maxPoolSize: 20,
+    writeConcern: 'majority',
+    journal: true,
+    wtimeoutMs: 10_000,
+    retryWrites: true,
+    retryReads: true,
+    readPreference: 'primary',
   },
   ledger: {
     groupCommitBatchMax: 64,

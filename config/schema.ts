@@ -113,6 +113,31 @@ export const configSchema = z.strictObject({
     connectTimeoutMs: positiveInt,
     socketTimeoutMs: positiveInt,
     maxPoolSize: positiveInt.max(500),
+    /**
+     * Members that acknowledge every write: 'majority' (an acknowledged journal entry survives a
+     * primary's failover) or a count of members; never 0 (unacknowledged). From the environment a
+     * count is given as its digits (FLEET__MONGO__WRITE_CONCERN=2).
+     */
+    writeConcern: z.preprocess(
+      (v) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v),
+      z.union([z.literal('majority'), positiveInt], "must be 'majority' or a positive number of members"),
+    ),
+    /** Acknowledged only once the write is in the on-disk journal of each member that counts (j). */
+    journal: z.boolean(),
+    /**
+     * How long a write waits for its acknowledgements (keep it below socketTimeoutMs, which otherwise
+     * cuts it short); past it the outcome is unknown and the write is retried.
+     */
+    wtimeoutMs: positiveInt.max(120_000),
+    /** The driver re-sends a write once after a network error or a failover (the server keeps the first outcome). */
+    retryWrites: z.boolean(),
+    /** The driver re-sends a read once after a network error or a failover. */
+    retryReads: z.boolean(),
+    /**
+     * Where reads go. Only the primary: the same connection reads what authorises a write (journal
+     * heads, idempotency keys, saga records, API keys), and a secondary may lag behind it.
+     */
+    readPreference: z.literal('primary'),
   }),
   /** The ledger's hot path: group commit, the head cache and the projection writer. */
   ledger: z.strictObject({

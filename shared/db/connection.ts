@@ -4,16 +4,46 @@ import type { Logger } from '../runtime/logger.js';
 import { redactUrl } from '../runtime/logger.js';
 
 /**
+ * The durability and routing every operation of the connection inherits (no repository sets its own):
+ * writes acknowledged by a majority of members, each with the write in its on-disk journal, retried
+ * once by the driver after a failover; reads from the primary only (docs/scaling.md).
+ */
+export function mongoDurability(opts: Config['mongo']) {
+  return {
+    writeConcern: { w: opts.writeConcern, journal: opts.journal, wtimeoutMS: opts.wtimeoutMs },
+    retryWrites: opts.retryWrites,
+    retryReads: opts.retryReads,
+    readPreference: opts.readPreference,
+  } as const;
+}
+
+/**
+ * URL options that would weaken the configured write concern behind its back (the driver lets a URL's
+ * `journal=false` win over the `writeConcern` option): refused, so the config is the one place.
+ */
+const DURABILITY_URL_OPTIONS = ['w', 'journal', 'j', 'wtimeoutms', 'wtimeout', 'fsync', 'readpreference', 'retrywrites', 'retryreads'];
+
+function refuseDurabilityInUrl(url: string): void {
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  const found = [...new URLSearchParams(query).keys()].filter((k) => DURABILITY_URL_OPTIONS.includes(k.toLowerCase()));
+  if (found.length > 0) {
+    throw new Error(`mongodb at ${redactUrl(url)}: ${found.join(', ')} in the URL; set mongo.writeConcern, journal, wtimeoutMs, retryWrites, retryReads and readPreference in the config instead`);
+  }
+}
+
+/**
  * One connection per process (not mongoose's global default, so tests and tools can hold several).
  * int64 fields come back as bigint (useBigInt64), never as a lossy number or a Long to convert.
  * Indexes are built on purpose by each repository's init, not implicitly on first use.
  */
 export async function connectMongo(url: string, opts: Config['mongo'], logger: Logger): Promise<Connection> {
+  refuseDurabilityInUrl(url);
   const connection = mongoose.createConnection(url, {
     serverSelectionTimeoutMS: opts.serverSelectionTimeoutMs,
     connectTimeoutMS: opts.connectTimeoutMs,
     socketTimeoutMS: opts.socketTimeoutMs,
     maxPoolSize: opts.maxPoolSize,
+    ...mongoDurability(opts),
     useBigInt64: true,
     autoIndex: false,
     autoCreate: true,

@@ -65,10 +65,13 @@ export async function insertBatch(model: Model<never> | Model<unknown>, docs: un
   try {
     await model.collection.insertMany(docs as never[], { ordered: false });
   } catch (err) {
-    const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number }; result?: { insertedCount?: number } };
+    const e = err as { writeErrors?: Array<{ index: number; code: number }> | { index: number; code: number }; result?: { insertedCount?: number; getWriteConcernError?: () => unknown } };
     const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
     const insertedCount = e.result?.insertedCount;
-    const consistent = list.length > 0 && list.every((w) => w.code === 11000) && (insertedCount === undefined || insertedCount === docs.length - list.length);
+    // A write-concern error (a majority not reached in wtimeout) beside the duplicates leaves the other
+    // documents' fate unknown: the whole batch fails, and its retry decides each one from the unique keys.
+    const concernFailed = !!e.result?.getWriteConcernError?.();
+    const consistent = !concernFailed && list.length > 0 && list.every((w) => w.code === 11000) && (insertedCount === undefined || insertedCount === docs.length - list.length);
     if (!consistent) throw err;
     for (const w of list) results[w.index] = 'duplicate';
   }
