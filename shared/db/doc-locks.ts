@@ -52,21 +52,30 @@ export class RedisDocLocks implements DocLocks {
     if (ids.length === 0) return { ids: new Set(), release: async () => undefined };
     const token = randomBytes(12).toString('hex');
     const keys = ids.map((id) => `${this.prefix}:doclock:${id}`);
-    const got = (
-      await Promise.all(
-        this.groups(keys).map(async (slot) => {
-          const taken = (await this.redis.eval(ACQUIRE, slot.length, ...slot.map((i) => keys[i]!), token, String(LOCK_TTL_MS))) as number[];
-          return taken.map((n) => slot[n - 1]!);
-        }),
-      )
-    ).flat();
-    const held = got.map((i) => keys[i]!);
-    return {
-      ids: new Set(got.map((i) => ids[i]!)),
-      release: async () => {
-        if (held.length > 0) await Promise.all(this.groups(held).map((slot) => this.redis.eval(RELEASE, slot.length, ...slot.map((i) => held[i]!), token)));
-      },
+    const startedAt = Date.now();
+    const release = async (held: string[]) => {
+      if (held.length > 0) await Promise.all(this.groups(held).map((slot) => this.redis.eval(RELEASE, slot.length, ...slot.map((i) => held[i]!), token)));
     };
+    const settled = await Promise.allSettled(
+      this.groups(keys).map(async (slot) => {
+        const taken = (await this.redis.eval(ACQUIRE, slot.length, ...slot.map((i) => keys[i]!), token, String(LOCK_TTL_MS))) as number[];
+        return taken.map((n) => slot[n - 1]!);
+      }),
+    );
+    const got = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+    const held = got.map((i) => keys[i]!);
+    // One slot's script failing must not leave the others' locks to expire: give them back, then fail.
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await release(held).catch(() => undefined);
+      throw failed.reason;
+    }
+    // Locks taken long ago (a slot's script stalled in a failover) may be about to expire: a miss, not a hold.
+    if (Date.now() - startedAt > LOCK_TTL_MS / 3) {
+      await release(held).catch(() => undefined);
+      return { ids: new Set(), release: async () => undefined };
+    }
+    return { ids: new Set(got.map((i) => ids[i]!)), release: () => release(held) };
   }
 }
 
@@ -94,6 +103,7 @@ export class LocalDocLocks implements DocLocks {
 }
 
 const WAIT_STEP_MS = 5;
+const WAIT_STEP_MS_MAX = 200;
 const WAIT_MS_MAX = 30_000;
 
 /**
@@ -103,7 +113,7 @@ const WAIT_MS_MAX = 30_000;
 export async function withDocLocks<T>(locks: DocLocks, ids: string[], task: () => Promise<T>): Promise<T> {
   const wanted = [...new Set(ids)];
   const deadline = Date.now() + WAIT_MS_MAX;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     const got = await locks.acquire(wanted);
     if (got.ids.size === wanted.length) {
       try {
@@ -114,6 +124,9 @@ export async function withDocLocks<T>(locks: DocLocks, ids: string[], task: () =
     }
     await got.release();
     if (Date.now() > deadline) throw new Error(`documents ${wanted.slice(0, 5).join(', ')} stayed locked for ${WAIT_MS_MAX} ms`);
-    await new Promise((r) => setTimeout(r, WAIT_STEP_MS * (1 + Math.random())));
+    // Backoff with jitter: two writers that each took part of the other's set (one slot each, on a
+    // cluster) drift apart instead of retrying in step.
+    const step = Math.min(WAIT_STEP_MS * 2 ** Math.min(attempt, 6), WAIT_STEP_MS_MAX);
+    await new Promise((r) => setTimeout(r, step * (0.5 + Math.random())));
   }
 }

@@ -17,14 +17,19 @@ export class SharedHeads {
     private readonly ttlMs: number,
   ) {}
 
-  // The account's id is the hash tag of both keys: one script reads and writes them, which a Redis
-  // Cluster allows only within one slot.
+  // On a cluster the account's id is the hash tag of both keys: one script reads and writes them,
+  // which a cluster allows only within one slot. On one Redis the names stay as they were, so
+  // processes of two versions still share leases during a rolling upgrade.
+  private tag(accountId: string): string {
+    return this.redis.isCluster ? `{${accountId}}` : accountId;
+  }
+
   private key(accountId: string): string {
-    return `${this.prefix}:head:{${accountId}}`;
+    return `${this.prefix}:head:${this.tag(accountId)}`;
   }
 
   private leaseKey(accountId: string): string {
-    return `${this.prefix}:lease:{${accountId}}`;
+    return `${this.prefix}:lease:${this.tag(accountId)}`;
   }
 
   /**
