@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import cliProgress from 'cli-progress';
 import { pino } from 'pino';
 import { z } from 'zod';
@@ -17,7 +18,7 @@ import { connectMongo } from '../shared/db/connection.js';
 import { openLedgerStores } from '../shared/ledger/stores.js';
 import { connectRedis } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
-import { FleetProcess } from './simulation/fleet-control.js';
+import { FleetProcess, stopFleets } from './simulation/fleet-control.js';
 import { csvMarket, syntheticMarket } from './simulation/market.js';
 import { renderReport } from './simulation/report.js';
 import { type DayProgress, OPERATOR_APPROVES, finalState, newRunId, simulate } from './simulation/run.js';
@@ -148,6 +149,21 @@ async function stop(fleet: FleetProcess, producer: Producer, redis: { quit(): Pr
   await producer.close();
   await redis.quit().catch(() => undefined);
   await mongo.close().catch(() => undefined);
+}
+
+// A stop signal (Ctrl-C, kill, npm's forwarded SIGTERM) stops the fleet this run started before
+// leaving: by default the simulator would die alone and its fleet, a child outside anyone's reach
+// when the simulator runs on its own, would keep running. The run is abandoned, not finished. A
+// second signal (a Ctrl-C arrives both from the terminal and through npm) changes nothing: dying
+// then would break the pipe the fleet is logging into while it stops (fleet.stop kills it at 30 s).
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    err(`simulation: ${signal}; stopping the fleet`);
+    void stopFleets().finally(() => process.exit(128 + (osConstants.signals[signal] ?? 1)));
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -6,9 +6,11 @@
  * `--redis-cluster N` starts a local Redis Cluster of N masters instead of one Redis (unless
  * REDIS_CLUSTER_NODES is set) and hands the command REDIS_CLUSTER_NODES.
  * `--install` only makes sure the server binaries exist (used by CI before the tests).
+ * SIGINT/SIGTERM/SIGHUP stop the command's whole process group, then the servers (command-group.ts).
  */
-import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { loadConfig } from '../config/load.js';
+import { runCommandGroup } from './servers/command-group.js';
 import { ensureFerretdb, ensurePromtool, ensureRedisServer, onPath } from './servers/install.js';
 import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, startRedisCluster, stopServer, type RunningServer } from './servers/local-servers.js';
 
@@ -38,6 +40,21 @@ async function main(): Promise<number> {
     log('usage: with-servers [--install] [--redis-cluster N] [--] <command> [args…]');
     return 2;
   }
+
+  // Signals are ours from here to the last server stopped: one that comes while the servers start
+  // stops them once they are up (a launch waits at most its readiness timeout), and one during their
+  // stop must not kill us half way and leave the rest running. While the command runs,
+  // runCommandGroup passes them on to it.
+  let stopSignal: NodeJS.Signals | undefined;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      stopSignal ??= signal;
+    });
+  }
+  const stoppedEarly = () => {
+    if (stopSignal) log(`${stopSignal} while starting the servers; stopping them`);
+    return stopSignal !== undefined;
+  };
 
   const env = { ...process.env };
   // The tests validate the Prometheus rules with promtool; found or fetched once, then on PATH.
@@ -69,7 +86,9 @@ async function main(): Promise<number> {
       if (postgres) env['FLEET_POSTGRES_URL'] = postgres.url;
       log(`${started.map((s) => s.name).join(' on ')} at ${mongo.url}`);
     }
-    if (wantCluster) {
+    if (stopSignal) {
+      // Stopping already: no more servers; the ones up are stopped below.
+    } else if (wantCluster) {
       const cluster = await startRedisCluster(dir!, clusterMasters);
       servers.push(...cluster.nodes);
       env['REDIS_CLUSTER_NODES'] = cluster.seeds;
@@ -85,24 +104,23 @@ async function main(): Promise<number> {
     await cleanup();
     return 1;
   }
-
-  const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env, shell: false });
-  // The child shares our terminal's process group and gets a Ctrl-C itself; a signal sent to us
-  // alone (kill, CI) is passed on. Either way we wait for the child, then stop the servers.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (child.exitCode === null) child.kill(signal);
-    });
+  if (stoppedEarly()) {
+    await cleanup();
+    return 128 + (constants.signals[stopSignal!] ?? 1);
   }
-  const code = await new Promise<number>((resolve) => {
-    child.once('error', (err) => {
-      log(`could not run ${command[0]}: ${err.message}`);
-      resolve(127);
-    });
-    child.once('exit', (exitCode, signal) =>
-      resolve(exitCode ?? 128 + (signal ? (constants.signals[signal] ?? 1) : 1)),
-    );
-  });
+
+  // The command and everything it starts form one process group, stopped as a whole (see
+  // command-group.ts). The limit outlasts the fleet's own (it kills a service at twice the shutdown
+  // deadline plus 5 s), so a graceful stop is never cut short; it is there for a command that
+  // ignores the signal.
+  const deadlineMs = (() => {
+    try {
+      return loadConfig(env).shutdownDeadlineMs;
+    } catch {
+      return 10_000; // a bad config is the command's to report
+    }
+  })();
+  const code = await runCommandGroup(command, env, { killAfterMs: deadlineMs * 2 + 10_000, leftoverGraceMs: deadlineMs + 2000, log });
   await cleanup();
   return code;
 }

@@ -12,6 +12,14 @@ const distRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IDLE_POLL_MS = 15;
 const READY_TIMEOUT_MS = 90_000;
 
+/** Every fleet started and not yet stopped, so that a signal to the simulator can stop them (stopFleets). */
+const live = new Set<FleetProcess>();
+
+/** Stops every fleet this process started, including one still starting. */
+export async function stopFleets(): Promise<void> {
+  await Promise.all([...live].map((f) => f.stop()));
+}
+
 /** The whole fleet as separate processes under `npm run fleet`'s supervisor, its output in a log file. */
 export class FleetProcess {
   private constructor(
@@ -27,6 +35,8 @@ export class FleetProcess {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const fleet = new FleetProcess(child, byService, apiPort);
+    live.add(fleet);
+    child.once('exit', () => live.delete(fleet));
     await fleet.waitReady();
     return fleet;
   }
@@ -47,7 +57,8 @@ export class FleetProcess {
 
   /** SIGTERM to the supervisor, which stops every service gracefully. */
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
+    // Gone already, by exit or by signal (a killed child's exitCode stays null: it would be waited on for nothing).
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once('exit', r));
     this.child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);

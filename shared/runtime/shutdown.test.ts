@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { Lifecycle } from './shutdown.js';
+import { Lifecycle, shutdownBudget } from './shutdown.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -22,10 +22,10 @@ describe('Lifecycle shutdown', () => {
     expect(exitCode).toBe(0);
   });
 
-  it('forces workers closed once the deadline passes, then carries on', async () => {
+  it('forces workers closed once the drain budget is spent, then carries on', async () => {
     const events: string[] = [];
     let exitCode: number | undefined;
-    const life = new Lifecycle(silent, 50, { ready: true }, (code) => {
+    const life = new Lifecycle(silent, 200, { ready: true }, (code) => {
       exitCode = code;
     });
     life.addWorker({
@@ -39,8 +39,35 @@ describe('Lifecycle shutdown', () => {
     const startedAt = Date.now();
     await life.shutdown('SIGTERM');
     expect(events).toEqual(['close force=false', 'close force=true', 'redis']);
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(45);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(shutdownBudget(200).drainMs - 5);
     expect(exitCode).toBe(0);
+  });
+
+  it('exits 1 within the deadline when a close hangs (a MongoDB that stopped answering)', async () => {
+    let exitCode: number | undefined;
+    let startedAt = 0;
+    const exited = new Promise<number>((resolve) => {
+      const life = new Lifecycle(silent, 300, { ready: true }, (code) => {
+        exitCode = code;
+        resolve(Date.now());
+      });
+      life.addConnection({ name: 'mongodb', close: () => new Promise(() => undefined) });
+      life.addConnection({ name: 'redis', close: async () => undefined });
+      startedAt = Date.now();
+      void life.shutdown('SIGTERM');
+    });
+    const at = await exited;
+    expect(exitCode).toBe(1);
+    // At the hard stop, not before (the close got its chance) and not after the deadline.
+    expect(at - startedAt).toBeGreaterThanOrEqual(shutdownBudget(300).hardStopMs - 5);
+    expect(at - startedAt).toBeLessThanOrEqual(300);
+  });
+
+  it('spends the deadline on the drain first, leaving a slice for the closes and the log flush', () => {
+    expect(shutdownBudget(10_000)).toEqual({ drainMs: 8000, hardStopMs: 9800, flushMs: 200 });
+    const small = shutdownBudget(100);
+    expect(small.drainMs).toBeLessThan(small.hardStopMs);
+    expect(small.hardStopMs).toBeLessThanOrEqual(100);
   });
 
   it('keeps going when one resource fails to close', async () => {

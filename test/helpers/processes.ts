@@ -6,6 +6,19 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(ROOT, 'dist');
 
 /** A real child process whose output lines are kept for assertions. */
+/** Appends every whole line the child writes (stdout and stderr) to `lines`. */
+export function collectLines(child: ChildProcess, lines: string[]): void {
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let buffered = '';
+    stream.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      lines.push(...parts);
+    });
+  }
+}
+
 export class Proc {
   readonly lines: string[] = [];
   readonly child: ChildProcess;
@@ -13,15 +26,7 @@ export class Proc {
 
   constructor(script: string, env: Record<string, string>) {
     this.child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    for (const stream of [this.child.stdout!, this.child.stderr!]) {
-      let buffered = '';
-      stream.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        const parts = buffered.split('\n');
-        buffered = parts.pop() ?? '';
-        this.lines.push(...parts);
-      });
-    }
+    collectLines(this.child, this.lines);
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
