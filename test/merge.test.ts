@@ -29,7 +29,7 @@ const FAST_LOCKS = { FLEET__QUEUES__MERGE__LOCK_DURATION_MS: '4000', FLEET__QUEU
 
 beforeAll(async () => {
   // The scan's triggers are tested on accounts opened today: no child grace period here (it has unit tests).
-  h = await startLedger('merge', { clock, replicas: 2, env: { ...FAST_LOCKS, FLEET__CONSOLIDATION__CHILD_GRACE_DAYS: '0' } });
+  h = await startLedger('merge', { clock, env: { ...FAST_LOCKS, FLEET__CONSOLIDATION__CHILD_GRACE_DAYS: '0' } });
   fk = await openForkingDeps(h.mongo, h.stores, h.config, clock, h.producer.queue(QUEUE.fork));
   cd = await openConsolidationDeps(h.mongo, h.stores, h.config, clock);
 });
