@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { SERVICE_NAMES, type ServiceName } from '../config/schema.js';
+import { servicePortEnv } from './servers/ports.js';
 
 const EXIT_CONFIG = 78;
 const RESTART_DELAY_MS_MIN = 500;
@@ -44,7 +45,6 @@ function pipeLines(stream: NodeJS.ReadableStream | null, name: string, width: nu
 }
 
 const replicaCount = z.coerce.number().int().min(1).max(32);
-const servicePortEnv = (name: ServiceName) => `FLEET__SERVICES__${name.toUpperCase().replace(/-/g, '_')}__PORT`;
 
 /** How many processes of each service, and the port stride between replicas, from the environment (validated). */
 function replicaPlan(env: NodeJS.ProcessEnv, names: ServiceName[]): { count: Record<ServiceName, number>; stride: number } {

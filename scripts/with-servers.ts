@@ -8,9 +8,8 @@
  * `--install` only makes sure the server binaries exist (used by CI before the tests).
  * SIGINT/SIGTERM/SIGHUP stop the command's whole process group, then the servers (command-group.ts).
  */
-import { constants } from 'node:os';
 import { loadConfig } from '../config/load.js';
-import { runCommandGroup } from './servers/command-group.js';
+import { exitCodeOf, runCommandGroup } from './servers/command-group.js';
 import { ensureFerretdb, ensurePromtool, ensureRedisServer, onPath } from './servers/install.js';
 import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, startRedisCluster, stopServer, type RunningServer } from './servers/local-servers.js';
 
@@ -106,7 +105,7 @@ async function main(): Promise<number> {
   }
   if (stoppedEarly()) {
     await cleanup();
-    return 128 + (constants.signals[stopSignal!] ?? 1);
+    return exitCodeOf(null, stopSignal!);
   }
 
   // The command and everything it starts form one process group, stopped as a whole (see

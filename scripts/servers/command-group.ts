@@ -36,11 +36,13 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+/** Signals every process of the group; false when there is no such group (ESRCH: gone already). */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pgid, signal);
+    return true;
   } catch {
-    // ESRCH: the group is gone already.
+    return false;
   }
 }
 
@@ -53,7 +55,8 @@ async function groupGone(pgid: number, withinMs: number): Promise<boolean> {
   return true;
 }
 
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null) => code ?? 128 + (signal ? (constants.signals[signal] ?? 1) : 1);
+/** A process's exit code as a shell reports it: its own, or 128 + the number of the signal that ended it. */
+export const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null) => code ?? 128 + (signal ? (constants.signals[signal] ?? 1) : 1);
 
 /** Runs the command in its own group; resolves with its exit code once the whole group is gone. */
 export async function runCommandGroup(command: string[], env: NodeJS.ProcessEnv, opts: GroupOptions): Promise<number> {

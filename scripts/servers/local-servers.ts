@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { signalGroup } from './command-group.js';
 import { ensureFerretdb, ensureRedisServer, onPath } from './install.js';
 
 export interface RunningServer {
@@ -190,27 +191,23 @@ export async function startRedisCluster(dir: string, count: number): Promise<{ n
 }
 
 /** Each server leads its own process group; the whole group is signalled (runuser and its child alike). */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    child.kill(signal);
-  }
+function signalServer(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (!signalGroup(child.pid!, signal)) child.kill(signal);
 }
 
 export async function stopServer(server: RunningServer): Promise<void> {
   const child = server.process;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  signalGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), STOP_TIMEOUT_MS);
+  signalServer(child, 'SIGTERM');
+  const timer = setTimeout(() => signalServer(child, 'SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
 }
 
 /** Last resort when this process is exiting: no waiting, just make sure nothing is left running. */
 export function killServerNow(server: RunningServer): void {
-  if (server.process.exitCode === null) signalGroup(server.process, 'SIGKILL');
+  if (server.process.exitCode === null) signalServer(server.process, 'SIGKILL');
 }
 
 export function makeServerDir(): string {

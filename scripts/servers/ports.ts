@@ -1,6 +1,9 @@
 import { SERVICE_NAMES, type ServiceName } from '../../config/schema.js';
 import { freePort } from './local-servers.js';
 
+/** `FLEET__SERVICES__ACCOUNT_OPS__PORT`: the variable that sets a service's health and metrics port. */
+export const servicePortEnv = (name: ServiceName) => `FLEET__SERVICES__${name.toUpperCase().replace(/-/g, '_')}__PORT`;
+
 /** Free ports for every service's health endpoint and the API, as environment overrides. */
 export async function portEnv(): Promise<{ env: Record<string, string>; ports: Record<ServiceName, number>; apiPort: number }> {
   const ports = {} as Record<ServiceName, number>;
@@ -18,7 +21,7 @@ export async function portEnv(): Promise<{ env: Record<string, string>; ports: R
   };
   for (const name of SERVICE_NAMES) {
     ports[name] = await distinct();
-    env[`FLEET__SERVICES__${name.toUpperCase().replace(/-/g, '_')}__PORT`] = String(ports[name]);
+    env[servicePortEnv(name)] = String(ports[name]);
   }
   const apiPort = await distinct();
   env['API_PORT'] = String(apiPort);

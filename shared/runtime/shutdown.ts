@@ -51,7 +51,6 @@ export class Lifecycle {
   /** What is being closed right now, to name it if the deadline passes first. */
   private readonly pending = new Set<string>();
   private stopping: Promise<void> | undefined;
-  private exited = false;
 
   constructor(
     private readonly logger: Logger,
@@ -85,24 +84,16 @@ export class Lifecycle {
     return this.stopping;
   }
 
-  /** Exits once: the hard stop and a shutdown that completes at the same moment do not both exit. */
-  private finish(code: number): void {
-    if (this.exited) return;
-    this.exited = true;
-    this.exit(code);
-  }
-
   private async run(reason: string, exitCode: number): Promise<void> {
     const startedAt = Date.now();
     const budget = shutdownBudget(this.deadlineMs);
     this.logger.info({ reason, deadlineMs: this.deadlineMs }, 'shutting down');
     // The deadline is a promise to whoever sent the signal: if a close hangs, leave anyway
     // (non-zero: it was not clean). Kept ref'd so that the exit is always this explicit one.
-    let hardStopped!: () => void;
+    let hardTimer: NodeJS.Timeout | undefined;
     const hardStop = new Promise<'hard-stop'>((resolve) => {
-      hardStopped = () => resolve('hard-stop');
+      hardTimer = setTimeout(() => resolve('hard-stop'), budget.hardStopMs);
     });
-    const hardTimer = setTimeout(hardStopped, budget.hardStopMs);
 
     const steps = async () => {
       this.health.ready = false;
@@ -118,12 +109,12 @@ export class Lifecycle {
     if (outcome === 'hard-stop') {
       this.logger.error({ deadlineMs: this.deadlineMs, pending: [...this.pending] }, 'shutdown deadline reached with closes still pending; exiting');
       await settleWithin(flushLogger(this.logger), budget.flushMs);
-      this.finish(1);
+      this.exit(1);
       return;
     }
     this.logger.info({ tookMs: Date.now() - startedAt }, 'shutdown complete');
     await settleWithin(flushLogger(this.logger), Math.max(budget.flushMs, startedAt + this.deadlineMs - Date.now()));
-    this.finish(exitCode);
+    this.exit(exitCode);
   }
 
   /**
