@@ -7,7 +7,7 @@ import base from './vitest.config.js';
 export default defineConfig({
   test: {
     ...base.test,
-    include: ['test/ledger.test.ts', 'test/fork.test.ts', 'test/fork-processes.test.ts', 'test/merge.test.ts', 'test/chaos.test.ts', 'test/cluster/**/*.test.ts'],
+    include: ['test/ledger.test.ts', 'test/fork.test.ts', 'test/fork-processes.test.ts', 'test/merge.test.ts', 'test/chaos.test.ts', 'test/doc-locks.test.ts', 'test/cluster/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
   },
 });
