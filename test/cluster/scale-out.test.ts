@@ -21,7 +21,6 @@ import { DIST, Proc, httpGet } from '../helpers/processes.js';
 const iso = isolatedEnv('scale');
 const quiet = pino({ level: 'silent' });
 const ADMIN = 'scale-admin-key-0123456789';
-const STRIDE = 7;
 let fleet: Proc | undefined;
 
 afterAll(async () => {
@@ -39,8 +38,12 @@ describe('the fleet on a Redis Cluster with two replicas of every service', () =
   it('keeps a hundred concurrent deposits and fifty transfers exact, spreads the queues over the masters, and passes verify', async () => {
     expect(iso.redisClusterNodes, 'run with `npm run test:cluster`, which starts a cluster').toBeTruthy();
     const { env, ports, apiPort } = await portEnv();
-    // Replica 1 listens STRIDE ports above replica 0; the free ports portEnv found are spaced apart by the OS, so check them.
-    for (const port of [...Object.values(ports), apiPort]) expect((await httpGet(`http://127.0.0.1:${port + STRIDE}/`).catch(() => ({ status: 0 }))).status).toBe(0);
+    // Replica 1 listens STRIDE ports above replica 0: a stride that lands on none of the ports
+    // portEnv handed out and on nothing listening.
+    const base = [...Object.values(ports), apiPort];
+    const free = async (port: number) => port <= 65535 && !base.includes(port) && (await httpGet(`http://127.0.0.1:${port}/`).catch(() => ({ status: 0 }))).status === 0;
+    let STRIDE = 7;
+    while (!(await Promise.all(base.map((p) => free(p + STRIDE)))).every(Boolean)) STRIDE += 1;
     fleet = new Proc(join(DIST, 'scripts', 'fleet.js'), { ...iso.env, ...env, ADMIN_API_KEY: ADMIN, FLEET_REPLICAS: '2', FLEET_REPLICA_PORT_STRIDE: String(STRIDE), FLEET__SHUTDOWN_DEADLINE_MS: '3000' });
     await Promise.all(
       SERVICE_NAMES.flatMap((name) => [0, 1].map((i) => waitFor(`${name}#${i} ready`, async () => (await httpGet(`http://127.0.0.1:${ports[name] + i * STRIDE}/readyz`)).status === 200, 60_000, 100))),
