@@ -273,7 +273,7 @@ describe('dead letters', () => {
     expect((await run('discard', letterId, { reason: 'done by hand' })).out.state).toBe('discarded');
     expect((await run('discard', letterId, { reason: 'twice' })).code).toBe(1);
     await expect(run('discard', letterId)).rejects.toThrow('usage');
-    const audit = await h.stores.audit.model.find({ chain: DEAD_LETTER_CHAIN, 'after.id': letterId }).lean();
+    const audit = await h.stores.audit.model.find({ chain: DEAD_LETTER_CHAIN, 'after.id': letterId }).sort({ seq: 1 }).lean();
     expect(audit.map((a) => [a.action, a.actor.startsWith('cli:')])).toEqual([['dead-letter-replay', true], ['dead-letter-discard', true]]);
     expect((await verifyLedger(h.stores, { idle: true })).problems).toEqual([]);
   });
