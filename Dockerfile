@@ -8,7 +8,9 @@ COPY config ./config
 COPY shared ./shared
 COPY services ./services
 COPY scripts ./scripts
-RUN npx tsc -p tsconfig.build.json
+COPY console ./console
+# The services, and the console's static pages that the api serves from dist/console.
+RUN npx tsc -p tsconfig.build.json && npx vite build --config console/vite.config.ts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

@@ -29,6 +29,7 @@ export const defaults: Config = {
   apiPort: 8080,
   apiTlsCert: null,
   apiTlsKey: null,
+  apiSessionSecret: null,
   shutdownDeadlineMs: 10_000,
   clock: { mode: 'live' },
   api: {
@@ -47,6 +48,9 @@ export const defaults: Config = {
     keyRotationGraceMs: 86_400_000,
     corsOrigins: [],
     trustProxy: false,
+    sessionTtlMs: 8 * 3_600_000,
+    queueBoardReadOnly: true,
+    consoleDir: 'dist/console',
   },
   mongo: {
     serverSelectionTimeoutMs: 5000,

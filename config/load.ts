@@ -18,6 +18,7 @@ const NAMED_ENV: Record<string, keyof Config> = {
   API_PORT: 'apiPort',
   API_TLS_CERT: 'apiTlsCert',
   API_TLS_KEY: 'apiTlsKey',
+  API_SESSION_SECRET: 'apiSessionSecret',
 };
 const PATH_PREFIX = 'FLEET__';
 

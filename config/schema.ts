@@ -76,6 +76,11 @@ export const configSchema = z.strictObject({
   /** PEM files of the API's certificate and key: both set, the API speaks HTTPS only. */
   apiTlsCert: z.string().min(1).nullable(),
   apiTlsKey: z.string().min(1).nullable(),
+  /**
+   * Encrypts the browser sessions of the console and Bull Board; every API replica must share it.
+   * Null: a random one per process (a restart signs everyone out, and a session works on one replica).
+   */
+  apiSessionSecret: z.string().min(32, 'must be at least 32 characters').nullable(),
   shutdownDeadlineMs: z.number().int().min(100).max(120_000),
   /** SPEC §10: live reads the wall clock; simulation reads the simulated time the simulator keeps in Redis. */
   clock: z.strictObject({ mode: z.enum(['live', 'simulation']) }),
@@ -107,6 +112,12 @@ export const configSchema = z.strictObject({
     corsOrigins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin such as https://console.example.com')).max(50),
     /** Behind a reverse proxy: take the client address from X-Forwarded-For (the throttle counts per address). */
     trustProxy: z.boolean(),
+    /** How long a browser session (console, Bull Board) lasts after sign-in; the key's own expiry or revocation ends it sooner. */
+    sessionTtlMs: z.number().int().min(60_000).max(7 * 86_400_000),
+    /** Bull Board only shows the queues (its retry, clean and delete bypass the audit chains); false lets admins act there. */
+    queueBoardReadOnly: z.boolean(),
+    /** The console's built files (`npm run build`), relative to the working directory. */
+    consoleDir: z.string().min(1),
   }),
   mongo: z.strictObject({
     serverSelectionTimeoutMs: positiveInt,

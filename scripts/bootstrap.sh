@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a fresh checkout runnable: installs npm dependencies when they are missing or older than the
-# lock file, then compiles to dist/ (incremental, so a second run is quick). Server binaries are
-# handled by scripts/with-servers.ts, which every entry point runs next.
+# lock file, then compiles to dist/ (incremental, so a second run is quick) and builds the console's
+# pages. Server binaries are handled by scripts/with-servers.ts, which every entry point runs next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +14,7 @@ if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ packag
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npx --no-install tsc -p tsconfig.build.json
+# The console's pages, rebuilt only when a file of console/ is newer than the last build.
+if [ ! -f dist/console/index.html ] || [ -n "$(find console -type f -newer dist/console/index.html -print -quit)" ]; then
+  npx --no-install vite build --config console/vite.config.ts --logLevel warn >&2
+fi

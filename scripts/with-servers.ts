@@ -10,7 +10,7 @@
  */
 import { loadConfig } from '../config/load.js';
 import { exitCodeOf, runCommandGroup } from './servers/command-group.js';
-import { ensureFerretdb, ensurePromtool, ensureRedisServer, onPath } from './servers/install.js';
+import { ensureChromium, ensureFerretdb, ensurePromtool, ensureRedisServer, onPath } from './servers/install.js';
 import { killServerNow, makeServerDir, removeServerDir, startMongo, startRedis, startRedisCluster, stopServer, type RunningServer } from './servers/local-servers.js';
 
 const log = (msg: string) => process.stderr.write(`[servers] ${msg}\n`);
@@ -21,7 +21,8 @@ async function main(): Promise<number> {
     if (!process.env['MONGODB_URL'] && !onPath('mongod')) ensureFerretdb();
     if (!process.env['REDIS_URL']) ensureRedisServer();
     ensurePromtool();
-    log('server binaries and promtool ready');
+    ensureChromium();
+    log('server binaries, promtool and chromium ready');
     return 0;
   }
   let rest = args;
@@ -61,6 +62,12 @@ async function main(): Promise<number> {
     env['PROMTOOL'] = ensurePromtool();
   } catch (err) {
     log(`promtool unavailable: ${(err as Error).message}`);
+  }
+  // The console's tests drive Debian's Chromium; found or installed once, then named here.
+  try {
+    env['CHROMIUM_PATH'] = ensureChromium();
+  } catch (err) {
+    log(`chromium unavailable: ${(err as Error).message}`);
   }
   const servers: RunningServer[] = [];
   let dir: string | undefined;

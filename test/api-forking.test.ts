@@ -115,6 +115,9 @@ describe('forking through the API', () => {
     const pending = await call('GET', '/api/v1/reviews?state=PENDING');
     const review = pending.body.items.find((r: { accountId: string }) => r.accountId === 'acc-review');
     expect(review).toMatchObject({ kind: 'fork', state: 'PENDING', forkId: 'fork_acc-review_1' });
+    // What the person decides on: the decision's factors, weights and inputs.
+    const detail = (await call('GET', `/api/v1/reviews/${review.id}`)).body;
+    expect(detail.decision).toMatchObject({ id: review.decisionId, confidence: 0.65, outcome: 'review', equity: '120000.00', factors: { market: { score: expect.any(Number) }, performance: { score: expect.any(Number) }, systemLoad: { score: expect.any(Number) }, timing: { score: expect.any(Number) } }, inputs: expect.any(Object) });
     const approved = await call('POST', `/api/v1/reviews/${review.id}/approve`, { note: 'looks fine' });
     expect(approved.body).toMatchObject({ state: 'APPROVED', decidedBy: 'admin-env', note: 'looks fine' });
     const twice = await call('POST', `/api/v1/reviews/${review.id}/reject`);
@@ -175,6 +178,7 @@ describe('consolidation through the API', () => {
     await cd.opportunities.recordOnce({ _id: `copp_acc-cm-rs_${date}`, accountId: 'acc-cm-rs', ownerId: 'owner-1', date, seq: 1, fired: ['operational-efficiency'], strategy: 'parent', targetId: 'acc-cm-r', sourceIds: ['acc-cm-rs'], amount: null, urgency: 'medium', confidence: 0.6, action: 'review', assessment: {}, inputs: {}, mergeIds: [], reviewId: null, createdAt: clock.now() });
     const { review } = await cd.reviews.file({ kind: 'merge', accountId: 'acc-cm-rs', ownerId: 'owner-1', decisionId: `copp_acc-cm-rs_${date}`, urgency: 'medium', day: date, now: clock.now(), snoozeDays: 10 });
     expect(review!._id).toBe(`rev_merge_acc-cm-rs_${date}`);
+    expect((await call('GET', `/api/v1/reviews/${review!._id}`)).body.decision).toMatchObject({ id: `copp_acc-cm-rs_${date}`, fired: ['operational-efficiency'], strategy: 'parent', targetId: 'acc-cm-r', confidence: 0.6 });
     expect((await call('POST', `/api/v1/reviews/${review!._id}/approve`, {})).status).toBe(200);
     await waitFor('the approved merge', async () => (await cash('acc-cm-r')) === '49000.00', 20_000, 100);
     expect((await call('GET', '/api/v1/consolidation/opportunities')).body.items[0]).toMatchObject({ accountId: 'acc-cm-rs', mergeIds: [expect.any(String)] });

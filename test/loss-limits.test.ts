@@ -95,6 +95,9 @@ describe('a loss limit that acts', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(((await call('GET', `/alerts?accountId=${id}`)).body.items as unknown[]).length).toBe(1);
     expect(alerts.map((a) => a.rule)).toEqual(['drawdown']);
+    // Filtered by rule on the server: the account's drawdown alerts, and none of another rule.
+    expect(((await call('GET', `/alerts?accountId=${id}&rule=drawdown`)).body.items as unknown[]).length).toBe(1);
+    expect(((await call('GET', `/alerts?accountId=${id}&rule=job-failed`)).body.items as unknown[]).length).toBe(0);
     expect(((await call('GET', '/reviews')).body.items as Array<{ accountId: string }>).filter((r) => r.accountId === id)).toHaveLength(1);
 
     expect((await call('POST', `/reviews/${review.id}/approve`, { note: 'loss understood' })).status).toBe(200);

@@ -71,20 +71,29 @@ export function ensureFerretdb(): string {
   return bin;
 }
 
-/** redis-server from Debian's package when missing and we may install; otherwise say how. */
-export function ensureRedisServer(): string {
-  const found = onPath('redis-server');
+/** A Debian package's program, installed with apt-get when it is missing and we are root; otherwise say how. */
+function fromDebian(program: string, pkg: string, purpose: string): string {
+  const found = onPath(program);
   if (found) return found;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && onPath('apt-get')) {
-    log('installing redis-server from Debian packages…');
+    log(`installing ${pkg} from Debian packages (${purpose})…`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env });
-    const installed = onPath('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { stdio: 'inherit', env });
+    const installed = onPath(program) ?? (existsSync(`/usr/bin/${program}`) ? `/usr/bin/${program}` : undefined);
     if (installed) return installed;
   }
-  throw new Error('redis-server is not installed. Install it with: sudo apt-get install -y redis-server (or set REDIS_URL)');
+  throw new Error(`${program} is not installed. Install it with: sudo apt-get install -y ${pkg}`);
+}
+
+export function ensureRedisServer(): string {
+  return fromDebian('redis-server', 'redis-server', 'or set REDIS_URL');
+}
+
+/** Debian's Chromium, which the console's browser tests drive through playwright-core (its own browser download does not work offline). */
+export function ensureChromium(): string {
+  return fromDebian('chromium', 'chromium', 'for the console tests');
 }
 
 /**

@@ -7,7 +7,11 @@ import type { RedisClient } from '../../shared/queue/connection.js';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../../shared/runtime/logger.js';
 import type { SecurityEvents } from '../../shared/auth/security-events.js';
-import type { Authenticator } from './auth.js';
+import { type Authenticator, bearerKey, requireRole } from './auth.js';
+import fastifySecureSession from '@fastify/secure-session';
+import { CONSOLE_PATH, consolePages, pagePolicy } from './console.js';
+import { queueBoard } from './queue-board.js';
+import { BOARD_PATH, SESSION_PATH, requestKey, sessionOptions, sessionRoutes } from './session.js';
 import type { ApiDeps } from './context.js';
 import { ApiError, errorBody, handleError } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -66,11 +70,25 @@ export async function buildApp(deps: AppDeps) {
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   app.decorateRequest('principal', null);
+  // Before the authentication hook, which reads the session it opens.
+  await app.register(fastifySecureSession, sessionOptions(deps.api.config, deps.tls !== null, deps.logger));
+  app.addHook('onSend', async (req, reply) => {
+    const policy = pagePolicy(req.url);
+    if (policy) reply.header('content-security-policy', policy);
+  });
   // Decided on the route matched, not the raw URL: a percent-encoded path reaches the same route.
   // An unknown path asks for a key too, so which routes exist is not told to anonymous callers.
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const route = req.routeOptions.url;
-    if (route === undefined || (route.startsWith('/api/') && !PUBLIC_PATHS.has(route))) req.principal = await deps.auth.authenticate(req);
+    if (route === BOARD_PATH || route?.startsWith(`${BOARD_PATH}/`)) {
+      const key = requestKey(req, route);
+      // A browser opening the board without a session is sent to sign in first, then back.
+      if (!key && req.method === 'GET' && req.headers.accept?.includes('text/html')) return reply.redirect(`${CONSOLE_PATH}/?next=${encodeURIComponent(BOARD_PATH)}`, 303);
+      req.principal = await deps.auth.authenticate(req, key);
+      requireRole(req.principal, 'admin');
+    } else if (route === undefined || (route.startsWith('/api/') && !PUBLIC_PATHS.has(route) && !(route === SESSION_PATH && req.method !== 'GET'))) {
+      req.principal = await deps.auth.authenticate(req, route === undefined ? bearerKey(req) : requestKey(req, route));
+    }
   });
   // After authentication, so the limit is per key (shared by every API replica through Redis).
   await app.register(fastifyRateLimit, {
@@ -109,5 +127,8 @@ export async function buildApp(deps: AppDeps) {
   await app.register(bulkRoutes(deps.api));
   await app.register(deadLetterRoutes(deps.api));
   await app.register(statementRoutes(deps.api));
+  await app.register(sessionRoutes(deps.auth));
+  await app.register(queueBoard(deps.api.producer, deps.api.config.api.queueBoardReadOnly));
+  await app.register(consolePages(deps.api.config.api.consoleDir));
   return app;
 }

@@ -143,9 +143,7 @@ export class Authenticator {
   }
 
   /** The caller of a request; 401 when absent or wrong, 429 when this address or key id failed too often. */
-  async authenticate(req: FastifyRequest): Promise<Principal> {
-    const header = req.headers.authorization;
-    const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+  async authenticate(req: FastifyRequest, key: string | undefined = bearerKey(req)): Promise<Principal> {
     if (!key) {
       const held = await this.reserve(req, [this.slot(this.byIp, req.ip)]);
       throw await this.fail(req, 'missing', null, 'send Authorization: Bearer <api key>', held);
@@ -283,6 +281,12 @@ interface Slot extends Throttle {
 interface Held {
   slot: Slot;
   res: RateLimiterRes | null;
+}
+
+/** The key of `Authorization: Bearer <key>`, if the request carries one. */
+export function bearerKey(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() || undefined : undefined;
 }
 
 export function requireRole(p: Principal, role: Role): void {

@@ -24,7 +24,7 @@ export interface ApiDeps {
   stores: LedgerStores;
   operations: Operations;
   clock: Clock;
-  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules' | 'consolidation' | 'queuePrefix' | 'redisClusterNodes'>;
+  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules' | 'consolidation' | 'queuePrefix' | 'redisClusterNodes' | 'apiSessionSecret'>;
   producer: Producer;
   /** Forks, decisions and reviews (shared with the threshold monitor's assessment). */
   forking: AssessDeps;

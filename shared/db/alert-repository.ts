@@ -35,8 +35,11 @@ export class AlertRepository extends Repository<StoredAlert> {
   }
 
   /** Newest first: of one account, of some accounts (an owner's), or (neither given) of the whole fleet. */
-  async list(opts: { limit: number; accountId?: string; accountIds?: string[] }): Promise<StoredAlert[]> {
-    const filter = opts.accountId ? { accountId: opts.accountId } : opts.accountIds ? { accountId: { $in: opts.accountIds } } : {};
+  async list(opts: { limit: number; accountId?: string; accountIds?: string[]; rule?: string }): Promise<StoredAlert[]> {
+    const filter = {
+      ...(opts.accountId ? { accountId: opts.accountId } : opts.accountIds ? { accountId: { $in: opts.accountIds } } : {}),
+      ...(opts.rule ? { rule: opts.rule } : {}),
+    };
     return this.model.find(filter, { _id: 0 }).sort({ raisedAt: -1 }).limit(Math.min(opts.limit, 1000)).lean<StoredAlert[]>();
   }
 }

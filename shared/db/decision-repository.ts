@@ -59,6 +59,10 @@ export class DecisionRepository extends Repository<StoredDecision> {
     await this.model.updateOne({ _id: id }, { $set: { reviewId } });
   }
 
+  async get(id: string): Promise<StoredDecision | null> {
+    return this.model.findById(id).lean<StoredDecision>();
+  }
+
   async latestFor(accountId: string): Promise<StoredDecision | null> {
     const all = await this.model.find({ accountId }).lean<StoredDecision[]>();
     return all.sort((a, b) => +new Date(b.at) - +new Date(a.at))[0] ?? null;

@@ -10,6 +10,7 @@ export const REDACT_PATHS = [
   'authorization',
   'apiKey',
   'adminApiKey',
+  'apiSessionSecret',
   'password',
   'secret',
   'token',
@@ -18,6 +19,7 @@ export const REDACT_PATHS = [
   '*.authorization',
   '*.apiKey',
   '*.adminApiKey',
+  '*.apiSessionSecret',
   '*.password',
   '*.secret',
   '*.token',
@@ -26,6 +28,8 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
+  'headers.cookie',
+  'res.headers["set-cookie"]',
 ];
 
 /** Strips user and password from a connection URL so it can be logged. */

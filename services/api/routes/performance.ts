@@ -143,12 +143,12 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     };
   });
 
-  r.get('/api/v1/alerts', { schema: { querystring: z.strictObject({ accountId: accountIdSchema.optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }), response: { 200: loose, ...errors } } }, async (req) => {
+  r.get('/api/v1/alerts', { schema: { querystring: z.strictObject({ accountId: accountIdSchema.optional(), rule: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }), response: { 200: loose, ...errors } } }, async (req) => {
     const p = principalOf(req);
     requireRole(p, 'viewer');
     if (req.query.accountId) requireAccess(p, await deps.stores.accounts.get(req.query.accountId), 'read');
     else requireRole(p, 'admin'); // fleet-wide alerts are for admins; others ask per account
-    const items = await perf.alerts.list({ limit: req.query.limit, ...(req.query.accountId ? { accountId: req.query.accountId } : {}) });
+    const items = await perf.alerts.list({ limit: req.query.limit, ...(req.query.accountId ? { accountId: req.query.accountId } : {}), ...(req.query.rule ? { rule: req.query.rule } : {}) });
     return { items: items.map((a) => ({ ...a, raisedAt: new Date(a.raisedAt).toISOString() })) };
   });
 };

@@ -11,13 +11,29 @@ import { type ApiDeps, auditAction, principalOf } from '../context.js';
 import { ApiError } from '../errors.js';
 import { errorResponse, reviewSchema } from '../schemas.js';
 
+const reviewParams = z.strictObject({ id: z.string().regex(/^rev_[A-Za-z0-9_-]{1,200}$/) });
+
 export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
   const fk = deps.forking;
-  const view = (x: NonNullable<Awaited<ReturnType<typeof fk.reviews.get>>>) => {
+  type Review = NonNullable<Awaited<ReturnType<typeof fk.reviews.get>>>;
+  const view = (x: Review) => {
     const { _id, ...rest } = x;
     const iso = (t: Date | null) => (t ? new Date(t).toISOString() : null);
     return { ...rest, id: _id, createdAt: new Date(x.createdAt).toISOString(), refreshedAt: iso(x.refreshedAt ?? null), decidedAt: iso(x.decidedAt) };
+  };
+
+  const decisionOf = async (review: Review): Promise<Record<string, unknown> | null> => {
+    if (review.kind === 'merge') {
+      const o = await deps.consolidation.opportunities.get(review.decisionId);
+      return o && { id: o._id, confidence: o.confidence, action: o.action, fired: o.fired, strategy: o.strategy, targetId: o.targetId, sourceIds: o.sourceIds, amount: o.amount, urgency: o.urgency, assessment: o.assessment, inputs: o.inputs };
+    }
+    if (review.kind === 'reactivate') {
+      const breach = await deps.stores.journal.byKey(scopedKey(review.accountId, review.decisionId));
+      return breach && { id: review.decisionId, seq: breach.seq, kind: breach.kind, op: breach.op };
+    }
+    const d = await fk.decisions.get(review.decisionId);
+    return d && { id: d._id, seq: d.seq, confidence: d.confidence, outcome: d.outcome, equity: d.equity, forkAmount: d.forkAmount, childTier: d.childTier, factors: d.factors, weights: d.weights, inputs: d.inputs };
   };
 
   r.get('/api/v1/reviews', { schema: { querystring: z.strictObject({ state: z.enum(REVIEW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }), response: { 200: z.object({ items: z.array(reviewSchema) }), ...errors } } }, async (req) => {
@@ -27,9 +43,19 @@ export const reviewRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) 
     return { items: items.map(view) };
   });
 
+  // One review with what it asks a person to decide on: the fork decision's factors and inputs, the
+  // merge opportunity's assessment, or the limit breach to reactivate from.
+  r.get('/api/v1/reviews/:id', { schema: { params: reviewParams, response: { 200: reviewSchema, ...errors } } }, async (req) => {
+    const p = principalOf(req);
+    requireRole(p, 'viewer');
+    const review = await fk.reviews.get(req.params.id);
+    if (!review || !mayRead(p, review)) throw new ApiError(404, 'not_found', 'no such review');
+    return { ...view(review), decision: await decisionOf(review) };
+  });
+
   r.post(
     '/api/v1/reviews/:id/:decision',
-    { schema: { params: z.strictObject({ id: z.string().regex(/^rev_[A-Za-z0-9_-]{1,200}$/), decision: z.enum(['approve', 'reject']) }), body: z.strictObject({ note: z.string().max(500).optional() }).nullish(), response: { 200: reviewSchema, ...errors } } },
+    { schema: { params: reviewParams.extend({ decision: z.enum(['approve', 'reject']) }), body: z.strictObject({ note: z.string().max(500).optional() }).nullish(), response: { 200: reviewSchema, ...errors } } },
     async (req) => {
       const p = principalOf(req);
       requireRole(p, 'operator');
