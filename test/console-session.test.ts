@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACT_PATHS } from '../shared/runtime/logger.js';
+import { SECURITY_CHAIN } from '../shared/auth/security-events.js';
+import { waitFor } from './helpers/env.js';
 import { makeKey, startApi, type TestApi } from './helpers/api.js';
 import { type LedgerHarness, startLedger } from './helpers/ledger-harness.js';
 
@@ -56,6 +58,8 @@ describe('the browser session', () => {
     expect(setCookie).toMatch(/^fleet_session=/);
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Strict/i);
+    // Plain HTTP (a local fleet): a Secure cookie would never be sent back.
+    expect(setCookie).not.toMatch(/; Secure/i);
     expect(setCookie).not.toContain(operator);
     expect(decodeURIComponent(setCookie)).not.toContain(operator.split('_')[1]);
     // The console sends its header: the cookie stands for the key.
@@ -64,6 +68,16 @@ describe('the browser session', () => {
     // Without the header (a form or image of another site), the cookie counts for nothing on the API.
     expect((await call('GET', '/api/v1/accounts', { cookie })).status).toBe(401);
     expect(logged.join('')).not.toContain(operator);
+  });
+
+  it('is Secure when the request came over HTTPS through a trusted proxy', async () => {
+    const proxied = await startApi(h, { adminKey: ADMIN, api: { trustProxy: true }, name: 'api-proxied' });
+    try {
+      const res = await proxied.app.inject({ method: 'POST', url: '/api/v1/session', headers: { 'x-forwarded-proto': 'https', 'x-fleet-console': '1' }, payload: { key: ADMIN } });
+      expect(String(res.headers['set-cookie'])).toMatch(/; Secure/i);
+    } finally {
+      await proxied.close();
+    }
   });
 
   it('refuses a wrong key with the same answer as a wrong Bearer header, and counts it', async () => {
@@ -115,6 +129,25 @@ describe('Bull Board at /admin/queues', () => {
   });
 });
 
+describe('refusals on the board', () => {
+  it('are answered, counted and recorded as the API\'s are, and a session whose key stopped working is dropped', async () => {
+    const operator = await makeKey(api.keys, 'operator', null);
+    const refused = await call('GET', '/admin/queues/api/queues', { bearer: operator });
+    expect([refused.status, refused.json().error.code]).toEqual([403, 'forbidden']);
+    const keyId = operator.split('_')[1]!;
+    await waitFor('the role refusal recorded', async () => (await h.stores.audit.model.find({ chain: SECURITY_CHAIN, action: 'role-refused', actor: keyId }).lean()).some((e) => JSON.stringify(e).includes('/admin/queues')));
+    expect((await call('GET', '/admin/queues/api/queues', { bearer: `fk_${'1'.repeat(16)}_${'y'.repeat(43)}` })).json().error.code).toBe('unauthenticated');
+
+    const created = (await call('POST', '/api/v1/keys', { bearer: ADMIN, payload: { role: 'admin', label: 'board tab' } })).json();
+    const { cookie } = await signIn(created.key);
+    expect((await call('GET', '/admin/queues/api/queues', { cookie })).status).toBe(200);
+    await call('DELETE', `/api/v1/keys/${created.keyId}`, { bearer: ADMIN });
+    const after = await call('GET', '/admin/queues/api/queues', { cookie });
+    expect(after.status).toBe(401);
+    expect(String(after.headers['set-cookie'])).toMatch(/fleet_session=;.*Expires=Thu, 01 Jan 1970/i);
+  });
+});
+
 describe('the console pages', () => {
   it('are served from the build with a policy of their own: scripts of this origin only', async () => {
     const page = await call('GET', '/console/');
@@ -125,6 +158,8 @@ describe('the console pages', () => {
     expect(csp).not.toContain("script-src 'self' 'unsafe-inline'");
     expect((await call('GET', '/console/assets/app.js')).status).toBe(200);
     expect([(await call('GET', '/console')).status]).toEqual([301]);
+    // Decided on the route: a percent-encoded path to the board gets the board's policy.
+    expect(String((await call('GET', '/%61dmin/queues', { bearer: ADMIN })).headers['content-security-policy'])).toContain("script-src 'self'");
     // The API keeps its own: nothing at all may load from a JSON answer.
     expect(String((await call('GET', '/api/v1/openapi.json')).headers['content-security-policy'])).toContain("default-src 'none'");
   });

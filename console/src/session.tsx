@@ -74,9 +74,9 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: (p: Principal) => v
     <main id="main" class="signin">
       <h1>Sign in</h1>
       <p class="muted">Operator's console of the account fleet. Sign in with an API key; the console keeps only a session cookie.</p>
-      <form onSubmit={submit} class="stack" noValidate>
+      <form onSubmit={submit} method="post" class="stack" noValidate>
         <label for="api-key">API key</label>
-        <input id="api-key" name="key" type="password" autocomplete="off" autocapitalize="off" spellcheck={false} ref={input} required />
+        <input id="api-key" type="password" autocomplete="off" autocapitalize="off" spellcheck={false} ref={input} required />
         <button type="submit" disabled={busy}>
           Sign in
         </button>

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError } from 'fastify';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyHelmet from '@fastify/helmet';
@@ -21,6 +21,7 @@ import { forkingRoutes } from './routes/forking.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { consolidationRoutes } from './routes/consolidation.js';
 import { performanceRoutes } from './routes/performance.js';
+import { forecastRoutes } from './routes/forecast.js';
 import { sagaControlRoutes } from './routes/saga-control.js';
 import { keyRoutes } from './routes/keys.js';
 import { contractsDocument } from '../../shared/contracts/json-schema.js';
@@ -33,6 +34,8 @@ import { statementRoutes } from './routes/statements.js';
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
 const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/api/v1/contracts']);
+/** Signing in takes its key in the body, and signing out needs none. */
+const SESSION_OPEN = new Set([`POST ${SESSION_PATH}`, `DELETE ${SESSION_PATH}`]);
 
 export interface AppDeps {
   logger: Logger;
@@ -56,13 +59,14 @@ export async function buildApp(deps: AppDeps) {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  const onError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     // A role refusal is a security event: someone tried what their key may not do.
     if (err instanceof ApiError && err.status === 403) {
       deps.security.record({ kind: 'role-refused', actor: req.principal?.id ?? 'anonymous', detail: { method: req.method, route: req.routeOptions.url ?? null, message: err.message, ip: req.ip } });
     }
     return handleError(err, req, reply);
-  });
+  };
+  app.setErrorHandler(onError);
   // Security headers for an API that answers JSON only (no page of its own to protect with a CSP).
   await app.register(fastifyHelmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, hsts: deps.tls ? { maxAge: 31_536_000 } : false });
   // Browsers may call the API only from the origins configured; every other origin gets no CORS headers.
@@ -70,10 +74,19 @@ export async function buildApp(deps: AppDeps) {
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   app.decorateRequest('principal', null);
+  /** A session whose key no longer authenticates (revoked, expired) is dropped, so its page stops sending it. */
+  const authenticateOrForget = async (req: FastifyRequest, key: string | undefined) => {
+    try {
+      return await deps.auth.authenticate(req, key);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401 && key !== undefined && key === req.session?.get('key')) req.session.delete();
+      throw err;
+    }
+  };
   // Before the authentication hook, which reads the session it opens.
   await app.register(fastifySecureSession, sessionOptions(deps.api.config, deps.tls !== null, deps.logger));
   app.addHook('onSend', async (req, reply) => {
-    const policy = pagePolicy(req.url);
+    const policy = pagePolicy(req.routeOptions.url);
     if (policy) reply.header('content-security-policy', policy);
   });
   // Decided on the route matched, not the raw URL: a percent-encoded path reaches the same route.
@@ -84,10 +97,16 @@ export async function buildApp(deps: AppDeps) {
       const key = requestKey(req, route);
       // A browser opening the board without a session is sent to sign in first, then back.
       if (!key && req.method === 'GET' && req.headers.accept?.includes('text/html')) return reply.redirect(`${CONSOLE_PATH}/?next=${encodeURIComponent(BOARD_PATH)}`, 303);
-      req.principal = await deps.auth.authenticate(req, key);
-      requireRole(req.principal, 'admin');
-    } else if (route === undefined || (route.startsWith('/api/') && !PUBLIC_PATHS.has(route) && !(route === SESSION_PATH && req.method !== 'GET'))) {
-      req.principal = await deps.auth.authenticate(req, route === undefined ? bearerKey(req) : requestKey(req, route));
+      try {
+        req.principal = await authenticateOrForget(req, key);
+        requireRole(req.principal, 'admin');
+      } catch (err) {
+        // Bull Board's plugin sets an error handler of its own: its routes' refusals are answered,
+        // counted and recorded here, as the API's are.
+        return onError(err as FastifyError, req, reply);
+      }
+    } else if (route === undefined || (route.startsWith('/api/') && !PUBLIC_PATHS.has(route) && !SESSION_OPEN.has(`${req.method} ${route}`))) {
+      req.principal = await authenticateOrForget(req, route === undefined ? bearerKey(req) : requestKey(req, route));
     }
   });
   // After authentication, so the limit is per key (shared by every API replica through Redis).
@@ -121,6 +140,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(consolidationRoutes(deps.api));
   await app.register(reviewRoutes(deps.api));
   await app.register(performanceRoutes(deps.api));
+  await app.register(forecastRoutes(deps.api));
   await app.register(sagaControlRoutes(deps.api));
   await app.register(keyRoutes(deps.api));
   await app.register(auditRoutes(deps.api));

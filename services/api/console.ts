@@ -14,12 +14,12 @@ export const CONSOLE_PATH = '/console';
  */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
-/** Whether a URL is one of the browser pages (the console, Bull Board) rather than the JSON API. */
-export const isPagePath = (url: string) => [CONSOLE_PATH, BOARD_PATH].some((p) => url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
+/** Whether a matched route is one of the browser pages (the console, Bull Board) rather than the JSON API. */
+const isPageRoute = (route: string | undefined) => route !== undefined && [CONSOLE_PATH, BOARD_PATH].some((p) => route === p || route.startsWith(`${p}/`));
 
-/** The browser pages get a content policy of their own in place of the API's `default-src 'none'`. */
-export function pagePolicy(url: string): string | null {
-  return isPagePath(url) ? PAGE_CSP : null;
+/** The browser pages get a content policy of their own in place of the API's `default-src 'none'` (decided on the route, as authentication is). */
+export function pagePolicy(route: string | undefined): string | null {
+  return isPageRoute(route) ? PAGE_CSP : null;
 }
 
 /** Serves the console's built files (`npm run build` writes them to `dir`) at /console/. */

@@ -40,7 +40,8 @@ export function sessionOptions(config: Pick<Config, 'apiSessionSecret' | 'api'>,
     key: config.apiSessionSecret ? createHash('sha256').update(config.apiSessionSecret).digest() : randomBytes(32),
     cookieName: SESSION_COOKIE,
     expiry: Math.floor(config.api.sessionTtlMs / 1000),
-    cookie: { path: '/', httpOnly: true, sameSite: 'strict', secure: tls },
+    // Secure whenever the request came over HTTPS: TLS here, or a proxy's X-Forwarded-Proto with api.trustProxy.
+    cookie: { path: '/', httpOnly: true, sameSite: 'strict', secure: tls ? true : 'auto' },
   };
 }
 

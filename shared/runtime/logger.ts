@@ -27,6 +27,8 @@ export const REDACT_PATHS = [
   '*.redisUrl',
   'req.headers.authorization',
   'req.headers.cookie',
+  'req.body.key',
+  'body.key',
   'headers.authorization',
   'headers.cookie',
   'res.headers["set-cookie"]',
