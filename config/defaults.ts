@@ -183,6 +183,19 @@ export const defaults: Config = {
     snapshotBatchSize: 500,
     retentionDays: 730,
   },
+  risk: {
+    scenarios: {
+      // Lehman's bankruptcy to the market's low: the S&P 500 fell about 47 %.
+      'crash-2008': { window: { from: '2008-09-15', to: '2009-03-09' } },
+      // The pandemic crash, from the high to the low: about −34 %.
+      'covid-2020': { window: { from: '2020-02-19', to: '2020-03-23' } },
+      'market-crash': { market: '-0.30' },
+      'market-correction': { market: '-0.10' },
+    },
+    reportScenario: 'market-crash',
+    betaSessions: 252,
+    stressAccountsMax: 2000,
+  },
   reviews: {
     snoozeDaysAfterReject: 10,
   },

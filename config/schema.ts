@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDecimal } from '../shared/money/parse.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/contracts/queues.js';
 import { lossLimits } from '../shared/contracts/account-config.js';
+import { stressScenario } from '../shared/contracts/stress-scenario.js';
 import { TIER_NAMES, type TierName } from '../shared/domain/tiers.js';
 
 /** A decimal written as a string in config, so no rate or amount passes through a float. */
@@ -245,6 +246,16 @@ export const configSchema = z.strictObject({
     snapshotBatchSize: positiveInt.max(5000),
     /** Daily points older than this are rolled into monthly summaries and pruned (SPEC §7.1: two years). */
     retentionDays: positiveInt,
+  }),
+  risk: z.strictObject({
+    /** Named stress scenarios (`POST /api/v1/risk/stress {"scenario": name}`, `npm run cli -- stress --scenario name`). */
+    scenarios: z.record(z.string().regex(/^[a-z0-9-]{1,64}$/), stressScenario),
+    /** The crash scenario the simulation report runs the fleet through. */
+    reportScenario: z.string(),
+    /** Daily closes a symbol's beta to the benchmark is measured over (a market shock reaches a symbol through it). */
+    betaSessions: z.number().int().min(20).max(2520),
+    /** Accounts one stress test revalues at most. */
+    stressAccountsMax: positiveInt.max(5000),
   }),
   reviews: z.strictObject({
     /** After a person rejects a review, its subject (account and kind) is not filed again for this many days. */

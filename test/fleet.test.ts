@@ -82,6 +82,19 @@ async function bulkAsAUserSeesIt(base: string): Promise<void> {
   expect([rows.length, rows.at(-1)!.balance]).toEqual([11, account.cash]);
 }
 
+/** Through the real api process: 90 ACME bought at 100.00, stressed by −25 % on ACME, lose exactly 2250.00. */
+async function stressAsAUserSeesIt(base: string): Promise<void> {
+  const call = async (path: string, body: unknown) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const id = (await call('/api/v1/accounts?wait=true', { type: 'GEN', name: 'stressed', ownerId: 'olga', initialDeposit: '50000.00', idempotencyKey: 'fleet-stress-open' })).body.id as string;
+  const bought = await call(`/api/v1/accounts/${id}/transactions?wait=true`, { kind: 'trade', side: 'buy', symbol: 'ACME', quantity: '90', price: '100.00', idempotencyKey: 'fleet-stress-buy' });
+  expect(bought.status).toBe(201);
+  const stress = await call('/api/v1/risk/stress', { accountIds: [id], shocks: { ACME: '-0.25' } });
+  expect([stress.status, stress.body.accounts[0].pnl, stress.body.accounts[0].stressedEquity]).toEqual([200, '-2250.00', '47750.00']);
+}
+
 describe('the fleet launcher', () => {
   it('starts all seven services, restarts a killed one, and stops them all with exit 0', async () => {
     const { env, ports, apiPort } = await portEnv();
@@ -92,6 +105,7 @@ describe('the fleet launcher', () => {
     expect((await httpGet(`http://127.0.0.1:${apiPort}/api/v1/openapi.json`)).status).toBe(200);
     await securityAsAUserSeesIt(`http://127.0.0.1:${apiPort}`);
     await bulkAsAUserSeesIt(`http://127.0.0.1:${apiPort}`);
+    await stressAsAUserSeesIt(`http://127.0.0.1:${apiPort}`);
     // Output is prefixed with the service that wrote it.
     expect(fleet.lines.some((l) => /^\[alerter\]\s+\{.*"service":"alerter"/.test(l))).toBe(true);
 

@@ -7,6 +7,7 @@ import type { LedgerStores } from '../../shared/ledger/stores.js';
 import type { ProfilePatch, StoredAccount } from '../../shared/db/account-repository.js';
 import type { Outcome } from '../../shared/ledger/outcome.js';
 import { accountView } from '../../shared/ledger/views.js';
+import { atJournalHead } from '../../shared/ledger/journal-head.js';
 import type { Clock } from '../../shared/runtime/clock.js';
 import type { Principal } from './auth.js';
 import { ApiError } from './errors.js';
@@ -24,7 +25,7 @@ export interface ApiDeps {
   stores: LedgerStores;
   operations: Operations;
   clock: Clock;
-  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules' | 'consolidation' | 'queuePrefix' | 'redisClusterNodes' | 'apiSessionSecret'>;
+  config: Pick<Config, 'api' | 'tiers' | 'fork' | 'schedules' | 'consolidation' | 'queuePrefix' | 'redisClusterNodes' | 'apiSessionSecret' | 'risk' | 'alerts'>;
   producer: Producer;
   /** Forks, decisions and reviews (shared with the threshold monitor's assessment). */
   forking: AssessDeps;
@@ -98,9 +99,8 @@ export async function loadAccountView(deps: ApiDeps, id: string) {
  * it may not hold the entry the answer is about yet.
  */
 export async function loadAccountViewAfterWrite(deps: ApiDeps, id: string) {
-  const [account, head] = await Promise.all([deps.stores.accounts.get(id), deps.stores.journal.head(id)]);
-  if (!account) return null;
-  return viewOf(deps, account, head && head.seq > account.headSeq ? { balances: loadBalances(head.after), seq: head.seq } : undefined);
+  const account = await deps.stores.accounts.get(id);
+  return account ? viewOf(deps, await atJournalHead(deps.stores, account)) : null;
 }
 
 /** The view of an account document already read (a list page), valued at the last closes. */

@@ -81,8 +81,13 @@ export class PriceRepository extends Repository<StoredPrice> {
 
   /** The last `sessions` closes of a symbol up to `date`, oldest first (trend measures). */
   async closesUpTo(symbol: string, date: string, sessions: number): Promise<Decimal[]> {
-    const rows = await this.model.find({ symbol, date: { $lte: date } }, { _id: 0, closeMicros: 1 }).sort({ date: -1 }).limit(sessions).lean<Array<{ closeMicros: bigint }>>();
-    return rows.reverse().map((r) => loadUnits('price', r.closeMicros));
+    return (await this.seriesUpTo(symbol, date, sessions)).map((p) => p.close);
+  }
+
+  /** The same with their dates, to align two symbols day by day (a beta). */
+  async seriesUpTo(symbol: string, date: string, sessions: number): Promise<Array<{ date: string; close: Decimal }>> {
+    const rows = await this.model.find({ symbol, date: { $lte: date } }, { _id: 0, date: 1, closeMicros: 1 }).sort({ date: -1 }).limit(sessions).lean<Array<{ date: string; closeMicros: bigint }>>();
+    return rows.reverse().map((r) => ({ date: r.date, close: loadUnits('price', r.closeMicros) }));
   }
 
   /**
@@ -94,8 +99,13 @@ export class PriceRepository extends Repository<StoredPrice> {
    * be loaded any moment, and a valuation, trade or limit check must see it as soon as it is.
    */
   async lastCloses(symbols: string[], date: string): Promise<Map<string, Decimal>> {
+    return new Map([...(await this.lastClosesDated(symbols, date))].map(([symbol, p]) => [symbol, p.close]));
+  }
+
+  /** The same with the date of each close (a close from long before `date` says the symbol stopped trading). */
+  async lastClosesDated(symbols: string[], date: string): Promise<Map<string, { date: string; close: Decimal }>> {
     const found = await Promise.all([...new Set(symbols)].map((symbol) => this.lastClose(symbol, date)));
-    return new Map(found.filter((p): p is StoredPrice => p !== null).map((p) => [p.symbol, loadUnits('price', p.closeMicros)]));
+    return new Map(found.filter((p): p is StoredPrice => p !== null).map((p) => [p.symbol, { date: p.date, close: loadUnits('price', p.closeMicros) }]));
   }
 
   private readonly recent = new Map<string, { price: StoredPrice; until: number }>();

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { mayRead, ownerScope, requireAccess, requireRole } from '../auth.js';
+import { walkSubtree } from '../../../shared/ledger/subtree.js';
 import { planOpenAccount, planStateChange, profilePatch } from '../plans.js';
 import { type ApiDeps, answer, generatedKey, updateProfile, loadAccountView, loadAccountViewAfterWrite, principalOf, viewOf } from '../context.js';
 import { accountParams, accountView, accepted, hierarchyView, createAccountBody, errorResponse, listAccountsQuery, updateAccountBody, waitQuery } from '../schemas.js';
@@ -70,17 +71,8 @@ export const accountRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r)
       parentId = parent.parentId;
     }
     // Breadth first, bounded in depth and size: a subtree as a flat list, each node naming its parent.
-    const nodes: Array<{ id: string; parentId: string | null; depth: number; type: string; state: string; name: string }> = [];
-    let level = [account];
-    for (let depth = 0; level.length > 0 && depth <= HIERARCHY_DEPTH_MAX && nodes.length < HIERARCHY_NODES_MAX; depth++) {
-      const next: typeof level = [];
-      for (const a of level) {
-        if (nodes.length >= HIERARCHY_NODES_MAX) break;
-        nodes.push({ id: a._id, parentId: a.parentId, depth, type: a.tier, state: a.state, name: a.name });
-        if (depth < HIERARCHY_DEPTH_MAX) next.push(...(await deps.stores.accounts.children(a._id, HIERARCHY_NODES_MAX)).filter((c) => mayRead(p, c)));
-      }
-      level = next;
-    }
-    return { ancestors, nodes, truncated: nodes.length >= HIERARCHY_NODES_MAX };
+    const walk = await walkSubtree(deps.stores.accounts, account, { depthMax: HIERARCHY_DEPTH_MAX, nodesMax: HIERARCHY_NODES_MAX, keep: (c) => mayRead(p, c) });
+    const nodes = walk.nodes.map(({ account: a, depth }) => ({ id: a._id, parentId: a.parentId, depth, type: a.tier, state: a.state, name: a.name }));
+    return { ancestors, nodes, truncated: walk.truncated };
   });
 };
