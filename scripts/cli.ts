@@ -10,7 +10,11 @@
  *   import accounts|transactions <csv> [--owner <id>]   bulk batches of ≤1,000 rows with a progress bar (REDIS_URL);
  *                                           the same file again is a replay; exit 1 when a row was refused
  *   dead-letters list|show|replay|discard   the API's /dead-letters (REDIS_URL for replays); audited as cli:<user>
+ *   stress (--accounts a,b | --root id) (--scenario name | --shock S=-0.25 | --market -0.3 | --window from..to)
+ *                                           positions revalued under a scenario, with what the fleet's rules would do
  *   metrics --values <csv> [--benchmark <csv>] [--rf 0.02]   SPEC §7.2 figures of a `date,value` series (no database)
+ *   forecast --values <csv> [--horizon 21] [--paths 2000] [--seed 1] [--fork-line X] [--min-capital X] [--drawdown-limit 0.2]
+ *                                           the value's bootstrap quantiles and line probabilities (no database)
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -43,9 +47,12 @@ import { connectRedis, type RedisClient } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
 import { importCommand } from './cli-import.js';
 import { DEAD_LETTERS_USAGE, deadLetterCommand } from './cli-dead-letters.js';
+import { FORECAST_USAGE, forecastCommand } from './cli-forecast.js';
+import { STRESS_USAGE, stressCommand } from './cli-stress.js';
 
 const USAGE = `usage:
   npm run cli -- metrics --values <date,value csv> [--benchmark <date,value csv>] [--rf 0.02]
+${FORECAST_USAGE}
   npm run cli -- verify
   npm run cli -- apikey create --role <${ROLES.join('|')}> [--owner <ownerId>] [--expires <ISO time>] [--label <text>]
   npm run cli -- apikey list [--owner <ownerId>]
@@ -54,7 +61,8 @@ const USAGE = `usage:
   npm run cli -- prices load <file.csv> --symbol <SYMBOL>
   npm run cli -- import accounts <file.csv> [--owner <ownerId>]      columns: type,name,ownerId,parentId,initialDeposit,config,idempotencyKey
   npm run cli -- import transactions <file.csv>                       columns: accountId,kind,amount,toAccountId,side,symbol,quantity,price,fees,reason,close,idempotencyKey
-${DEAD_LETTERS_USAGE}`;
+${DEAD_LETTERS_USAGE}
+${STRESS_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -107,10 +115,12 @@ export function seriesMetrics(series: Point[], benchmark: Point[] | undefined, r
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Before the shared flags: the command parses its own, and needs no database.
+  if (argv[0] === 'forecast') return forecastCommand(argv.slice(1), seriesFromCsv);
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { queue: { type: 'string' }, name: { type: 'string' }, since: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' }, role: { type: 'string' }, owner: { type: 'string' }, expires: { type: 'string' }, label: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' } },
+    options: { queue: { type: 'string' }, name: { type: 'string' }, since: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' }, role: { type: 'string' }, owner: { type: 'string' }, expires: { type: 'string' }, label: { type: 'string' }, symbol: { type: 'string' }, values: { type: 'string' }, benchmark: { type: 'string' }, rf: { type: 'string' }, accounts: { type: 'string' }, root: { type: 'string' }, scenario: { type: 'string' }, shock: { type: 'string', multiple: true }, market: { type: 'string' }, window: { type: 'string' } },
   });
   const [command, sub, arg] = positionals;
   if (command === 'metrics') {
@@ -138,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'apikey' && sub) return await apiKeyCommand(config, logger, mongo, sub, arg, values);
+    if (command === 'stress') return await stressCommand(config, logger, mongo, values);
     if (command === 'dead-letters' && sub) return await deadLetterCommand(config, logger, mongo, sub, arg, values, () => new UsageError(USAGE));
     if (command === 'import' && (sub === 'accounts' || sub === 'transactions') && arg) {
       const owner = values.owner === undefined ? undefined : id.parse(values.owner);

@@ -30,6 +30,7 @@ import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statementRoutes } from './routes/statements.js';
+import { riskRoutes } from './routes/risk.js';
 
 /** Request bodies above this are refused before parsing (a money API takes small JSON). */
 const BODY_BYTES_MAX = 256 * 1024;
@@ -147,6 +148,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(bulkRoutes(deps.api));
   await app.register(deadLetterRoutes(deps.api));
   await app.register(statementRoutes(deps.api));
+  await app.register(riskRoutes(deps.api));
   await app.register(sessionRoutes(deps.auth));
   await app.register(queueBoard(deps.api.producer, deps.api.config.api.queueBoardReadOnly));
   await app.register(consolePages(deps.api.config.api.consoleDir));
