@@ -1,11 +1,14 @@
 import { type Point, alignOnDates, benchmarkMetrics, constantBenchmarkReturns, returnMetrics, returnsFrom } from '../analytics/metrics.js';
 import { type Period, periodWindow } from '../analytics/periods.js';
 import { tradeMetrics } from '../analytics/trades.js';
+import { trendOf } from '../analytics/trend.js';
 import { xirr } from '../analytics/xirr.js';
+import type { StoredEntry } from '../db/journal-repository.js';
 import type { SnapshotRepository, StoredSnapshot } from '../db/snapshot-repository.js';
 import { loadUnits } from '../db/stored-units.js';
 import { Decimal } from '../money/decimal.js';
 import { formatUnits } from '../money/units.js';
+import { PositionReplay, periodAttribution } from './attribution.js';
 import type { LedgerStores } from './stores.js';
 
 export interface ReportDeps {
@@ -46,12 +49,13 @@ export function timeWeighted(points: StoredSnapshot[]): number | null {
   return index.length >= 2 ? index.at(-1)!.value.div(index[0]!.value).minus(1).toNumber() : null;
 }
 
-/** Realised P&L of the sells in [from, to]: the closed trades the trade metrics read. */
-async function closedTrades(deps: ReportDeps, accountId: string, from: string, to: string) {
+/** Realised P&L of the sells in [from, to]: the closed trades the trade metrics read. Every entry read is also handed to `also` (one pass serves the attribution too). */
+async function closedTrades(deps: ReportDeps, accountId: string, from: string, to: string, also: (e: StoredEntry) => void = () => undefined) {
   const trades: Array<{ date: string; pnl: Decimal }> = [];
   for (let page = 0, seq = 1; page < JOURNAL_PAGES_MAX; page++, seq += JOURNAL_PAGE) {
     const entries = await deps.stores.journal.pageAsc(accountId, seq, JOURNAL_PAGE);
     for (const e of entries) {
+      also(e);
       const date = new Date(e.at).toISOString().slice(0, 10);
       if (e.kind === 'trade' && e.op.side === 'sell' && date >= from && date <= to) {
         trades.push({ date, pnl: loadUnits('cash', e.realisedPnlCents) });
@@ -66,8 +70,10 @@ async function closedTrades(deps: ReportDeps, accountId: string, from: string, t
  * Every figure of SPEC §7.2 for one account and period, from its daily points: return metrics on the
  * flow-adjusted index, benchmark figures against the configured index (a constant 10 % a year when it
  * has no closes there), XIRR from the value and flows, and trade metrics from the period's sells.
+ * Also the index's trend and the return's attribution by position (docs/risk.md).
  */
-export async function performanceReport(deps: ReportDeps, accountId: string, period: Period, rfAnnual = 0.02) {
+export async function performanceReport(deps: ReportDeps, accountId: string, period: Period, opts: { rfAnnual?: number; attribution?: boolean } = {}) {
+  const rfAnnual = opts.rfAnnual ?? 0.02;
   const all = await deps.snapshots.series(accountId);
   const window = periodWindow(
     all.map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents) })),
@@ -105,6 +111,10 @@ export async function performanceReport(deps: ReportDeps, accountId: string, per
     };
   }
 
+  // One journal pass for the trades and the positions the attribution replays.
+  const replay = new PositionReplay(points);
+  const closed = from && to ? await closedTrades(deps, accountId, from, to, (e) => replay.add(e)) : [];
+
   return {
     accountId,
     period,
@@ -117,6 +127,9 @@ export async function performanceReport(deps: ReportDeps, accountId: string, per
     benchmark,
     moneyWeightedReturn: moneyWeighted(points),
     inceptionToDate,
-    trades: from && to ? tradeMetrics(await closedTrades(deps, accountId, from, to)) : tradeMetrics([]),
+    trades: tradeMetrics(closed),
+    trend: trendOf(index.map((p) => p.value.toNumber())),
+    // A price query per symbol held: asked for on one account's report, skipped where many are compared.
+    attribution: opts.attribution === false ? null : await periodAttribution(deps.stores.prices, points, r, replay),
   };
 }

@@ -18,8 +18,8 @@ const loose = z.looseObject({});
 export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) => {
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse };
   const perf = deps.performance;
-  const report = (accountId: string, period: (typeof PERIODS)[number]) =>
-    performanceReport({ stores: deps.stores, snapshots: perf.snapshots, benchmarkSymbol: deps.config.fork.benchmarkSymbol }, accountId, period);
+  const report = (accountId: string, period: (typeof PERIODS)[number], attribution = true) =>
+    performanceReport({ stores: deps.stores, snapshots: perf.snapshots, benchmarkSymbol: deps.config.fork.benchmarkSymbol }, accountId, period, { attribution });
   const memberSeries = async (accountId: string): Promise<MemberSeries> => ({
     accountId,
     points: (await perf.snapshots.series(accountId)).map((s) => ({ date: s.date, value: loadUnits('cash', s.equityCents).toNumber(), dailyReturn: s.dailyReturn })),
@@ -95,7 +95,7 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     async (req) => {
       const p = principalOf(req);
       for (const id of req.body.accountIds) requireAccess(p, await deps.stores.accounts.get(id), 'read');
-      const reports = await Promise.all(req.body.accountIds.map((id) => report(id, req.body.period)));
+      const reports = await Promise.all(req.body.accountIds.map((id) => report(id, req.body.period, false)));
       const series = await Promise.all(req.body.accountIds.map(memberSeries));
       const returnsOf = (m: MemberSeries) => m.points.filter((x) => x.dailyReturn !== null && (!reports[0]!.from || x.date >= reports[0]!.from)).map((x) => x.dailyReturn!);
       const pairs = [];
@@ -120,7 +120,7 @@ export const performanceRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async
     }
     const members = await Promise.all(ids.map(memberSeries));
     const sub = valueWeightedReturns(members);
-    const reports = await Promise.all(ids.map((id) => report(id, 'inception')));
+    const reports = await Promise.all(ids.map((id) => report(id, 'inception', false)));
     const ranking = reports
       .map((x) => ({ accountId: x.accountId, annualReturn: x.metrics.cagr, totalReturn: x.metrics.totalReturn }))
       .sort((a, b) => (b.annualReturn ?? -Infinity) - (a.annualReturn ?? -Infinity));
