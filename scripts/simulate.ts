@@ -115,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
       events: run.events,
       opportunities: end.opportunities,
       churn: end.churn,
+      risk: end.risk,
     });
     writeFileSync(reportFile, html);
     const seconds = (Date.now() - started) / 1000;

@@ -72,6 +72,8 @@ describe('API authentication and roles', () => {
     ['execute a merge into a foreign account', () => ({ method: 'POST', url: '/api/v1/consolidation/execute', payload: { sourceId: aliceAcc, targetId: bobAcc } }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 404, 'operator-bob': 404, admin: 422 }],
     ['read merge status', () => ({ method: 'GET', url: '/api/v1/consolidation/status' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
     ['list reviews', () => ({ method: 'GET', url: '/api/v1/reviews' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
+    ['stress its accounts', () => ({ method: 'POST', url: '/api/v1/risk/stress', payload: { accountIds: [aliceAcc], shocks: { SPY: '-0.10' } } }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 404, admin: 200 }],
+    ['forecast it (too little history yet)', () => ({ method: 'GET', url: `/api/v1/accounts/${aliceAcc}/forecast` }), { none: 401, bad: 401, 'viewer-alice': 422, 'operator-alice': 422, 'operator-bob': 404, admin: 422 }],
     ['read an unknown review', () => ({ method: 'GET', url: '/api/v1/reviews/rev_nothing_here' }), { none: 401, bad: 401, 'viewer-alice': 404, 'operator-alice': 404, 'operator-bob': 404, admin: 404 }],
     ['ask who the key is', () => ({ method: 'GET', url: '/api/v1/session' }), { none: 401, bad: 401, 'viewer-alice': 200, 'operator-alice': 200, 'operator-bob': 200, admin: 200 }],
     ['open Bull Board', () => ({ method: 'GET', url: '/admin/queues/api/queues' }), { none: 401, bad: 401, 'viewer-alice': 403, 'operator-alice': 403, 'operator-bob': 403, admin: 200 }],
@@ -185,7 +187,7 @@ describe('the OpenAPI document and rate limits', () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
     const doc = JSON.parse(res.body);
     await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeDefined();
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/accounts', '/api/v1/accounts/{id}', '/api/v1/accounts/{id}/transactions', '/api/v1/prices', '/api/v1/audit/verify', '/api/v1/bulk/accounts', '/api/v1/bulk/transactions', '/api/v1/bulk/accounts/update', '/api/v1/bulk/{batchId}', '/api/v1/dead-letters', '/api/v1/dead-letters/{id}', '/api/v1/dead-letters/{id}/replay', '/api/v1/accounts/{id}/statement', '/api/v1/export/journal', '/api/v1/session', '/api/v1/reviews/{id}']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/accounts', '/api/v1/accounts/{id}', '/api/v1/accounts/{id}/transactions', '/api/v1/prices', '/api/v1/audit/verify', '/api/v1/bulk/accounts', '/api/v1/bulk/transactions', '/api/v1/bulk/accounts/update', '/api/v1/bulk/{batchId}', '/api/v1/dead-letters', '/api/v1/dead-letters/{id}', '/api/v1/dead-letters/{id}/replay', '/api/v1/accounts/{id}/statement', '/api/v1/export/journal', '/api/v1/session', '/api/v1/reviews/{id}', '/api/v1/risk/stress', '/api/v1/accounts/{id}/forecast']));
   });
 
   it('publishes the job contracts for producers, without a key', async () => {

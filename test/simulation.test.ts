@@ -34,6 +34,10 @@ describe('npm start: the simulation', () => {
     expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(3);
     for (const heading of ['Total equity of the fleet', 'Open accounts by tier', 'Top performers', 'Bottom performers', 'Hierarchy', 'Alerts']) expect(html).toContain(heading);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
+    // The risk section: the fleet under the configured crash scenario, exact to the cent, and the limit breaches.
+    expect(html).toContain('The fleet under <code>market-crash</code>');
+    expect(html).toMatch(/P&amp;L <b>-\d+\.\d{2}<\/b>/);
+    expect(html).toMatch(/Loss-limit breaches \(\d+\)/);
 
     const second = await run(['--accounts', '5', '--days', '8', '--seed', '3']);
     expect(second.code).toBe(0);

@@ -15,6 +15,26 @@ export interface ReportData {
   alerts: Array<{ raisedAt: string; rule: string; severity: string; accountId: string | null; period: string; message: string }>;
   events: Array<{ date: string; kind: string; detail: string }>;
   opportunities: Array<{ trigger: string; found: number; executed: number; reviewed: number; medianConfidence: number; maxConfidence: number }>;
+  /** The fleet under the configured crash scenario, the forecast fans of the largest accounts, and the loss-limit breaches. */
+  risk: RiskSection | null;
+}
+
+type Quantiles = { p05: string; p25: string; p50: string; p75: string; p95: string };
+export interface RiskSection {
+  scenario: string;
+  definition: unknown;
+  total: { equity: string; stressedEquity: string; pnl: string };
+  counts: { accounts: number; limitsBreached: number; outOfTrading: number; minCapitalBroken: number; forkEligibilityLost: number; consolidationTriggers: number };
+  worst: Array<{
+    accountId: string;
+    type: string;
+    equity: string;
+    stressedEquity: string;
+    pnl: string;
+    consequences: { limitsBreached: Array<{ rule: string; action: string; toState: string | null }>; minCapitalBroken: boolean; forkEligibilityLost: boolean; consolidationTriggers: string[] };
+  }>;
+  fans: Array<{ accountId: string; tier: string; start: string; asOf: string; quantiles: Quantiles; reachForkLine: number | null; breachMinCapital: number | null; days: Array<{ day: number; date: string } & Quantiles> }>;
+  breaches: Array<{ raisedAt: string; accountId: string; rule: string; period: string; did: string }>;
 }
 
 const TIER_COLOURS = { domain: ['GEN', 'REV', 'COM'], range: ['#4c78a8', '#f58518', '#54a24b'] };
@@ -72,6 +92,55 @@ export async function charts(d: ReportData): Promise<{ equity: string; tiers: st
   return { equity, tiers, activity };
 }
 
+/** The forecast fans: p05–p95 and p25–p75 bands and the median, one small chart per account (positions only: the figures are in the table). */
+async function fanChart(fans: RiskSection['fans']): Promise<string> {
+  if (fans.length === 0) return '';
+  const values = fans.flatMap((f) => [
+    { accountId: f.accountId, date: f.asOf, p05: Number(f.start), p25: Number(f.start), p50: Number(f.start), p75: Number(f.start), p95: Number(f.start) },
+    ...f.days.map((d) => ({ accountId: f.accountId, date: d.date, p05: Number(d.p05), p25: Number(d.p25), p50: Number(d.p50), p75: Number(d.p75), p95: Number(d.p95) })),
+  ]);
+  const x = { field: 'date', type: 'temporal', title: null };
+  return svgOf({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Forecast fan of the five largest accounts (p05–p95, p25–p75, median)',
+    data: { values },
+    facet: { field: 'accountId', type: 'nominal', title: null },
+    columns: 3,
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 220,
+      height: 140,
+      layer: [
+        { mark: { type: 'area', color: '#4c78a8', opacity: 0.18 }, encoding: { x, y: { field: 'p05', type: 'quantitative', scale: { zero: false }, axis: { format: '~s' }, title: null }, y2: { field: 'p95' } } },
+        { mark: { type: 'area', color: '#4c78a8', opacity: 0.35 }, encoding: { x, y: { field: 'p25', type: 'quantitative' }, y2: { field: 'p75' } } },
+        { mark: { type: 'line', color: '#1f3b63', strokeWidth: 1.5 }, encoding: { x, y: { field: 'p50', type: 'quantitative' } } },
+      ],
+    },
+    config: { font: 'Helvetica, Arial, sans-serif', view: { stroke: null } },
+  } as TopLevelSpec);
+}
+
+function riskHtml(r: RiskSection | null, fan: string): string {
+  if (!r) return '';
+  const share = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)} %`);
+  const what = (w: RiskSection['worst'][number]) =>
+    [
+      ...w.consequences.limitsBreached.map((b) => `${b.rule} (${b.toState ? `→ ${b.toState}` : b.action})`),
+      ...(w.consequences.minCapitalBroken ? ['below minimum capital'] : []),
+      ...(w.consequences.forkEligibilityLost ? ['fork line lost'] : []),
+      ...w.consequences.consolidationTriggers.map((t) => `${t} fires`),
+    ].join(', ') || '—';
+  const c = r.counts;
+  return `<h2>Risk</h2>
+<h3>The fleet under <code>${esc(r.scenario)}</code> (${esc(JSON.stringify(r.definition))})</h3>
+<p>Every open account revalued at the last closes (the stress test of <code>POST /api/v1/risk/stress</code>): equity ${esc(r.total.equity)} → ${esc(r.total.stressedEquity)}, P&amp;L <b>${esc(r.total.pnl)}</b>. Of ${c.accounts} accounts, ${c.limitsBreached} would breach a loss limit (${c.outOfTrading} of them taken out of trading), ${c.minCapitalBroken} would fall below their tier's minimum, ${c.forkEligibilityLost} would lose their fork line, and ${c.consolidationTriggers} would meet a new consolidation trigger.</p>
+<table><tr><th>account</th><th>tier</th><th>equity</th><th>stressed</th><th>P&amp;L</th><th>what the fleet's rules would do</th></tr>${r.worst.map((w) => `<tr><td><code>${esc(w.accountId)}</code></td><td>${esc(w.type)}</td><td class="n">${esc(w.equity)}</td><td class="n">${esc(w.stressedEquity)}</td><td class="n">${esc(w.pnl)}</td><td>${esc(what(w))}</td></tr>`).join('')}</table>
+<h3>Forecasts</h3>
+<div class="chart">${fan}</div>
+<table><tr><th>account</th><th>tier</th><th>value (${esc(r.fans[0]?.asOf ?? '')})</th><th>p05</th><th>p50</th><th>p95</th><th>reaches fork line</th><th>below minimum</th></tr>${r.fans.map((f) => `<tr><td><code>${esc(f.accountId)}</code></td><td>${esc(f.tier)}</td><td class="n">${esc(f.start)}</td><td class="n">${esc(f.quantiles.p05)}</td><td class="n">${esc(f.quantiles.p50)}</td><td class="n">${esc(f.quantiles.p95)}</td><td class="n">${share(f.reachForkLine)}</td><td class="n">${share(f.breachMinCapital)}</td></tr>`).join('')}</table>
+<h3>Loss-limit breaches (${r.breaches.length})</h3><table><tr><th>raised</th><th>account</th><th>rule</th><th>period</th><th>what it did</th></tr>${r.breaches.map((b) => `<tr><td>${b.raisedAt.slice(0, 10)}</td><td><code>${esc(b.accountId)}</code></td><td>${esc(b.rule)}</td><td>${esc(b.period)}</td><td>${esc(b.did)}</td></tr>`).join('')}</table>`;
+}
+
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)} %`);
 const num = (x: number | null) => (x === null ? '—' : x.toFixed(2));
@@ -125,6 +194,7 @@ code{font-size:.9em}.chart{margin:1em 0}
 <div class="chart">${c.equity}</div>
 <div class="chart">${c.tiers}</div>
 <div class="chart">${c.activity}</div>
+${riskHtml(d.risk, d.risk ? await fanChart(d.risk.fans) : '')}
 <h2>Top performers</h2><table>${head}${performerRows(top)}</table>
 <h2>Bottom performers</h2><table>${head}${performerRows(bottom)}</table>
 <h2>Hierarchy</h2>${treeHtml(d.tree)}

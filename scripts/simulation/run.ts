@@ -20,6 +20,7 @@ import { type FleetProcess, promoteDelayed, waitIdle } from './fleet-control.js'
 import type { Market } from './market.js';
 import { Rng } from './random.js';
 import type { ReportData } from './report.js';
+import { riskOf } from './risk.js';
 import { type Holding, type Order, contribution, dividendsFor, isDividendSession, isFirstSessionOfMonth, startingCapitals, tradesFor } from './strategy.js';
 
 export interface SimulationSetup {
@@ -284,7 +285,7 @@ export async function finalState(s: SimulationSetup, lastDate: string) {
   const allAlerts = await s.mongo.collection('alerts').find({}, { projection: { rule: 1 } }).toArray();
   const alertsByRule = countBy(allAlerts, (a) => String(a['rule']));
   const reviews = await new ReviewRepository(s.mongo).countsByState();
-  return { tiers: tiersOf(accounts), performers, tree, alerts, verify, counts: await counts(s), opportunities: await opportunitiesOf(s), churn: await churnOf(s), alertsByRule, reviews };
+  return { tiers: tiersOf(accounts), performers, tree, alerts, verify, counts: await counts(s), opportunities: await opportunitiesOf(s), churn: await churnOf(s), alertsByRule, reviews, risk: await riskOf(s, accounts, lastDate) };
 }
 
 /** What the daily consolidation scans found, by trigger: how often, what was done, how confident. */

@@ -24,6 +24,18 @@ const base = (over: Partial<ForecastInput> = {}): ForecastInput => ({
 const constant = (r: number, n = 30) => Array.from({ length: n }, () => r);
 
 describe('forecast', () => {
+  it('draws a fan whose last day is the horizon\'s quantiles, without changing them', () => {
+    const plain = forecast(base());
+    const withFan = forecast(base({ fan: true }));
+    const { fan, ...rest } = withFan;
+    expect(rest).toEqual(plain);
+    expect(fan!.map((d) => d.day)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    expect(fan!.at(-1)).toMatchObject({ ...plain.quantiles, date: addBusinessDays('2026-11-13', 21) });
+    // The band widens with the days ahead.
+    const width = (d: NonNullable<typeof fan>[number]) => new Decimal(d.p95).minus(d.p05);
+    expect(width(fan![20]!).gt(width(fan![0]!))).toBe(true);
+  });
+
   it('answers the same forecast for the same seed, and another for another seed', () => {
     const a = forecast(base({ forkLine: new Decimal('105000'), minCapital: new Decimal('95000'), drawdownLimit: 0.05 }));
     expect(forecast(base({ forkLine: new Decimal('105000'), minCapital: new Decimal('95000'), drawdownLimit: 0.05 }))).toEqual(a);

@@ -49,6 +49,8 @@ export interface ForecastInput {
   drawdownLimit: number | null;
   /** The value index now and its high-water mark, so a drawdown already under way counts (default: at its peak). */
   index?: { current: number; peak: number };
+  /** Also the quantiles of every day up to the horizon (a fan chart), at the cost of keeping every path's days. */
+  fan?: boolean;
 }
 
 export interface Forecast {
@@ -59,6 +61,8 @@ export interface Forecast {
   /** The business day by which half of all paths have reached the fork line; null if fewer than half do. */
   expectedForkDate: string | null;
   method: { method: typeof FORECAST_METHOD; blockLength: number; paths: number; horizon: number; seed: number; sampleSize: number };
+  /** With `fan`: each day's quantiles, day 1 to the horizon, on its business date. */
+  fan?: Array<{ day: number; date: string } & Forecast['quantiles']>;
 }
 
 /** The mean block length for n returns (see the file's comment). */
@@ -123,6 +127,7 @@ export function forecast(input: ForecastInput): Forecast {
   const restart = 1 / blockLength;
   const rng = seededRng(seed);
   const finals = new Float64Array(paths);
+  const days = input.fan ? Array.from({ length: horizon }, () => new Float64Array(paths)) : null;
   // Paths first reaching the fork line on day d (0 = already there today).
   const forkHitsOn = new Int32Array(horizon + 1);
   let forkHits = 0;
@@ -140,6 +145,7 @@ export function forecast(input: ForecastInput): Forecast {
     for (let t = 1; t <= horizon; t++) {
       if (t > 1) pos = uniformFloat64(rng) < restart ? uniformInt(rng, 0, n - 1) : pos + 1 === n ? 0 : pos + 1;
       g *= 1 + r[pos]!;
+      if (days) days[t - 1]![k] = g;
       if (!forked && forkRatio !== null && g >= forkRatio) {
         forked = true;
         forkHitsOn[t]!++;
@@ -157,8 +163,10 @@ export function forecast(input: ForecastInput): Forecast {
     if (pastLimit) drawdownBreaches++;
   }
 
-  finals.sort();
-  const value = (q: number) => formatUnits('cash', input.startValue.times(new Decimal(quantileOfSorted(finals, q))));
+  const quantilesOf = (sorted: Float64Array): Forecast['quantiles'] => {
+    const value = (q: number) => formatUnits('cash', input.startValue.times(new Decimal(quantileOfSorted(sorted, q))));
+    return { p05: value(0.05), p25: value(0.25), p50: value(0.5), p75: value(0.75), p95: value(0.95) };
+  };
   // The unconditional median of the first-hit day (paths that never reach it count as later than
   // any day): the first day by which half of all paths have forked. It exists exactly when at least
   // half reach the line; the median over the hitting paths only would name an early date for a
@@ -169,7 +177,7 @@ export function forecast(input: ForecastInput): Forecast {
     if (2 * hits >= paths) expectedForkDate = addBusinessDays(input.startDate, d);
   }
   return {
-    quantiles: { p05: value(0.05), p25: value(0.25), p50: value(0.5), p75: value(0.75), p95: value(0.95) },
+    quantiles: quantilesOf(finals.sort()),
     probabilities: {
       reachForkLine: forkRatio === null ? null : forkHits / paths,
       breachMinCapital: minRatio === null ? null : minBreaches / paths,
@@ -177,5 +185,6 @@ export function forecast(input: ForecastInput): Forecast {
     },
     expectedForkDate,
     method: { method: FORECAST_METHOD, blockLength: Math.round(blockLength * 100) / 100, paths, horizon, seed, sampleSize: n },
+    ...(days ? { fan: days.map((a, i) => ({ day: i + 1, date: addBusinessDays(input.startDate, i + 1), ...quantilesOf(a.sort()) })) } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface ForecastOptions {
   horizon: number;
   paths: number;
   seed: number;
+  /** Each day's quantiles too (the report's fan chart). */
+  fan?: boolean;
 }
 
 /** The value index after the last point and its high-water mark; chained from the returns on points written before the index was kept. */
@@ -69,5 +71,6 @@ export async function accountForecast(deps: ForecastDeps, account: StoredAccount
     drawdownLimit,
     expectedForkDate: f.expectedForkDate,
     method: f.method,
+    ...(f.fan ? { fan: f.fan } : {}),
   };
 }
