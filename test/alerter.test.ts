@@ -10,7 +10,7 @@ import { bullPrefix, connectRedis } from '../shared/queue/connection.js';
 import { createQueueMetrics } from '../shared/queue/queue-metrics.js';
 import { createWorker } from '../shared/queue/worker-runner.js';
 import { alerterHandlers, createAlertCounter, createDeliveryCounter, webhookHandlers } from '../services/alerter/handlers.js';
-import { freePort } from '../scripts/servers/local-servers.js';
+import { freeLowPort } from '../scripts/servers/ports.js';
 import { waitFor } from './helpers/env.js';
 import { type LedgerHarness, silentLogger, startLedger } from './helpers/ledger-harness.js';
 
@@ -26,7 +26,7 @@ let failuresLeft = 2;
 let refuseWith: number | null = null;
 
 beforeAll(async () => {
-  const port = await freePort();
+  const port = await freeLowPort();
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));

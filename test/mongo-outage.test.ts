@@ -14,7 +14,7 @@ import { verifyLedger } from '../shared/ledger/verify.js';
 import { connectRedis } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
 import { ensureFerretdb } from '../scripts/servers/install.js';
-import { freePort } from '../scripts/servers/local-servers.js';
+import { freeLowPort } from '../scripts/servers/ports.js';
 import { dropQueuePrefix, isolatedEnv, waitFor } from './helpers/env.js';
 import { portEnv } from './helpers/fleet-env.js';
 import { silentLogger } from './helpers/ledger-harness.js';
@@ -36,7 +36,7 @@ async function startFerret(): Promise<void> {
 }
 
 beforeAll(async () => {
-  port = await freePort();
+  port = await freeLowPort();
   await startFerret();
   // A command sent as the server dies may never be answered (the driver waits on a dead socket):
   // the group insert gives up after the driver's timeouts added up (16 s with a 5 s socket timeout,

@@ -12,7 +12,7 @@ import { QUEUE } from '../shared/contracts/queues.js';
 import { connectRedis } from '../shared/queue/connection.js';
 import { Producer } from '../shared/queue/producer.js';
 import { ensureFerretdb } from '../scripts/servers/install.js';
-import { freePort } from '../scripts/servers/local-servers.js';
+import { freeLowPort } from '../scripts/servers/ports.js';
 import { dropQueuePrefix, isolatedEnv, waitFor } from './helpers/env.js';
 import { portEnv } from './helpers/fleet-env.js';
 import { silentLogger } from './helpers/ledger-harness.js';
@@ -201,7 +201,7 @@ describe('a service whose MongoDB is gone', () => {
   // case where a job and mongoose's close wait for ever; a job is put in flight to be sure of it.
   it.each(['SIGKILL', 'SIGSTOP'] as const)('exits within its shutdown deadline after SIGTERM (FerretDB %s)', async (how) => {
     const dir = mkdtempSync(join(tmpdir(), 'signals-ferret-'));
-    const port = await freePort();
+    const port = await freeLowPort();
     const ferret = await startFerret(dir, port);
     cleanups.push(() => {
       ferret.kill('SIGCONT');

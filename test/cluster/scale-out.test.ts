@@ -10,8 +10,7 @@ import { openLedgerStores } from '../../shared/ledger/stores.js';
 import { verifyLedger } from '../../shared/ledger/verify.js';
 import { bullPrefix, connectRedis, masters } from '../../shared/queue/connection.js';
 import { dropQueuePrefix, isolatedEnv, waitFor } from '../helpers/env.js';
-import { createServer } from 'node:net';
-import { servicePortEnv } from '../../scripts/servers/ports.js';
+import { portEnv } from '../../scripts/servers/ports.js';
 import { DIST, Proc, httpGet } from '../helpers/processes.js';
 
 /**
@@ -32,37 +31,15 @@ afterAll(async () => {
   await dropQueuePrefix(iso, iso.queuePrefix);
 });
 
-const canListen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
-  });
-
-/** A block of ports for every service and the API, and the same block STRIDE above for replica 1, all free. */
-async function lowPorts() {
-  const STRIDE = 10;
-  for (;;) {
-    const first = 20_000 + Math.floor(Math.random() * 1000) * 20;
-    const block = Array.from({ length: SERVICE_NAMES.length + 1 }, (_, i) => first + i);
-    if (!(await Promise.all([...block, ...block.map((p) => p + STRIDE)].map(canListen))).every(Boolean)) continue;
-    const ports = Object.fromEntries(SERVICE_NAMES.map((n, i) => [n, block[i]!])) as Record<(typeof SERVICE_NAMES)[number], number>;
-    const apiPort = block.at(-1)!;
-    const env: Record<string, string> = Object.fromEntries(SERVICE_NAMES.map((n) => [servicePortEnv(n), String(ports[n])]));
-    env['API_PORT'] = String(apiPort);
-    return { ports, apiPort, env, STRIDE };
-  }
-}
-
 const cents = (text: string) => BigInt(text.replace('.', ''));
 const money = (c: bigint) => `${c / 100n}.${String(c % 100n).padStart(2, '0')}`;
 
 describe('the fleet on a Redis Cluster with two replicas of every service', () => {
   it('keeps a hundred concurrent deposits and fifty transfers exact, spreads the queues over the masters, and passes verify', async () => {
     expect(iso.redisClusterNodes, 'run with `npm run test:cluster`, which starts a cluster').toBeTruthy();
-    // Fixed ports below the kernel's ephemeral range (32768+): there, an outgoing connection of one
-    // of the fourteen processes can hold a port the second replica is meant to listen on.
-    const { ports, apiPort, env, STRIDE } = await lowPorts();
+    // Ports below the kernel's ephemeral range, and the same block STRIDE above for the second replicas.
+    const STRIDE = 10;
+    const { ports, apiPort, env } = await portEnv({ stride: STRIDE });
     fleet = new Proc(join(DIST, 'scripts', 'fleet.js'), { ...iso.env, ...env, ADMIN_API_KEY: ADMIN, FLEET_REPLICAS: '2', FLEET_REPLICA_PORT_STRIDE: String(STRIDE), FLEET__SHUTDOWN_DEADLINE_MS: '3000' });
     await Promise.all(
       SERVICE_NAMES.flatMap((name) => [0, 1].map((i) => waitFor(() => `${name}#${i} ready; its last lines:\n${fleet!.lines.filter((l) => l.includes(`${name}#${i}`)).slice(-8).join('\n')}`, async () => (await httpGet(`http://127.0.0.1:${ports[name] + i * STRIDE}/readyz`)).status === 200, 60_000, 100))),

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../scripts/servers/local-servers.js';
+import { freeLowPort } from '../../scripts/servers/ports.js';
 
 /**
  * A private Redis with AOF (every write synced), on a fixed port and directory, so a test can kill it
@@ -17,7 +17,7 @@ export class RestartableRedis {
   ) {}
 
   static async start(): Promise<RestartableRedis> {
-    const r = new RestartableRedis(await freePort(), mkdtempSync(join(tmpdir(), 'chaos-redis-')));
+    const r = new RestartableRedis(await freeLowPort(), mkdtempSync(join(tmpdir(), 'chaos-redis-')));
     await r.up();
     return r;
   }
