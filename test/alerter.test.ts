@@ -84,8 +84,11 @@ describe('the alerter', () => {
     await waitFor('a delivery', () => received.find((r) => r.status === 204), 15_000);
     expect(received.map((r) => r.status)).toEqual([503, 503, 204]);
     expect(received[2]!.body).toMatchObject({ rule: 'daily-loss', accountId: 'acc-1', period: '2026-11-18', message: 'lost 6.00 %' });
-    const metrics = await registry.metrics();
-    expect(metrics).toContain('fleet_webhook_deliveries_total{outcome="delivered"} 1');
+    // The handler counts the delivery once the receiver's answer is back, a moment after the receiver saw it.
+    const metrics = await waitFor('the delivery counted', async () => {
+      const text = await registry.metrics();
+      return text.includes('fleet_webhook_deliveries_total{outcome="delivered"} 1') ? text : null;
+    });
     expect(metrics).toContain('fleet_webhook_deliveries_total{outcome="retry"} 2');
   });
 
