@@ -70,7 +70,7 @@ export const defaults: Config = {
     headCacheMax: 50_000,
     accountCacheMs: 5000,
     projectionFlushMs: 50,
-    projectionBatchMax: 200,
+    projectionBatchMax: 25,
   },
   tiers: {
     GEN: {
@@ -180,7 +180,7 @@ export const defaults: Config = {
     defaultProfitThreshold: '0.02',
   },
   performance: {
-    snapshotBatchSize: 500,
+    snapshotBatchSize: 2000,
     retentionDays: 730,
   },
   risk: {

@@ -3,6 +3,7 @@ import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { ACCOUNT_BUCKETS } from '../../shared/db/account-repository.js';
+import { PROJECTIONS_SETTLE_WAIT_MS } from '../../shared/ledger/projection-backlog.js';
 import { checkAfterPriceLoad, checkSnapshotPoints } from '../../shared/ledger/loss-limits-check.js';
 import { type SnapshotDeps, pruneSnapshots, snapshotPage } from '../../shared/ledger/snapshot.js';
 import type { Producer } from '../../shared/queue/producer.js';
@@ -40,10 +41,12 @@ export function snapshotterHandlers(deps: SnapshotDeps, producer: Producer, conf
      */
     day: async (d) => {
       const date = d.date ?? deps.clock.today();
+      // The pages value projections: every posting completed before the day's snapshot is in them first.
+      const projectionsSettled = (await deps.stores.backlog?.waitSettled(PROJECTIONS_SETTLE_WAIT_MS)) ?? true;
       await deps.snapshots.markDay(date, deps.clock.now());
       const pages = (await deps.stores.accounts.estimatedCount()) <= batchSize ? [null] : Array.from({ length: ACCOUNT_BUCKETS }, (_, b) => b);
       await producer.enqueueBulk(QUEUE.snapshot, pages.map((bucket) => ({ name: 'batch' as const, data: { date, bucket }, opts: { jobId: jobId('snapshot', date, bucket ?? 'all') } })));
-      return { date, batches: pages.length };
+      return { date, batches: pages.length, projectionsSettled };
     },
     /** One page: its points written at once, then the loss limits on each new point (its index carries what they need). */
     batch: async (d) => {

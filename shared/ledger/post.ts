@@ -146,7 +146,7 @@ async function appendWithRetry(deps: LedgerDeps, req: PostRequest): Promise<Post
     if (result === 'inserted') {
       const fresh: KnownAccount = { ...known, head: entry };
       stores.heads.set(req.accountId, fresh);
-      const forkCandidate = markProjection(deps, fresh, prices);
+      const forkCandidate = await markProjection(deps, fresh, prices);
       await deps.afterPosting?.(entry, known.account, { forkCandidate });
       return refusal ? { status: 'refused', refusal, entry, replayed: false } : { status: 'applied', entry, replayed: false };
     }
@@ -245,12 +245,12 @@ const fieldsOf = (deps: LedgerDeps, req: Omit<PostRequest, 'build'>, accountId: 
 });
 
 /** The projection of a head this process now knows (written later, in a batch); answers whether it is a fork candidate. */
-function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap): boolean {
+async function markProjection(deps: LedgerDeps, known: KnownAccount, prices: PriceMap): Promise<boolean> {
   const head = known.head!;
   const rules = rulesOf(deps, known.account);
   const equity = valuate(loadBalances(head.after), prices).equity;
   const forkCandidate = atForkLine(rules, equity);
-  deps.stores.projector.mark({ id: known.account._id, seq: head.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate });
+  await deps.stores.projector.mark({ id: known.account._id, seq: head.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate });
   return forkCandidate;
 }
 
@@ -266,7 +266,7 @@ async function replayed(deps: LedgerDeps, req: Pick<PostRequest, 'payloadHash'>,
   const known = deps.stores.heads.get(entry.accountId);
   if (known?.head) {
     const prices = known.head.after.positions.length > 0 ? await deps.stores.prices.lastCloses(known.head.after.positions.map((p) => p.symbol), deps.clock.today()) : ZERO_PRICES;
-    const forkCandidate = markProjection(deps, known, prices);
+    const forkCandidate = await markProjection(deps, known, prices);
     await deps.afterPosting?.(entry, known.account, { forkCandidate });
   }
   if (entry.kind !== 'refusal') return { status: 'applied', entry, replayed: true };

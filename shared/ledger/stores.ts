@@ -14,6 +14,7 @@ import type { Service } from '../runtime/service.js';
 import { HeadCache } from './head-cache.js';
 import { GroupInserter } from './group-inserter.js';
 import { Projector } from './projector.js';
+import { ProjectionBacklog } from './projection-backlog.js';
 import { SharedHeads } from './shared-heads.js';
 
 /** A published head is kept this long after its account's last posting (an idle account drops out of Redis). */
@@ -43,6 +44,8 @@ export interface LedgerStores {
   accountLocks: KeyedMutex;
   /** The heads other processes appended, published in Redis (absent for a single process). */
   sharedHeads: SharedHeads | null;
+  /** Which processes hold unwritten projections (absent without Redis): the day's readers wait for none. */
+  backlog: ProjectionBacklog | null;
   /** Writes what is still pending (projections); call before closing the connection. */
   close(): Promise<void>;
 }
@@ -55,6 +58,7 @@ export interface LedgerStoresOptions {
   /** Indexes are built already (another set of stores on the same database did it): skip building them. */
   skipInit?: boolean;
   sharedHeads?: SharedHeads;
+  backlog?: ProjectionBacklog;
   /** How long a batched write may go unanswered (see GroupCommitOptions.deadlineMs); from the driver's own timeouts. */
   writeDeadlineMs?: number;
 }
@@ -70,7 +74,7 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
   if (!opts.skipInit) await Promise.all(Object.values(repositories).map((s) => s.init()));
   const deadlineMs = opts.writeDeadlineMs ?? writeDeadlineMs(defaults.mongo);
   const groupCommit = { batchMax: settings.groupCommitBatchMax, inFlightMax: settings.groupCommitInFlightMax, deadlineMs };
-  const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax, deadlineMs }, () => new Date(), opts.onError ?? (() => undefined));
+  const projector = new Projector(accounts, { flushMs: settings.projectionFlushMs, batchMax: settings.projectionBatchMax, deadlineMs }, () => new Date(), opts.onError ?? (() => undefined), opts.backlog ?? null);
   return {
     ...repositories,
     writer: new GroupInserter((docs) => journal.insertBatch(docs), groupCommit),
@@ -79,6 +83,7 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
     projector,
     accountLocks: new KeyedMutex(),
     sharedHeads: opts.sharedHeads ?? null,
+    backlog: opts.backlog ?? null,
     close: () => projector.flush(),
   };
 }
@@ -98,6 +103,7 @@ export async function openServiceStores(svc: Pick<Service, 'mongo' | 'workerRedi
     settings: svc.config.ledger,
     locks: new RedisDocLocks(svc.workerRedis, svc.config.queuePrefix),
     sharedHeads: new SharedHeads(svc.workerRedis, svc.config.queuePrefix, SHARED_HEAD_TTL_MS),
+    backlog: new ProjectionBacklog(svc.workerRedis, svc.config.queuePrefix),
     writeDeadlineMs: writeDeadlineMs(svc.config.mongo),
     onError: (err) => svc.logger.warn({ err }, 'a projection batch failed; it is written again with the next one'),
   });

@@ -283,7 +283,7 @@ async function repairProjection(stores: LedgerStores, account: StoredAccount, cp
   const rules = tierRules(config, account.tier, account.config);
   const head = await stores.journal.at(account._id, cp.seq);
   if (!head) return;
-  stores.projector.mark({ id: account._id, seq: cp.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate: atForkLine(rules, equity) });
+  await stores.projector.mark({ id: account._id, seq: cp.seq, head: head.after, totals: head.totals, equityCents: storeUnits('cash', equity), forkCandidate: atForkLine(rules, equity) });
 }
 
 /**
