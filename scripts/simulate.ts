@@ -3,7 +3,7 @@
  * Starts the whole fleet as separate processes on a simulated clock, creates a population of Gen
  * accounts, replays a market day by day, and ends with a summary, an HTML report in `reports/` and,
  * as its last line, one JSON object. The servers come from `with-servers` (npm start wraps this).
- * SIM_PROFILE=1 prints where each 20 simulated days spent their wall time, by phase.
+ * SIM_PROFILE=1 prints where each 20 simulated days spent their wall time, by phase (SIM_PROFILE=N: every N days).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -54,9 +54,6 @@ async function main(argv: string[]): Promise<number> {
     FLEET__FORK__BENCHMARK_SYMBOL: market.benchmark,
     ADMIN_API_KEY: adminKey,
     LOG_LEVEL: 'warn',
-    // Small pages, so a day's consolidation assessments spread over the workers' concurrency. (A
-    // day's snapshots are one page at this size: a page costs a few queries whatever its size.)
-    FLEET__CONSOLIDATION__SCAN_PAGE_SIZE_MAX: '8',
     // The reconciler walks every journal: in a run of minutes, verify at the end does its work.
     FLEET__SCHEDULES__RECONCILE_EVERY_SEC: '3600',
   };

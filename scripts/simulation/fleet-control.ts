@@ -78,14 +78,15 @@ async function busy(queues: Queue[], skipPaused: Set<string>): Promise<number> {
 /**
  * Waits until the fleet has nothing left to do on the given queues, seen twice in a row (a handler
  * enqueues its follow-up before it completes, but a poll can fall between two queues' reads).
- * Paused queues may hold waiting work; only their running jobs count.
+ * Paused queues may hold waiting work; only their running jobs count. `settled` adds a condition of
+ * its own (the simulator's: no process holds unwritten projections).
  */
-export async function waitIdle(producer: Producer, names: QueueName[] = DAY_QUEUES, paused: QueueName[] = []): Promise<void> {
+export async function waitIdle(producer: Producer, names: QueueName[] = DAY_QUEUES, paused: QueueName[] = [], settled: () => Promise<boolean> = async () => true): Promise<void> {
   const queues = names.map((n) => producer.queue(n));
   const skip = new Set<string>(paused);
   // Quiet twice in a row: the confirmation follows at once; only a busy fleet is waited for.
   for (let quiet = 0; quiet < 2; ) {
-    if ((await busy(queues, skip)) === 0) quiet++;
+    if ((await busy(queues, skip)) === 0 && (await settled())) quiet++;
     else {
       quiet = 0;
       await new Promise((r) => setTimeout(r, IDLE_POLL_MS));

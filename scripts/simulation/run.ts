@@ -4,7 +4,8 @@ import { ReviewRepository } from '../../shared/db/review-repository.js';
 import type { RedisClient } from '../../shared/queue/connection.js';
 import type { Config } from '../../config/schema.js';
 import { jobId } from '../../shared/contracts/jobs.js';
-import { QUEUE } from '../../shared/contracts/queues.js';
+import { QUEUE, type QueueName } from '../../shared/contracts/queues.js';
+import { projectionsSettled } from '../../shared/ledger/projection-backlog.js';
 import type { StoredAccount } from '../../shared/db/account-repository.js';
 import { loadBalances } from '../../shared/db/stored-balances.js';
 import { loadUnits } from '../../shared/db/stored-units.js';
@@ -113,12 +114,17 @@ function tiersOf(accounts: StoredAccount[]): Record<string, number> {
   return t;
 }
 
-async function enqueueOrder(p: Producer, o: Order, key: string): Promise<void> {
+/** A client's order as its account-ops job, keyed so that a re-run of the day adds nothing. */
+function orderJob(o: Order, key: string) {
   const base = { accountId: o.accountId, idempotencyKey: key, actor: 'simulator' };
-  if (o.kind === 'deposit') await p.enqueue(QUEUE.accountOps, 'deposit', { ...base, amount: o.amount.toFixed(2) }, { jobId: jobId('sim', o.accountId, key) });
-  else if (o.kind === 'dividend') await p.enqueue(QUEUE.accountOps, 'dividend', { ...base, symbol: o.symbol, amount: o.amount.toFixed(2) }, { jobId: jobId('sim', o.accountId, key) });
-  else await p.enqueue(QUEUE.accountOps, 'trade', { ...base, side: o.kind, symbol: o.symbol, quantity: o.quantity.toFixed(8), price: o.price.toFixed(6) }, { jobId: jobId('sim', o.accountId, key) });
+  const opts = { jobId: jobId('sim', o.accountId, key) };
+  if (o.kind === 'deposit') return { name: 'deposit' as const, data: { ...base, amount: o.amount.toFixed(2) }, opts };
+  if (o.kind === 'dividend') return { name: 'dividend' as const, data: { ...base, symbol: o.symbol, amount: o.amount.toFixed(2) }, opts };
+  return { name: 'trade' as const, data: { ...base, side: o.kind, symbol: o.symbol, quantity: o.quantity.toFixed(8), price: o.price.toFixed(6) }, opts };
 }
+
+/** Jobs one addBulk carries at most. */
+const ENQUEUE_BATCH = 500;
 
 /** Acts as the operator on the reviews waiting, through the API like a person would. */
 async function operate(s: SimulationSetup): Promise<number> {
@@ -148,6 +154,8 @@ async function operate(s: SimulationSetup): Promise<number> {
  */
 export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['days']; events: ReportData['events']; operations: number }> {
   const { market, producer } = s;
+  // The day's steps read projections: idle means the queues are quiet and every projection is written.
+  const idle = (paused: QueueName[] = []) => waitIdle(producer, undefined, paused, () => projectionsSettled(s.redis, s.queuePrefix));
   const days: ReportData['days'] = [];
   const symbols = [...market.closes.keys()].filter((x) => x !== market.benchmark);
   const tradable = symbols.length > 0 ? symbols : [market.benchmark];
@@ -160,6 +168,7 @@ export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['
   const strategies = ['proportional', 'strategic', 'dynamic'] as const;
   await setSimulatedTime(s.redis, s.queuePrefix, new Date(`${market.sessions[first]}${SIMULATED_TIME_OF_DAY}`));
   await new Promise((r) => setTimeout(r, 3 * SIMULATION_POLL_MS));
+  const opens = [];
   for (const [i, capital] of capitals.entries()) {
     const id = simAccountId(i);
     const config =
@@ -171,16 +180,19 @@ export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['
           }
         : {};
     // Each client owns its own hierarchy: merges stay within a client's accounts.
-    await producer.enqueue(QUEUE.accountOps, 'open-account', { accountId: id, idempotencyKey: `open-${id}`, actor: 'simulator', tier: 'GEN', name: `Client ${i + 1}`, ownerId: `client-${String(i + 1).padStart(3, '0')}`, parentId: null, config, initialDeposit: capital.toFixed(2) }, { jobId: jobId('sim', 'open', id) });
+    opens.push({ name: 'open-account' as const, data: { accountId: id, idempotencyKey: `open-${id}`, actor: 'simulator', tier: 'GEN', name: `Client ${i + 1}`, ownerId: `client-${String(i + 1).padStart(3, '0')}`, parentId: null, config, initialDeposit: capital.toFixed(2) }, opts: { jobId: jobId('sim', 'open', id) } });
     operations++;
   }
-  await waitIdle(producer);
+  for (let j = 0; j < opens.length; j += ENQUEUE_BATCH) await producer.enqueueBulk(QUEUE.accountOps, opens.slice(j, j + ENQUEUE_BATCH));
+  await idle();
 
   const initial = new Map(capitals.map((c, i) => [simAccountId(i), c]));
   const phase: Record<string, number> = {};
   let t0 = Date.now();
   const mark = (name: string) => { phase[name] = (phase[name] ?? 0) + Date.now() - t0; t0 = Date.now(); };
   const forkQueue = producer.queue(QUEUE.fork);
+  // SIM_PROFILE=1 reports every 20 days; a larger number is the interval in days.
+  const profileEvery = process.env['SIM_PROFILE'] ? (Number(process.env['SIM_PROFILE']) > 1 ? Number(process.env['SIM_PROFILE']) : 20) : 0;
   for (let i = first; i < market.sessions.length; i++) {
     const date = market.sessions[i]!;
     await setSimulatedTime(s.redis, s.queuePrefix, new Date(`${date}${SIMULATED_TIME_OF_DAY}`));
@@ -194,6 +206,7 @@ export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['
     const closes = closesAt(i);
     const accounts = (await allAccounts(s.stores)).filter((a) => a.state === 'ACTIVE');
     let n = 0;
+    const jobs: Array<ReturnType<typeof orderJob>> = [];
     for (const a of accounts) {
       const b = loadBalances(a.head);
       const rules = tierRules(s.config, a.tier, a.config);
@@ -203,32 +216,34 @@ export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['
       const orders = tradesFor(rngFor(s.seed, date, a._id), h, closes, tradable);
       if (isFirstSessionOfMonth(market.sessions, i) && initial.has(a._id)) orders.push(contribution(a._id, initial.get(a._id)!));
       if (isDividendSession(market.sessions, i)) orders.push(...dividendsFor(h, closes));
-      for (const o of orders) await enqueueOrder(producer, o, `sim-${date}-${n++}`);
+      for (const o of orders) jobs.push(orderJob(o, `sim-${date}-${n++}`));
     }
+    for (let j = 0; j < jobs.length; j += ENQUEUE_BATCH) await producer.enqueueBulk(QUEUE.accountOps, jobs.slice(j, j + ENQUEUE_BATCH));
     operations += n;
     // The periodic scans catch accounts that prices alone lifted over the line.
     for (const tier of ['GEN', 'REV'] as const) await producer.enqueue(QUEUE.thresholdScan, 'scan', { tier }, { jobId: jobId('sim-scan', tier, date) });
     mark('orders');
     await waitIdle(producer, undefined, [QUEUE.fork]);
     mark('orders-idle');
-    mark('scans');
+    await idle([QUEUE.fork]);
+    mark('projections');
     await forkQueue.resume();
-    await waitIdle(producer);
+    await idle();
     mark('forks');
 
     await producer.enqueue(QUEUE.snapshot, 'day', { date }, { jobId: jobId('sim-snapshot', date) });
-    await waitIdle(producer);
+    await idle();
     mark('snapshot');
     await forkQueue.pause();
     await producer.enqueue(QUEUE.consolidationScan, 'scan', { date }, { jobId: jobId('sim-consolidation', date) });
-    await waitIdle(producer, undefined, [QUEUE.fork]);
+    await idle([QUEUE.fork]);
     mark('consolidation');
     await operate(s);
-    await waitIdle(producer, undefined, [QUEUE.fork]);
+    await idle([QUEUE.fork]);
     mark('operator');
     await forkQueue.resume();
     if (new Date(`${date}T00:00:00Z`).getUTCDay() === 1) await producer.enqueue(QUEUE.accountOps, 'reinvest-scan', { date }, { jobId: jobId('sim-reinvest', date) });
-    await waitIdle(producer);
+    await idle();
 
     mark('reinvest');
     const all = await allAccounts(s.stores);
@@ -237,8 +252,8 @@ export async function simulate(s: SimulationSetup): Promise<{ days: ReportData['
     const tiers = tiersOf(all);
     days.push({ date, equity: equity.reduce((sum, x) => sum.plus(loadUnits('cash', BigInt(x['equityCents'] as bigint))), new Decimal(0)).toNumber(), GEN: tiers['GEN']!, REV: tiers['REV']!, COM: tiers['COM']!, ...c });
     mark('stats');
-    if (process.env['SIM_PROFILE'] && (i - first + 1) % 20 === 0) {
-      process.stderr.write(`\nphases (ms, last 20 days): ${JSON.stringify(phase)}\n`);
+    if (profileEvery > 0 && (i - first + 1) % profileEvery === 0) {
+      process.stderr.write(`\nphases (ms, last ${profileEvery} days): ${JSON.stringify(phase)}\n`);
       for (const k of Object.keys(phase)) phase[k] = 0;
     }
     s.onDay({ index: i - first + 1, total: market.sessions.length - first, date, tiers, ...c, operations });

@@ -3,10 +3,11 @@ import { jobId } from '../../shared/contracts/jobs.js';
 import { QUEUE } from '../../shared/contracts/queues.js';
 import { MERGE_DONE, MERGE_IN_FLIGHT, type StoredMerge } from '../../shared/db/merge-repository.js';
 import type { StoredOpportunity } from '../../shared/db/opportunity-repository.js';
-import type { Urgency } from '../../shared/domain/consolidation.js';
+import { type Urgency, assessConsolidation } from '../../shared/domain/consolidation.js';
 import { PAGE_SIZE_MAX } from '../../shared/db/account-repository.js';
+import { PROJECTIONS_SETTLE_WAIT_MS } from '../../shared/ledger/projection-backlog.js';
 import { reviewCounter } from '../../shared/ledger/review-metrics.js';
-import { type ConsolidationDeps, PeerCache, assessAccount, enqueueMerge, orderOf, recordOpportunity, requestMerges } from '../../shared/ledger/consolidation.js';
+import { type ConsolidationDeps, enqueueMerge, measurePage, orderOf, recordOpportunities, requestMerges } from '../../shared/ledger/consolidation.js';
 import { abortMerge, runMerge } from '../../shared/ledger/merge-saga.js';
 import { resumeStuck, settleSagaJob } from '../../shared/ledger/saga-job.js';
 import type { Producer } from '../../shared/queue/producer.js';
@@ -79,6 +80,8 @@ export function consolidationHandlers(
      */
     scan: async (d) => {
       const date = d.date ?? deps.clock.today();
+      // The batches assess projections: every posting completed before the scan is in them first.
+      const projectionsSettled = (await deps.stores.backlog?.waitSettled(PROJECTIONS_SETTLE_WAIT_MS)) ?? true;
       let afterId: string | null = null;
       let batches = 0;
       for (let read = 0; read < FANOUT_PAGES_MAX; read++) {
@@ -92,17 +95,18 @@ export function consolidationHandlers(
         batches += jobs.length;
         if (ids.length < pageSize * FANOUT_READ_PAGES) break;
       }
-      return { date, batches };
+      return { date, batches, projectionsSettled };
     },
     batch: async (d) => {
       const accounts = await deps.stores.accounts.list({ state: 'ACTIVE' }, { afterId: d.afterAccountId ?? undefined, limit: d.limit });
       // One read for the page: only accounts with an open merge review can have one to expire.
       const withOpenReview = await deps.reviews.openAmong('merge', accounts.map((a) => a._id));
-      const cache = new PeerCache(deps);
+      const inputs = await measurePage(deps, accounts, false);
+      const assessed = accounts.map((account) => ({ account, inputs: inputs.get(account._id)!, assessment: assessConsolidation(inputs.get(account._id)!, deps.config.consolidation) }));
+      const recordedAll = await recordOpportunities(deps, assessed);
       let found = 0;
       for (const account of accounts) {
-        const { inputs, assessment } = await assessAccount(deps, account, false, cache);
-        const recorded = await recordOpportunity(deps, account, inputs, assessment);
+        const recorded = recordedAll.get(account._id);
         if ((!recorded || recorded.opportunity.action === 'none') && withOpenReview.has(account._id)) await expireReview(account._id, `no trigger fires on ${d.date}`);
         if (!recorded) continue;
         found++;

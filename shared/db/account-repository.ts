@@ -165,6 +165,31 @@ export class AccountRepository extends Repository<StoredAccount> {
   }
 
   /**
+   * The first `perGroup` accounts by id of each parent (`parentId`) or of each owner's roots
+   * (`ownerId`), for a page of assessments in one read. A read cut short by its limit leaves the
+   * groups after its last one unknown; those are read one at a time (each bounded).
+   */
+  async firstOfGroups(field: 'parentId' | 'ownerId', values: string[], perGroup: number): Promise<Map<string, StoredAccount[]>> {
+    const keys = [...new Set(values)].sort();
+    const out = new Map<string, StoredAccount[]>(keys.map((k) => [k, []]));
+    if (keys.length === 0) return out;
+    const filterOf = (v: string | { $in: string[] }): Record<string, unknown> => (field === 'parentId' ? { parentId: v } : { ownerId: v, parentId: null });
+    const limit = Math.min(keys.length * perGroup, PAGE_SIZE_MAX * 4);
+    const found = await this.model.find(filterOf({ $in: keys })).sort({ [field]: 1, _id: 1 }).limit(limit).lean<StoredAccount[]>();
+    for (const a of found) {
+      const group = out.get(a[field]!)!;
+      if (group.length < perGroup) group.push(a);
+    }
+    if (found.length < limit) return out;
+    const last = found[found.length - 1]![field]!;
+    for (const k of keys) {
+      if (k < last || out.get(k)!.length >= perGroup) continue;
+      out.set(k, await this.model.find(filterOf(k)).sort({ _id: 1 }).limit(perGroup).lean<StoredAccount[]>());
+    }
+    return out;
+  }
+
+  /**
    * Moves projections forward, never back (the seq guard), for the accounts whose locks are free now;
    * answers the ids it could not lock, for the caller's next batch.
    */

@@ -1,5 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
-import { Repository } from './model.js';
+import { Repository, insertBatch } from './model.js';
 
 /**
  * A consolidation opportunity (SPEC §5.2): what the engine found for one account on one day, stored
@@ -65,6 +65,12 @@ export class OpportunityRepository extends Repository<StoredOpportunity> {
   /** One opportunity per account and day: a second scan of the day finds the first. */
   async recordOnce(o: StoredOpportunity): Promise<{ stored: StoredOpportunity; created: boolean }> {
     return this.insertOnce(o, () => this.get(o._id));
+  }
+
+  /** `recordOnce` for a page in one insert: a duplicate (a re-run of the day) is read back on its own. */
+  async recordMany(docs: StoredOpportunity[]): Promise<Array<{ stored: StoredOpportunity; created: boolean }>> {
+    const results = await insertBatch(this.model as never, docs);
+    return Promise.all(docs.map(async (o, i) => (results[i] === 'inserted' ? { stored: o, created: true } : { stored: (await this.get(o._id)) ?? o, created: false })));
   }
 
   async get(id: string): Promise<StoredOpportunity | null> {

@@ -96,6 +96,9 @@ const TRAIL_REFRESH_MS = 10 * 60_000;
 const TRAIL_PROBE_DAYS_MAX = 10;
 /** Accounts whose series a process keeps (least recently read dropped first). */
 const TRAILS_MAX = 5000;
+/** Ids one day's lookup names at most; series read whole at once. */
+const PROBE_IDS_MAX = 1000;
+const SERIES_READS_AT_ONCE = 8;
 
 const nextDay = (date: string) => new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 const dayBefore = (date: string) => new Date(Date.parse(`${date}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
@@ -179,28 +182,64 @@ export class SnapshotRepository extends Repository<StoredSnapshot> {
    * Read in full again every few minutes, and when the gap is long.
    */
   async trailing(accountId: string, upTo: string): Promise<StoredSnapshot[]> {
-    let trail = this.trails.get(accountId);
-    const fresh = trail && Date.now() - trail.readAt < TRAIL_REFRESH_MS;
-    if (trail && fresh && trail.knownUntil < upTo) {
+    return (await this.trailingMany([accountId], upTo)).get(accountId)!;
+  }
+
+  /**
+   * `trailing` for a page of accounts: the days missing from their kept series are looked up with one
+   * read a day for all of them (by date, which FerretDB filters in the database, and the page's ids);
+   * a series not kept, stale or far behind is read whole, a few at a time.
+   */
+  async trailingMany(accountIds: string[], upTo: string): Promise<Map<string, StoredSnapshot[]>> {
+    const now = Date.now();
+    const probes = new Map<string, Array<{ id: string; trail: Trail }>>();
+    const reload: string[] = [];
+    const ids = [...new Set(accountIds)];
+    for (const id of ids) {
+      const trail = this.trails.get(id);
+      if (!trail || now - trail.readAt >= TRAIL_REFRESH_MS) {
+        reload.push(id);
+        continue;
+      }
       const days: string[] = [];
       for (let d = nextDay(trail.knownUntil); d <= upTo && days.length <= TRAIL_PROBE_DAYS_MAX; d = nextDay(d)) days.push(d);
-      if (days.length > TRAIL_PROBE_DAYS_MAX) trail = undefined;
-      else {
-        const found = (await Promise.all(days.map((d) => this.get(accountId, d)))).filter((x): x is StoredSnapshot => x !== null);
-        const known = new Set(trail.points.map((p) => p.date));
-        trail.points = [...trail.points, ...found.filter((f) => !known.has(f.date))].sort((a, b) => (a.date < b.date ? -1 : 1));
-        // Today's point may still be written (the snapshot runs after the close): only earlier days are settled.
-        trail.knownUntil = found.some((f) => f.date === upTo) ? upTo : dayBefore(upTo);
+      if (days.length > TRAIL_PROBE_DAYS_MAX) reload.push(id);
+      else for (const d of days) probes.set(d, [...(probes.get(d) ?? []), { id, trail }]);
+    }
+    const found = new Map<string, StoredSnapshot[]>();
+    for (const [day, wanted] of probes) {
+      for (let i = 0; i < wanted.length; i += PROBE_IDS_MAX) {
+        const chunk = wanted.slice(i, i + PROBE_IDS_MAX).map((w) => snapshotIdOf(w.id, day));
+        const query = chunk.length === 1 ? { _id: chunk[0] } : { date: day, _id: { $in: chunk } };
+        for (const p of await this.model.find(query).lean<StoredSnapshot[]>()) found.set(p.accountId, [...(found.get(p.accountId) ?? []), p]);
       }
     }
-    if (!trail || !fresh) {
-      const points = await this.series(accountId);
-      trail = { points, knownUntil: points.some((p) => p.date === upTo) ? upTo : dayBefore(upTo), readAt: Date.now() };
+    const probed = new Map([...probes.values()].flat().map((w) => [w.id, w.trail]));
+    for (const [id, trail] of probed) {
+      const fresh = found.get(id) ?? [];
+      const known = new Set(trail.points.map((p) => p.date));
+      trail.points = [...trail.points, ...fresh.filter((f) => !known.has(f.date))].sort((a, b) => (a.date < b.date ? -1 : 1));
+      // Today's point may still be written (the snapshot runs after the close): only earlier days are settled.
+      trail.knownUntil = fresh.some((f) => f.date === upTo) ? upTo : dayBefore(upTo);
     }
-    this.trails.delete(accountId);
-    this.trails.set(accountId, trail);
-    if (this.trails.size > TRAILS_MAX) this.trails.delete(this.trails.keys().next().value!);
-    return trail.points.filter((p) => p.date <= upTo);
+    for (let i = 0; i < reload.length; i += SERIES_READS_AT_ONCE) {
+      await Promise.all(
+        reload.slice(i, i + SERIES_READS_AT_ONCE).map(async (id) => {
+          const points = await this.series(id);
+          this.trails.set(id, { points, knownUntil: points.some((p) => p.date === upTo) ? upTo : dayBefore(upTo), readAt: Date.now() });
+        }),
+      );
+    }
+    const out = new Map<string, StoredSnapshot[]>();
+    for (const id of ids) {
+      const trail = this.trails.get(id)!;
+      // Least recently read first out: a read moves the account to the end.
+      this.trails.delete(id);
+      this.trails.set(id, trail);
+      out.set(id, trail.points.filter((p) => p.date <= upTo));
+    }
+    while (this.trails.size > TRAILS_MAX) this.trails.delete(this.trails.keys().next().value!);
+    return out;
   }
 
   /** The account's points, oldest first, optionally within [from, to] (found by account, ordered here). */

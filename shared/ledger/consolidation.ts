@@ -34,96 +34,108 @@ const SERIES_DAYS = 253;
 
 const returnsOf = (series: StoredSnapshot[]) => series.map((s) => s.dailyReturn).filter((r): r is number => r !== null);
 
-/** Measures of accounts read during one scan batch, so a parent shared by many children is read once. */
-export class PeerCache {
-  private readonly peers = new Map<string, Promise<Peer>>();
-  constructor(private readonly deps: ConsolidationDeps) {}
-
-  get(account: StoredAccount): Promise<Peer> {
-    let p = this.peers.get(account._id);
-    if (!p) {
-      p = (async () => {
-        const r = returnsOf((await this.deps.snapshots.trailing(account._id, this.deps.clock.today())).slice(-SERIES_DAYS));
-        return {
-          accountId: account._id,
-          state: account.state,
-          equity: loadUnits('cash', account.equityCents),
-          positions: account.head.positions.length,
-          maxPositions: tierRules(this.deps.config, account.tier, account.config).maxPositions,
-          annualReturn: annualised(r, 20),
-          volatility: r.length >= 20 ? annualVolatility(r) : null,
-        };
-      })();
-      this.peers.set(account._id, p);
-    }
-    return p;
-  }
-}
-
-/**
- * The engine's inputs for one account, measured from its snapshots, journal and hierarchy. Equity is
- * the head valued at today's closes; fees are the fee entries of the cost window; gains the
- * flow-adjusted change of value over the same window.
- */
-export async function measureInputs(deps: ConsolidationDeps, account: StoredAccount, manual: boolean, cache = new PeerCache(deps)): Promise<AccountInputs> {
-  const c = deps.config.consolidation;
-  const today = deps.clock.today();
-  const head = loadBalances(account.head);
-  const prices = await deps.stores.prices.lastCloses(head.positions.map((p) => p.symbol), today);
-  const equity = valuate(head, prices).equity;
-  const since = new Date(Date.parse(`${today}T00:00:00Z`) - c.costWindowDays * 86_400_000);
-  const series = (await deps.snapshots.trailing(account._id, today)).slice(-SERIES_DAYS);
-  const window = series.filter((s) => s.date >= since.toISOString().slice(0, 10));
-  let gains = new Decimal(0);
-  for (let i = 1; i < window.length; i++) {
-    const [prev, cur] = [window[i - 1]!, window[i]!];
-    gains = gains.plus(loadUnits('cash', cur.equityCents).minus(loadUnits('cash', cur.netFlowCents)).minus(loadUnits('cash', prev.equityCents)));
-  }
-  const fees = window.slice(1).reduce((sum, p) => sum.plus(loadUnits('cash', p.feesCents ?? 0n)), new Decimal(0));
-
-  let depth = 0;
-  let parent: StoredAccount | null = null;
-  for (let up = account.parentId; up && depth <= c.hierarchyDepthMax; depth++) {
-    const a = await deps.stores.accounts.get(up);
-    if (!a) break;
-    parent ??= a;
-    up = a.parentId;
-  }
-  const related = (
-    account.parentId
-      ? await deps.stores.accounts.children(account.parentId, PEERS_MAX + 1)
-      : await deps.stores.accounts.list({ ownerId: account.ownerId ?? undefined, tier: account.tier, parentId: undefined }, { limit: PEERS_MAX + 1 }).then((l) => l.filter((a) => a.parentId === null))
-  ).filter((a) => a._id !== account._id && a.state !== 'CLOSED' && a.ownerId === account.ownerId);
-  const siblings = await Promise.all(related.slice(0, PEERS_MAX).map((a) => cache.get(a)));
-  const isSmall = (a: StoredAccount) => loadUnits('cash', a.equityCents).lt(tierRules(deps.config, a.tier).minCapital);
-  const smallSiblingIds = account.parentId ? [...related.filter(isSmall).map((a) => a._id), ...(equity.lt(tierRules(deps.config, account.tier).minCapital) ? [account._id] : [])] : [];
-
+/** A peer's measures for the engine, from its projection and its kept series. */
+function peerOf(deps: ConsolidationDeps, account: StoredAccount, series: StoredSnapshot[]): Peer {
+  const r = returnsOf(series.slice(-SERIES_DAYS));
   return {
     accountId: account._id,
-    rules: tierRules(deps.config, account.tier, account.config),
-    equity,
-    cash: head.cash.minus(head.reserved),
-    positions: head.positions.length,
-    dailyReturns: returnsOf(series),
-    cashShares: series.map((s) => (s.equityCents > 0n ? Number(s.cashCents) / Number(s.equityCents) : 0)),
-    equities: series.map((s) => loadUnits('cash', s.equityCents)),
-    drawdown: series.length > 0 ? -indexMeasures(indexStateOf(series[series.length - 1]!)).drawdown : 0,
-    ageDays: Math.floor((deps.clock.now().getTime() - new Date(account.createdAt).getTime()) / 86_400_000),
-    isChild: account.parentId !== null,
-    holdsCash: account.config.holdsCash === true,
-    fees,
-    gains,
-    windowDays: c.costWindowDays,
-    depth,
-    parent: parent && parent.state !== 'CLOSED' ? await cache.get(parent) : null,
-    siblings,
-    smallSiblingIds,
-    manual,
+    state: account.state,
+    equity: loadUnits('cash', account.equityCents),
+    positions: account.head.positions.length,
+    maxPositions: tierRules(deps.config, account.tier, account.config).maxPositions,
+    annualReturn: annualised(r, 20),
+    volatility: r.length >= 20 ? annualVolatility(r) : null,
   };
 }
 
-export async function assessAccount(deps: ConsolidationDeps, account: StoredAccount, manual: boolean, cache?: PeerCache): Promise<{ inputs: AccountInputs; assessment: Assessment }> {
-  const inputs = await measureInputs(deps, account, manual, cache);
+/**
+ * The engine's inputs for a page of accounts, measured from their snapshots, journals and
+ * hierarchy, with each thing read once for the page: the closes of every symbol held, the
+ * ancestors a level at a time, the children of every parent and the roots of every owner in one
+ * read each, and the series of the page and its peers together (`trailingMany`). Equity is the head
+ * valued at today's closes; fees are the fee entries of the cost window; gains the flow-adjusted
+ * change of value over the same window. Advisory: a merge it proposes checks the accounts again
+ * when it runs (the saga's own guards), so a page read a moment before a change cannot move money.
+ */
+export async function measurePage(deps: ConsolidationDeps, accounts: StoredAccount[], manual: boolean): Promise<Map<string, AccountInputs>> {
+  const c = deps.config.consolidation;
+  const today = deps.clock.today();
+  const known = new Map(accounts.map((a) => [a._id, a]));
+  // Ancestors, a level at a time, as deep as the depth rule looks.
+  let wanted = accounts.map((a) => a.parentId).filter((id): id is string => id !== null && !known.has(id));
+  for (let level = 0; level <= c.hierarchyDepthMax && wanted.length > 0; level++) {
+    const found = await deps.stores.accounts.getMany(wanted);
+    for (const a of found.values()) known.set(a._id, a);
+    wanted = [...found.values()].map((a) => a.parentId).filter((id): id is string => id !== null && !known.has(id));
+  }
+  const children = await deps.stores.accounts.firstOfGroups('parentId', accounts.flatMap((a) => (a.parentId ? [a.parentId] : [])), PEERS_MAX + 1);
+  const roots = await deps.stores.accounts.firstOfGroups('ownerId', accounts.flatMap((a) => (a.parentId === null && a.ownerId ? [a.ownerId] : [])), PEERS_MAX + 1);
+  const relatedOf = (a: StoredAccount) =>
+    (a.parentId ? children.get(a.parentId)! : a.ownerId ? roots.get(a.ownerId)!.filter((r) => r.tier === a.tier) : []).filter((r) => r._id !== a._id && r.state !== 'CLOSED' && r.ownerId === a.ownerId);
+  const peersOf = (a: StoredAccount) => {
+    const parent = a.parentId ? known.get(a.parentId) : undefined;
+    return [...relatedOf(a).slice(0, PEERS_MAX), ...(parent && parent.state !== 'CLOSED' ? [parent] : [])];
+  };
+  const series = await deps.snapshots.trailingMany([...accounts, ...accounts.flatMap(peersOf)].map((a) => a._id), today);
+  const prices = await deps.stores.prices.lastCloses([...new Set(accounts.flatMap((a) => a.head.positions.map((p) => p.symbol)))], today);
+  const peers = new Map<string, Peer>();
+  const peer = (a: StoredAccount) => peers.get(a._id) ?? peers.set(a._id, peerOf(deps, a, series.get(a._id)!)).get(a._id)!;
+  const since = new Date(Date.parse(`${today}T00:00:00Z`) - c.costWindowDays * 86_400_000).toISOString().slice(0, 10);
+  const isSmall = (a: StoredAccount, equity = loadUnits('cash', a.equityCents)) => equity.lt(tierRules(deps.config, a.tier).minCapital);
+
+  const out = new Map<string, AccountInputs>();
+  for (const account of accounts) {
+    const head = loadBalances(account.head);
+    const equity = valuate(head, prices).equity;
+    const trail = series.get(account._id)!.slice(-SERIES_DAYS);
+    const window = trail.filter((s) => s.date >= since);
+    let gains = new Decimal(0);
+    for (let i = 1; i < window.length; i++) {
+      const [prev, cur] = [window[i - 1]!, window[i]!];
+      gains = gains.plus(loadUnits('cash', cur.equityCents).minus(loadUnits('cash', cur.netFlowCents)).minus(loadUnits('cash', prev.equityCents)));
+    }
+    const fees = window.slice(1).reduce((sum, p) => sum.plus(loadUnits('cash', p.feesCents ?? 0n)), new Decimal(0));
+    let depth = 0;
+    for (let up = account.parentId; up && depth <= c.hierarchyDepthMax; depth++) {
+      const a = known.get(up);
+      if (!a) break;
+      up = a.parentId;
+    }
+    const parent = account.parentId ? known.get(account.parentId) : undefined;
+    const related = relatedOf(account);
+    out.set(account._id, {
+      accountId: account._id,
+      rules: tierRules(deps.config, account.tier, account.config),
+      equity,
+      cash: head.cash.minus(head.reserved),
+      positions: head.positions.length,
+      dailyReturns: returnsOf(trail),
+      cashShares: trail.map((s) => (s.equityCents > 0n ? Number(s.cashCents) / Number(s.equityCents) : 0)),
+      equities: trail.map((s) => loadUnits('cash', s.equityCents)),
+      drawdown: trail.length > 0 ? -indexMeasures(indexStateOf(trail[trail.length - 1]!)).drawdown : 0,
+      ageDays: Math.floor((deps.clock.now().getTime() - new Date(account.createdAt).getTime()) / 86_400_000),
+      isChild: account.parentId !== null,
+      holdsCash: account.config.holdsCash === true,
+      fees,
+      gains,
+      windowDays: c.costWindowDays,
+      depth,
+      parent: parent && parent.state !== 'CLOSED' ? peer(parent) : null,
+      siblings: related.slice(0, PEERS_MAX).map(peer),
+      smallSiblingIds: account.parentId ? [...related.filter((a) => isSmall(a)).map((a) => a._id), ...(isSmall(account, equity) ? [account._id] : [])] : [],
+      manual,
+    });
+  }
+  return out;
+}
+
+/** One account's inputs (an operator's request, the API's assessment): a page of one. */
+export async function measureInputs(deps: ConsolidationDeps, account: StoredAccount, manual: boolean): Promise<AccountInputs> {
+  return (await measurePage(deps, [account], manual)).get(account._id)!;
+}
+
+export async function assessAccount(deps: ConsolidationDeps, account: StoredAccount, manual: boolean): Promise<{ inputs: AccountInputs; assessment: Assessment }> {
+  const inputs = await measureInputs(deps, account, manual);
   return { inputs, assessment: assessConsolidation(inputs, deps.config.consolidation) };
 }
 
@@ -205,31 +217,40 @@ export async function requestMerges(deps: ConsolidationDeps, order: MergeOrder):
   return ids;
 }
 
-/** Records what the scan found for an account today; null when nothing fired. Acting on it is the caller's. */
-export async function recordOpportunity(deps: ConsolidationDeps, account: StoredAccount, inputs: AccountInputs, a: Assessment): Promise<{ opportunity: StoredOpportunity; created: boolean } | null> {
-  if (a.fired.length === 0) return null;
-  const view = assessmentView(a, inputs);
-  const r = await deps.opportunities.recordOnce({
-    _id: opportunityIdOf(account._id, deps.clock.today()),
-    accountId: account._id,
-    ownerId: account.ownerId,
-    date: deps.clock.today(),
-    seq: account.headSeq,
-    fired: a.fired,
-    strategy: a.proposal.strategy,
-    targetId: a.proposal.targetId,
-    sourceIds: a.proposal.sourceIds,
-    amount: a.proposal.amount?.toFixed(2) ?? null,
-    urgency: a.urgency,
-    confidence: a.confidence,
-    action: a.action,
-    assessment: view.assessment as unknown as Record<string, unknown>,
-    inputs: view.inputs,
-    mergeIds: [],
-    reviewId: null,
-    createdAt: deps.clock.now(),
+/**
+ * Records what the scan found today for each account of a page where something fired, in one insert
+ * (a re-run of the day finds its opportunities and adds none). Acting on them is the caller's.
+ */
+export async function recordOpportunities(
+  deps: ConsolidationDeps,
+  assessed: Array<{ account: StoredAccount; inputs: AccountInputs; assessment: Assessment }>,
+): Promise<Map<string, { opportunity: StoredOpportunity; created: boolean }>> {
+  const fired = assessed.filter((x) => x.assessment.fired.length > 0);
+  const docs = fired.map(({ account, inputs, assessment: a }): StoredOpportunity => {
+    const view = assessmentView(a, inputs);
+    return {
+      _id: opportunityIdOf(account._id, deps.clock.today()),
+      accountId: account._id,
+      ownerId: account.ownerId,
+      date: deps.clock.today(),
+      seq: account.headSeq,
+      fired: a.fired,
+      strategy: a.proposal.strategy,
+      targetId: a.proposal.targetId,
+      sourceIds: a.proposal.sourceIds,
+      amount: a.proposal.amount?.toFixed(2) ?? null,
+      urgency: a.urgency,
+      confidence: a.confidence,
+      action: a.action,
+      assessment: view.assessment as unknown as Record<string, unknown>,
+      inputs: view.inputs,
+      mergeIds: [],
+      reviewId: null,
+      createdAt: deps.clock.now(),
+    };
   });
-  return { opportunity: r.stored, created: r.created };
+  const results = await deps.opportunities.recordMany(docs);
+  return new Map(results.map((r, i) => [fired[i]!.account._id, { opportunity: r.stored, created: r.created }]));
 }
 
 /** The order an opportunity proposes (auto-execution and an approved review carry it out alike). */

@@ -2,14 +2,14 @@ import type { Config } from '../../config/schema.js';
 import { alignOnDates, benchmarkMetrics, returnsFrom } from '../analytics/metrics.js';
 import { type Revalued, type Shock, type StressConsequences, betaShock, revalue, stressConsequences, stressReturn, windowMove } from '../analytics/stress.js';
 import type { StressScenario } from '../contracts/stress-scenario.js';
-import type { StoredAccount } from '../db/account-repository.js';
+import { PAGE_SIZE_MAX, type StoredAccount } from '../db/account-repository.js';
 import { loadBalances } from '../db/stored-balances.js';
-import { evaluateTriggers, type Trigger } from '../domain/consolidation.js';
+import { type AccountInputs, evaluateTriggers, type Trigger } from '../domain/consolidation.js';
 import { breachTarget, effectiveLimits } from '../domain/loss-limits.js';
 import { tierRules } from '../domain/tiers.js';
 import { Decimal } from '../money/decimal.js';
 import { formatUnits } from '../money/units.js';
-import { type ConsolidationDeps, measureInputs } from './consolidation.js';
+import { type ConsolidationDeps, measurePage } from './consolidation.js';
 import { atJournalHead } from './journal-head.js';
 import { indexStateOf, pointOf } from './snapshot.js';
 
@@ -93,22 +93,28 @@ export async function stressTest(deps: StressDeps, accounts: StoredAccount[], sc
   const symbols = [...new Set(fresh.flatMap((a) => a.head.positions.map((p) => p.symbol)))];
   const [prices, shockOf] = await Promise.all([cd.stores.prices.lastCloses(symbols, today), shocksFor(deps, scenario, symbols, today)]);
   const out: StressedAccount[] = [];
-  for (const account of fresh) {
-    const revalued = revalue(loadBalances(account.head), prices, shockOf);
-    const rules = tierRules(deps.config, account.tier, account.config);
-    const limits = effectiveLimits(deps.config.tiers[account.tier].lossLimits, account.config, deps.config.alerts);
-    // Today's point of the value index (as a price load's limit check computes it), then the stressed move on top.
-    const point = indexStateOf(pointOf(account, await cd.snapshots.latestBefore(account._id, today), prices, today, now));
-    const consequences = stressConsequences({ now: point, limits, rules, equity: revalued.equity, stressedEquity: revalued.stressedEquity });
-    out.push({ ...revalued, account, consequences: { ...consequences, consolidationTriggers: await newTriggers(deps, account, revalued) } });
+  // A page at a time: the inputs of consolidation and the series are read for the page together.
+  for (let i = 0; i < fresh.length; i += PAGE_SIZE_MAX) {
+    const page = fresh.slice(i, i + PAGE_SIZE_MAX);
+    const inputs = await measurePage(cd, page, false);
+    const series = await cd.snapshots.trailingMany(page.map((a) => a._id), today);
+    for (const account of page) {
+      const revalued = revalue(loadBalances(account.head), prices, shockOf);
+      const rules = tierRules(deps.config, account.tier, account.config);
+      const limits = effectiveLimits(deps.config.tiers[account.tier].lossLimits, account.config, deps.config.alerts);
+      // Today's point of the value index (as a price load's limit check computes it), then the stressed move on top.
+      const before = series.get(account._id)!.filter((p) => p.date < today).at(-1) ?? null;
+      const point = indexStateOf(pointOf(account, before, prices, today, now));
+      const consequences = stressConsequences({ now: point, limits, rules, equity: revalued.equity, stressedEquity: revalued.stressedEquity });
+      out.push({ ...revalued, account, consequences: { ...consequences, consolidationTriggers: newTriggers(deps, inputs.get(account._id)!, revalued) } });
+    }
   }
   const sum = (f: (a: StressedAccount) => Decimal) => out.reduce((s, a) => s.plus(f(a)), new Decimal(0));
   return { asOf: today, accounts: out, total: { equity: sum((a) => a.equity), stressedEquity: sum((a) => a.stressedEquity), pnl: sum((a) => a.pnl) } };
 }
 
 /** Consolidation triggers that fire on the stressed value (as a new day of its history) and do not fire now. */
-async function newTriggers(deps: StressDeps, account: StoredAccount, r: Revalued): Promise<Trigger[]> {
-  const inputs = await measureInputs(deps.consolidation, account, false);
+function newTriggers(deps: StressDeps, inputs: AccountInputs, r: Revalued): Trigger[] {
   const move = stressReturn(r.equity, r.stressedEquity);
   const stressed = {
     ...inputs,
