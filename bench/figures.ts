@@ -145,14 +145,20 @@ export async function openAccounts(ctx: BenchContext, ids: string[], deposit: st
 export async function forkSagas(ctx: BenchContext, forks: number): Promise<Figure[]> {
   const fk = await openForkingDeps(ctx.mongo, ctx.stores, ctx.config, systemClock, ctx.producer.queue(QUEUE.fork));
   const ids = Array.from({ length: forks }, (_, i) => `acc-f${String(i).padStart(5, '0')}`);
-  await openAccounts(ctx, ids, '112000.00');
+  // Over the Gen fork line (threshold × (1 + margin) + the Rev minimum = 115,000.00), so every saga runs.
+  await openAccounts(ctx, ids, '120000.00');
   await ctx.spawnService('fork-executor');
   for (const id of ids) {
     const { fork } = await requestFork(fk, { parentId: id, parentSeq: 1, mode: 'full', symbols: [], requestedBy: 'bench', decisionId: null });
     await ctx.producer.enqueue(QUEUE.fork, 'execute', { forkId: fork._id, accountId: id, parentSeq: 1, mode: 'full', symbols: [], requestedBy: 'bench', decisionId: null }, { jobId: jobId('fork', id, 1) });
   }
   const repo = new ForkRepository(ctx.mongo);
-  await until('forks done', async () => (await repo.model.countDocuments({ phase: 'COMPLETED' })) >= forks, 900_000, 200);
+  await until('forks done', async () => {
+    const [done, refused] = await Promise.all([repo.model.countDocuments({ phase: 'COMPLETED' }), repo.model.countDocuments({ phase: { $in: ['REJECTED', 'ROLLED_BACK'] } })]);
+    // A saga that ends otherwise would leave the wait to its deadline: the figure is void, say so at once.
+    if (refused > 0) throw new Error(`${refused} of the bench's forks ended without completing (REJECTED or ROLLED_BACK)`);
+    return done >= forks;
+  }, 900_000, 200);
   const durations = (await repo.model.find({ phase: 'COMPLETED' }).lean()).map((f) => +new Date(f.completedAt!) - +new Date(f.startedAt!)).sort((a, b) => a - b);
   return [
     { name: 'fork_saga_p50_ms', value: ms(percentile(durations, 50)), unit: 'ms', forks, inFlightLimit: 5 },
