@@ -32,6 +32,12 @@ describe('loadConfig', () => {
     expect(c.alerts.webhookUrls).toEqual(['https://hooks.example.com/a']);
   });
 
+  it('reads a record of stress scenarios from JSON, and refuses a report scenario it does not hold', () => {
+    const c = loadConfig({ FLEET__RISK__SCENARIOS: '{"rates-up":{"market":"-0.05"}}', FLEET__RISK__REPORT_SCENARIO: 'rates-up' });
+    expect(c.risk.scenarios).toEqual({ 'rates-up': { market: '-0.05' } });
+    expect(() => loadConfig({ FLEET__RISK__REPORT_SCENARIO: 'constructor' })).toThrow(/risk\.reportScenario: constructor is not among risk\.scenarios/);
+  });
+
   it('names the key and the variable of a bad value', () => {
     expect(() => loadConfig({ FLEET__TIERS__GEN__MAX_POSITIONS: 'ten' })).toThrow(/tiers\.GEN\.maxPositions \(from FLEET__TIERS__GEN__MAX_POSITIONS\)/);
     expect(() => loadConfig({ API_PORT: '70000' })).toThrow(/apiPort \(from API_PORT\)/);

@@ -48,6 +48,7 @@ function parseEnvValue(schema: AnySchema, text: string): unknown {
       return text === 'true' ? true : text === 'false' ? false : text;
     case 'array':
     case 'object':
+    case 'record':
       try {
         return JSON.parse(text) as unknown;
       } catch {
@@ -132,6 +133,7 @@ function checkConsistency(config: Config): Config {
     0,
   );
   if (consWeightSum !== 1e6) problems.push(`consolidation.weight*: the three weights must add up to 1`);
+  if (!Object.hasOwn(config.risk.scenarios, config.risk.reportScenario)) problems.push(`risk.reportScenario: ${config.risk.reportScenario} is not among risk.scenarios (${Object.keys(config.risk.scenarios).join(', ')})`);
   if (Number(config.fork.approveConfidence) > Number(config.fork.executeNowConfidence)) {
     problems.push('fork.approveConfidence: must not exceed fork.executeNowConfidence');
   }

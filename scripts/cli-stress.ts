@@ -7,7 +7,7 @@
 import type { Connection } from 'mongoose';
 import type { Config } from '../config/schema.js';
 import { accountId } from '../shared/contracts/fields.js';
-import { type StressScenario, stressScenario } from '../shared/contracts/stress-scenario.js';
+import { type StressScenario, scenarioNamed, stressScenario } from '../shared/contracts/stress-scenario.js';
 import type { StoredAccount } from '../shared/db/account-repository.js';
 import { openConsolidationDeps } from '../shared/ledger/consolidation.js';
 import { openLedgerStores } from '../shared/ledger/stores.js';
@@ -34,7 +34,7 @@ function scenarioOf(config: Config, args: StressArgs): { name: string | null; sc
   const given = [args.scenario, args.shock?.length ? args.shock : undefined, args.market, args.window].filter((x) => x !== undefined);
   if (given.length !== 1) throw new Error(`give exactly one of --scenario, --shock, --market or --window\n${STRESS_USAGE}`);
   if (args.scenario) {
-    const named = config.risk.scenarios[args.scenario];
+    const named = scenarioNamed(config.risk.scenarios, args.scenario);
     if (!named) throw new Error(`no scenario named ${args.scenario}; configured: ${Object.keys(config.risk.scenarios).join(', ')}`);
     return { name: args.scenario, scenario: named };
   }
@@ -62,7 +62,7 @@ export async function stressCommand(config: Config, _logger: Logger, mongo: Conn
   const stores = await openLedgerStores(mongo);
   const consolidation = await openConsolidationDeps(mongo, stores, config, clock);
   const accounts: StoredAccount[] = [];
-  for (const id of args.root ? [args.root] : args.accounts!.split(',')) {
+  for (const id of args.root ? [args.root] : [...new Set(args.accounts!.split(',').map((x) => x.trim()))]) {
     const account = accountId.safeParse(id.trim()).success ? await stores.accounts.get(id.trim()) : null;
     if (!account) {
       process.stderr.write(`no account ${id}\n`);

@@ -116,6 +116,8 @@ describe('stress tests', () => {
     expect(named.body).toMatchObject({ scenario: 'market-correction', definition: { market: '-0.10' } });
     expect(named.body.accounts[0].pnl).toBe('-900.00');
     expect((await post({ accountIds: ['acc-acme'], scenario: 'no-such' })).body.error.code).toBe('unknown_scenario');
+    // A name that is a property of every object is not a scenario.
+    expect((await post({ accountIds: ['acc-acme'], scenario: 'constructor' })).body.error.code).toBe('unknown_scenario');
     expect((await post({ accountIds: ['acc-acme'], shocks: { ACME: '-0.1' }, market: '-0.2' })).status).toBe(400);
     expect((await post({ accountIds: ['acc-acme'], shocks: { ACME: '-1.5' } })).status).toBe(400);
     expect((await post({ shocks: { ACME: '-0.1' } })).status).toBe(400);

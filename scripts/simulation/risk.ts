@@ -1,4 +1,5 @@
 import { ForecastInputError } from '../../shared/analytics/forecast.js';
+import { scenarioNamed } from '../../shared/contracts/stress-scenario.js';
 import type { StoredAccount } from '../../shared/db/account-repository.js';
 import { LIMIT_RULES } from '../../shared/domain/loss-limits.js';
 import { openConsolidationDeps } from '../../shared/ledger/consolidation.js';
@@ -21,7 +22,7 @@ const BREACHES_SHOWN = 200;
  */
 export async function riskOf(s: SimulationSetup, accounts: StoredAccount[], lastDate: string): Promise<ReportData['risk']> {
   const name = s.config.risk.reportScenario;
-  const scenario = s.config.risk.scenarios[name];
+  const scenario = scenarioNamed(s.config.risk.scenarios, name);
   if (!scenario) throw new Error(`risk.reportScenario names ${name}, which is not among risk.scenarios (${Object.keys(s.config.risk.scenarios).join(', ')})`);
   // As of the run's last session, after its close.
   const clock: Clock = { now: () => new Date(`${lastDate}T21:00:00Z`), today: () => lastDate };

@@ -18,3 +18,6 @@ export const stressScenario = z.union([
   z.strictObject({ window: z.strictObject({ from: isoDate, to: isoDate }).refine((w) => w.from < w.to, 'the window ends after it starts') }),
 ]);
 export type StressScenario = z.infer<typeof stressScenario>;
+
+/** The configured scenario of that name; an inherited property (`constructor`, `toString`) is none. */
+export const scenarioNamed = (scenarios: Record<string, StressScenario>, name: string): StressScenario | undefined => (Object.hasOwn(scenarios, name) ? scenarios[name] : undefined);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accountId as accountIdSchema } from '../../../shared/contracts/fields.js';
-import { stressScenario } from '../../../shared/contracts/stress-scenario.js';
+import { scenarioNamed, stressScenario } from '../../../shared/contracts/stress-scenario.js';
 import type { StoredAccount } from '../../../shared/db/account-repository.js';
 import { stressTest, stressView } from '../../../shared/ledger/stress.js';
 import { walkSubtree } from '../../../shared/ledger/subtree.js';
@@ -30,7 +30,7 @@ export const riskRoutes = (deps: ApiDeps): FastifyPluginAsyncZod => async (r) =>
     requireRole(p, 'viewer');
     const { accountIds, rootId, scenario: name, ...inline } = req.body;
     // A named scenario from config/, or exactly one of shocks, market or window in the body.
-    const named = name === undefined ? null : risk.scenarios[name];
+    const named = name === undefined ? null : scenarioNamed(risk.scenarios, name);
     if (name !== undefined && !named) throw new ApiError(422, 'unknown_scenario', `no scenario named ${name}; configured: ${Object.keys(risk.scenarios).join(', ')}`);
     const parsed = stressScenario.safeParse(named ?? inline);
     if (!parsed.success || (named && Object.keys(inline).length > 0)) {
