@@ -23,6 +23,8 @@ beforeAll(async () => {
   }
   await openAccount(h, 'p-grandchild', '10500.00', { ownerId: 'owner-1', parentId: 'p-child-0' });
   await openAccount(h, 'p2-child', '10000.00', { ownerId: 'owner-1', parentId: 'p-root-2' });
+  // A root of another tier is not a Gen root's peer.
+  await openAccount(h, 'p-rev-root', '120000.00', { ownerId: 'owner-1', tier: 'REV' });
   // Owner 2: one root alone (owner 1's roots are not its siblings).
   await openAccount(h, 'q-root', '30000.00', { ownerId: 'owner-2' });
   await h.stores.projector.flush();
@@ -41,7 +43,7 @@ const summary = (i: Awaited<ReturnType<typeof measureInputs>>) => ({
 
 describe('a page of consolidation assessments', () => {
   it('measures every account as a page of one does', async () => {
-    const ids = ['p-root', 'p-root-2', 'p-child-0', 'p-child-3', 'p-grandchild', 'q-root'];
+    const ids = ['p-root', 'p-root-2', 'p-child-0', 'p-child-3', 'p-grandchild', 'q-root', 'p-rev-root'];
     const accounts = [...(await h.stores.accounts.getMany(ids)).values()];
     const page = await measurePage(cd, accounts, false);
     for (const a of accounts) expect([a._id, summary(page.get(a._id)!)]).toEqual([a._id, summary(await measureInputs(cd, a, false))]);
@@ -49,6 +51,7 @@ describe('a page of consolidation assessments', () => {
     expect(summary(page.get('p-grandchild')!)).toMatchObject({ depth: 2, parent: 'p-child-0', siblings: [] });
     expect(summary(page.get('p-root')!)).toMatchObject({ depth: 0, parent: null, siblings: ['p-root-2'] });
     expect(summary(page.get('q-root')!).siblings).toEqual([]);
+    expect(summary(page.get('p-rev-root')!).siblings).toEqual([]);
   });
 
   it('reads the groups a limit cut short one at a time', async () => {
@@ -58,7 +61,7 @@ describe('a page of consolidation assessments', () => {
       ['p-root', ['p-child-0', 'p-child-1']],
       ['p-root-2', ['p2-child']],
     ]);
-    const roots = await h.stores.accounts.firstOfGroups('ownerId', ['owner-1', 'owner-2'], 1);
+    const roots = await h.stores.accounts.firstOfGroups('ownerId', ['owner-1', 'owner-2'], 1, 'GEN');
     expect([...roots].map(([k, v]) => [k, v.map((a) => a._id)])).toEqual([
       ['owner-1', ['p-root']],
       ['owner-2', ['q-root']],

@@ -12,7 +12,6 @@ import { type LedgerStores, openLedgerStores } from '../shared/ledger/stores.js'
 import { verifyLedger } from '../shared/ledger/verify.js';
 import { type RedisClient, connectRedis } from '../shared/queue/connection.js';
 import { systemClock } from '../shared/runtime/clock.js';
-import { waitFor } from './helpers/env.js';
 import { type LedgerHarness, silentLogger, startLedger } from './helpers/ledger-harness.js';
 
 let h: LedgerHarness;
@@ -70,13 +69,24 @@ describe('the projection backlog', () => {
     expect((await h.stores.accounts.get('acc-b1'))!.headSeq).toBe(3);
   });
 
-  it('drops the claim of a process that died once the claim lapses', async () => {
+  it('holds back only readers that started after the oldest unwritten mark', async () => {
+    await deposit(deps(ops), { accountId: 'acc-b1', idempotencyKey: 'dep-b3', actor: 'client', amount: '3.00' }, null);
+    const markedBy = Date.now();
+    // A reader that started before the mark does not wait for it; one that started after does.
+    expect(await projectionsSettled(redis, h.config.queuePrefix, markedBy - 60_000)).toBe(true);
+    expect(await projectionsSettled(redis, h.config.queuePrefix, markedBy)).toBe(false);
+    await ops.projector.flush();
+    expect(await projectionsSettled(redis, h.config.queuePrefix, markedBy)).toBe(true);
+  });
+
+  it('drops the claim of a process that stopped renewing it', async () => {
     const key = `${h.config.queuePrefix}:projections:backlog`;
-    await redis.zadd(key, Date.now() + 60_000, 'a-live-process');
+    await redis.set(`${h.config.queuePrefix}:projections:alive:a-live-process`, '1', 'PX', 60_000);
+    await redis.zadd(key, Date.now() - 1000, 'a-live-process', Date.now() - 1000, 'a-dead-process');
     expect(await settled()).toBe(false);
-    // A claim whose time ran out (its process stopped renewing it): it no longer holds anyone back.
-    await redis.zadd(key, Date.now() - 1, 'a-live-process');
+    // The live one withdraws; the dead one's renewal key has expired (it never had one here): it holds no one back.
+    await redis.del(`${h.config.queuePrefix}:projections:alive:a-live-process`);
     expect(await settled()).toBe(true);
-    await waitFor('the lapsed claim removed', async () => (await redis.zcard(key)) === 0, 2000);
+    expect(await redis.zcard(key)).toBe(0);
   });
 });

@@ -166,14 +166,14 @@ export class AccountRepository extends Repository<StoredAccount> {
 
   /**
    * The first `perGroup` accounts by id of each parent (`parentId`) or of each owner's roots
-   * (`ownerId`), for a page of assessments in one read. A read cut short by its limit leaves the
+   * (`ownerId`), of one tier if given, for a page of assessments in one read. A read cut short by its limit leaves the
    * groups after its last one unknown; those are read one at a time (each bounded).
    */
-  async firstOfGroups(field: 'parentId' | 'ownerId', values: string[], perGroup: number): Promise<Map<string, StoredAccount[]>> {
+  async firstOfGroups(field: 'parentId' | 'ownerId', values: string[], perGroup: number, tier?: TierName): Promise<Map<string, StoredAccount[]>> {
     const keys = [...new Set(values)].sort();
     const out = new Map<string, StoredAccount[]>(keys.map((k) => [k, []]));
     if (keys.length === 0) return out;
-    const filterOf = (v: string | { $in: string[] }): Record<string, unknown> => (field === 'parentId' ? { parentId: v } : { ownerId: v, parentId: null });
+    const filterOf = (v: string | { $in: string[] }): Record<string, unknown> => ({ ...(field === 'parentId' ? { parentId: v } : { ownerId: v, parentId: null }), ...(tier ? { tier } : {}) });
     const limit = Math.min(keys.length * perGroup, PAGE_SIZE_MAX * 4);
     const found = await this.model.find(filterOf({ $in: keys })).sort({ [field]: 1, _id: 1 }).limit(limit).lean<StoredAccount[]>();
     for (const a of found) {

@@ -195,8 +195,11 @@ export class SnapshotRepository extends Repository<StoredSnapshot> {
     const probes = new Map<string, Array<{ id: string; trail: Trail }>>();
     const reload: string[] = [];
     const ids = [...new Set(accountIds)];
+    // This call's series, held here: another call in the process may evict them from the cache meanwhile.
+    const mine = new Map<string, Trail>();
     for (const id of ids) {
       const trail = this.trails.get(id);
+      if (trail) mine.set(id, trail);
       if (!trail || now - trail.readAt >= TRAIL_REFRESH_MS) {
         reload.push(id);
         continue;
@@ -226,13 +229,13 @@ export class SnapshotRepository extends Repository<StoredSnapshot> {
       await Promise.all(
         reload.slice(i, i + SERIES_READS_AT_ONCE).map(async (id) => {
           const points = await this.series(id);
-          this.trails.set(id, { points, knownUntil: points.some((p) => p.date === upTo) ? upTo : dayBefore(upTo), readAt: Date.now() });
+          mine.set(id, { points, knownUntil: points.some((p) => p.date === upTo) ? upTo : dayBefore(upTo), readAt: Date.now() });
         }),
       );
     }
     const out = new Map<string, StoredSnapshot[]>();
     for (const id of ids) {
-      const trail = this.trails.get(id)!;
+      const trail = mine.get(id)!;
       // Least recently read first out: a read moves the account to the end.
       this.trails.delete(id);
       this.trails.set(id, trail);

@@ -69,9 +69,14 @@ export async function measurePage(deps: ConsolidationDeps, accounts: StoredAccou
     wanted = [...found.values()].map((a) => a.parentId).filter((id): id is string => id !== null && !known.has(id));
   }
   const children = await deps.stores.accounts.firstOfGroups('parentId', accounts.flatMap((a) => (a.parentId ? [a.parentId] : [])), PEERS_MAX + 1);
-  const roots = await deps.stores.accounts.firstOfGroups('ownerId', accounts.flatMap((a) => (a.parentId === null && a.ownerId ? [a.ownerId] : [])), PEERS_MAX + 1);
+  // A root's peers are its owner's other roots of its tier (an ownerless root has none): one grouped read a tier.
+  const roots = new Map<string, StoredAccount[]>();
+  for (const tier of new Set(accounts.filter((a) => a.parentId === null && a.ownerId).map((a) => a.tier))) {
+    const owners = accounts.flatMap((a) => (a.parentId === null && a.ownerId && a.tier === tier ? [a.ownerId] : []));
+    for (const [owner, group] of await deps.stores.accounts.firstOfGroups('ownerId', owners, PEERS_MAX + 1, tier)) roots.set(`${tier}\u0000${owner}`, group);
+  }
   const relatedOf = (a: StoredAccount) =>
-    (a.parentId ? children.get(a.parentId)! : a.ownerId ? roots.get(a.ownerId)!.filter((r) => r.tier === a.tier) : []).filter((r) => r._id !== a._id && r.state !== 'CLOSED' && r.ownerId === a.ownerId);
+    (a.parentId ? children.get(a.parentId)! : a.ownerId ? roots.get(`${a.tier}\u0000${a.ownerId}`)! : []).filter((r) => r._id !== a._id && r.state !== 'CLOSED' && r.ownerId === a.ownerId);
   const peersOf = (a: StoredAccount) => {
     const parent = a.parentId ? known.get(a.parentId) : undefined;
     return [...relatedOf(a).slice(0, PEERS_MAX), ...(parent && parent.state !== 'CLOSED' ? [parent] : [])];

@@ -9,12 +9,15 @@ const SETTLE_POLL_MS = 25;
 export const PROJECTIONS_SETTLE_WAIT_MS = 120_000;
 
 /**
- * Which processes hold account projections not yet written: one sorted set in Redis (one key, so a
- * cluster is no different), a member per process scored by when its claim lapses. A projector claims
- * before the posting that made it non-empty completes, renews with every batch and withdraws once it
- * has written everything. The day's work that reads projections (snapshots, consolidation scans, the
- * simulator's clients) starts once no live process holds any, so it values every posting made before
- * it started. Without Redis the claim is skipped: the reads are then only as fresh as the projector.
+ * Which processes hold account projections not yet written, and since when: one sorted set in Redis,
+ * a member per process scored by the time of its oldest unwritten mark, and beside it a key per
+ * process that expires when the process stops renewing it (a process that died drops out by itself).
+ * A projector claims before the posting that made it non-empty completes, moves its score forward as
+ * it writes, and withdraws once it has written everything. The day's work that reads projections
+ * (snapshots, consolidation scans, the simulator's clients) waits until no live claim is older than
+ * its own start, so it sees every posting completed before it started even while later postings keep
+ * the projectors busy. Each command names one key, so a Redis Cluster is no different. Without Redis
+ * the claim is skipped: the reads are then only as fresh as the projector.
  */
 export class ProjectionBacklog {
   private readonly member = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -24,23 +27,22 @@ export class ProjectionBacklog {
     private readonly prefix: string,
   ) {}
 
-  async hold(): Promise<void> {
-    await this.redis.zadd(backlogKey(this.prefix), Date.now() + CLAIM_TTL_MS, this.member);
+  async hold(oldestMarkAt: number): Promise<void> {
+    await this.redis.set(aliveKey(this.prefix, this.member), '1', 'PX', CLAIM_TTL_MS);
+    await this.redis.zadd(backlogKey(this.prefix), oldestMarkAt, this.member);
   }
 
   async release(): Promise<void> {
     await this.redis.zrem(backlogKey(this.prefix), this.member);
+    await this.redis.del(aliveKey(this.prefix, this.member));
   }
 
-  settled(): Promise<boolean> {
-    return projectionsSettled(this.redis, this.prefix);
-  }
-
-  /** Waits (bounded) until no process holds unwritten projections; answers whether that happened in time. */
+  /** Waits (bounded) until no live process holds a projection marked before now; answers whether that happened in time. */
   async waitSettled(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    const since = Date.now();
+    const deadline = since + timeoutMs;
     for (;;) {
-      if (await this.settled()) return true;
+      if (await projectionsSettled(this.redis, this.prefix, since)) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
     }
@@ -48,9 +50,18 @@ export class ProjectionBacklog {
 }
 
 const backlogKey = (prefix: string) => `${prefix}:projections:backlog`;
+const aliveKey = (prefix: string, member: string) => `${prefix}:projections:alive:${member}`;
 
-/** No live process holds unwritten projections (lapsed claims are dropped first). */
-export async function projectionsSettled(redis: RedisClient, prefix: string): Promise<boolean> {
-  await redis.zremrangebyscore(backlogKey(prefix), '-inf', Date.now());
-  return (await redis.zcard(backlogKey(prefix))) === 0;
+/**
+ * No live process holds a projection marked at or before `asOf` (now by default). Claims whose process
+ * stopped renewing them are dropped on the way.
+ */
+export async function projectionsSettled(redis: RedisClient, prefix: string, asOf = Date.now()): Promise<boolean> {
+  const older = await redis.zrangebyscore(backlogKey(prefix), '-inf', asOf);
+  let live = 0;
+  for (const member of older) {
+    if ((await redis.exists(aliveKey(prefix, member))) === 1) live++;
+    else await redis.zrem(backlogKey(prefix), member);
+  }
+  return live === 0;
 }

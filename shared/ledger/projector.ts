@@ -1,9 +1,13 @@
 import type { AccountRepository, Projection } from '../db/account-repository.js';
 import { withDeadline } from '../runtime/deadline.js';
 
-/** Where a projector says that it holds projections not yet written (see ProjectionBacklog). */
+/**
+ * Where a projector says that it holds projections not yet written (see ProjectionBacklog): `hold`
+ * with the time of its oldest unwritten mark (claimed, renewed, or moved forward), `release` when
+ * everything is written.
+ */
 export interface BacklogClaim {
-  hold(): Promise<void>;
+  hold(oldestMarkAt: number): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -17,7 +21,7 @@ export interface ProjectorOptions {
 }
 
 /** Rounds a final flush (shutdown, tests) makes at most before giving up on what is still locked. */
-const FLUSH_ROUNDS_MAX = 200;
+const FLUSH_ROUNDS_MAX = 50;
 /** After a failed batch (the database away), the next waits this much longer, up to the cap. */
 const FAILURE_BACKOFF_MS_MAX = 5000;
 /**
@@ -34,23 +38,34 @@ const DUTY_PAUSE_FACTOR = 3;
  * locks its accounts, and one held by another batch is written by a later one.
  */
 const BATCHES_IN_FLIGHT = 8;
+/** A held claim is renewed this often even while no batch finishes (a slow batch, a long pause). */
+const CLAIM_RENEW_MS = 30_000;
 
 /**
  * Writes account projections off the hot path: a posting marks its account's new head here and goes
  * on; marks are coalesced per account (only the newest seq is written) and written in batches, at
  * most eight in flight. A projection lost to a crash is written again by the replay of its job or
  * repaired by the reconciler, which compares projections with the journal. While anything is pending
- * the process holds a claim on the backlog: the claim is in place before the posting that made the
- * projector non-empty completes (its `mark` is awaited) and withdrawn only after the last batch wrote,
- * so readers that wait for no claims see every posting completed before they started. Claims and
- * withdrawals run one after another, in the order they were decided.
+ * the process holds a claim on the backlog, stamped with the time of its oldest unwritten mark: the
+ * claim is in place before the posting that made the projector non-empty completes (its `mark` is
+ * awaited), moves forward as batches write, and is withdrawn only after the last batch wrote. A
+ * reader that started at T and waits until no claim is older than T sees every posting completed
+ * before T, even while later postings keep the projector busy. Claims and withdrawals run one after
+ * another, in the order they were decided.
  */
 export class Projector {
   private readonly pending = new Map<string, Projection>();
+  /** When each pending account was first marked since its last write (a newer mark keeps the older time). */
+  private readonly markedAt = new Map<string, number>();
+  /** The oldest mark of each batch in flight. */
+  private readonly inFlightOldest = new Map<Promise<void>, number>();
+  private renewal: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
   private failuresInRow = 0;
   private lastBatchMs = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  private get inFlight(): Map<Promise<void>, number> {
+    return this.inFlightOldest;
+  }
   /** A posting was marked since the last batch started: the postings are still coming. */
   private contended = false;
   /** A claim on the backlog is held (or on its way). */
@@ -73,21 +88,41 @@ export class Projector {
   mark(p: Projection): Promise<void> {
     const known = this.pending.get(p.id);
     if (!known || known.seq < p.seq) this.pending.set(p.id, p);
-    this.contended = true;
+    if (!this.markedAt.has(p.id)) this.markedAt.set(p.id, Date.now());
+    // The first mark after a quiet spell waits the flush delay only; marks after it say postings are coming.
     this.schedule();
+    this.contended = true;
     if (!this.claimed) {
       this.claimed = true;
       this.held = this.claim('hold');
+      this.renewal = setInterval(() => this.claim('hold'), CLAIM_RENEW_MS);
+      this.renewal.unref();
     }
     return this.held;
+  }
+
+  /** The oldest mark not yet written: pending, or in a batch in flight. */
+  private oldestMark(): number {
+    let oldest = Date.now();
+    for (const at of this.markedAt.values()) oldest = Math.min(oldest, at);
+    for (const at of this.inFlightOldest.values()) oldest = Math.min(oldest, at);
+    return oldest;
   }
 
   private claim(op: 'hold' | 'release'): Promise<void> {
     const backlog = this.backlog;
     if (!backlog) return this.claims;
     // Redis away: the readers only lose their freshness guarantee, never a projection.
-    this.claims = this.claims.then(() => backlog[op]()).catch(() => undefined);
+    this.claims = this.claims.then(() => (op === 'hold' ? backlog.hold(this.oldestMark()) : backlog.release())).catch(() => undefined);
     return this.claims;
+  }
+
+  private unclaim(): void {
+    if (!this.claimed) return;
+    this.claimed = false;
+    if (this.renewal) clearInterval(this.renewal);
+    this.renewal = null;
+    this.claim('release');
   }
 
   /** Writes everything marked so far (bounded rounds): before a process stops, and in tests. */
@@ -98,8 +133,18 @@ export class Projector {
         this.timer = null;
       }
       while (this.pending.size > 0 && this.inFlight.size < BATCHES_IN_FLIGHT) this.run();
-      await Promise.race(this.inFlight);
+      await Promise.race(this.inFlight.keys());
     }
+    await this.claims;
+  }
+
+  /**
+   * Before the process stops: writes what it can, then withdraws the claim whatever is left (what
+   * could not be written is lost with the process and repaired by the reconciler).
+   */
+  async close(): Promise<void> {
+    await this.flush();
+    this.unclaim();
     await this.claims;
   }
 
@@ -114,28 +159,36 @@ export class Projector {
   }
 
   private run(): void {
+    const contended = this.contended;
     this.contended = false;
-    const batch = this.writeBatch().finally(() => {
+    let oldest = Date.now();
+    const batch: Promise<void> = this.writeBatch((at) => (oldest = Math.min(oldest, at))).finally(() => {
       this.inFlight.delete(batch);
       if (this.pending.size > 0) {
         this.schedule();
-        // Still behind: the claim is renewed, so it does not lapse while the backlog drains.
-        this.claim('hold');
-      } else if (this.inFlight.size === 0 && this.claimed) {
-        this.claimed = false;
-        this.claim('release');
+        // Still behind (and writing): the claim moves forward to the oldest mark left. A projector
+        // whose batches keep failing stops renewing, so its claim lapses instead of holding readers.
+        if (this.failuresInRow === 0) this.claim('hold');
+      } else if (this.inFlight.size === 0) {
+        this.unclaim();
       }
     });
-    this.inFlight.add(batch);
-    // A full batch more waiting and room for it: it starts at once (a backlog is written in parallel);
-    // less than a batch waits for its flush delay, to share the write with what comes.
-    if (this.pending.size >= this.opts.batchMax && this.inFlight.size < BATCHES_IN_FLIGHT && !this.timer && this.failuresInRow === 0 && !this.contended) this.run();
+    this.inFlight.set(batch, oldest);
+    // A full batch more waiting and room for it: it starts at once (a backlog is written in parallel)
+    // unless postings are still arriving; less than a batch waits for its flush delay, to share the write.
+    if (this.pending.size >= this.opts.batchMax && this.inFlight.size < BATCHES_IN_FLIGHT && !this.timer && this.failuresInRow === 0 && !contended) this.run();
     else if (this.pending.size > 0) this.schedule();
   }
 
-  private async writeBatch(): Promise<void> {
+  /** Takes a batch from the pending set at once (before its first await), telling `taken` each mark's time. */
+  private async writeBatch(taken: (markedAt: number) => void): Promise<void> {
     const batch = [...this.pending.values()].slice(0, this.opts.batchMax);
-    for (const p of batch) this.pending.delete(p.id);
+    const times = new Map(batch.map((p) => [p.id, this.markedAt.get(p.id) ?? Date.now()]));
+    for (const p of batch) {
+      this.pending.delete(p.id);
+      this.markedAt.delete(p.id);
+      taken(times.get(p.id)!);
+    }
     let retry: Projection[] = [];
     const started = Date.now();
     try {
@@ -151,6 +204,9 @@ export class Projector {
       if (this.failuresInRow++ === 0) this.onError(err);
     }
     // Held elsewhere (or failed): tried again with the next batch, unless a newer head was marked meanwhile.
-    for (const p of retry) if (!this.pending.has(p.id)) this.pending.set(p.id, p);
+    for (const p of retry) {
+      if (!this.pending.has(p.id)) this.pending.set(p.id, p);
+      this.markedAt.set(p.id, Math.min(this.markedAt.get(p.id) ?? Infinity, times.get(p.id)!));
+    }
   }
 }

@@ -84,7 +84,7 @@ export async function openLedgerStores(connection: Connection, opts: LedgerStore
     accountLocks: new KeyedMutex(),
     sharedHeads: opts.sharedHeads ?? null,
     backlog: opts.backlog ?? null,
-    close: () => projector.flush(),
+    close: () => projector.close(),
   };
 }
 
