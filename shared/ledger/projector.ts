@@ -22,6 +22,7 @@ export interface ProjectorOptions {
 
 /** Rounds a final flush (shutdown, tests) makes at most before giving up on what is still locked. */
 const FLUSH_ROUNDS_MAX = 50;
+const FLUSH_BACKOFF_MS_MAX = 250;
 /** After a failed batch (the database away), the next waits this much longer, up to the cap. */
 const FAILURE_BACKOFF_MS_MAX = 5000;
 /**
@@ -133,7 +134,11 @@ export class Projector {
         this.timer = null;
       }
       while (this.pending.size > 0 && this.inFlight.size < BATCHES_IN_FLIGHT) this.run();
+      const written = this.counts.written;
       await Promise.race(this.inFlight.keys());
+      // Nothing written this round (its accounts locked by another process's batch): give that batch
+      // time to finish instead of spending the rounds at once.
+      if (this.counts.written === written) await new Promise((r) => setTimeout(r, Math.min(FLUSH_BACKOFF_MS_MAX, 5 * 2 ** Math.min(round, 6))));
     }
     await this.claims;
   }
